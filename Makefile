@@ -1,0 +1,43 @@
+# fleetstate: `make run` serves the API on http://127.0.0.1:8080; `make test` runs the tests.
+# Both install what they need into .venv and start Kafka and PostgreSQL (devstack/stack.sh).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STACK := devstack/stack.sh
+
+.PHONY: install run test stack stop status clean-data lint bench
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetstate needs Python 3.11, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/.installed
+
+stack: install
+	$(STACK) start
+
+run: stack
+	$(BIN)/fleetstate migrate
+	$(BIN)/fleetstate run
+
+# pytest exits 5 when it collected nothing: a run that tested nothing is a failure.
+test: stack
+	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+stop:
+	$(STACK) stop
+
+status:
+	$(STACK) status
+
+clean-data:
+	$(STACK) clean-data
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# The development stack: Apache Kafka (KRaft, one node) and PostgreSQL on 127.0.0.1.
+# Usage: devstack/stack.sh start|stop|status|clean-data [kafka|postgres]
+#
+# Everything lives under .devstack/ (git-ignored): downloaded jars in .devstack/cache (kept by
+# clean-data), broker and database data in .devstack/kafka and .devstack/postgres.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="$ROOT/.devstack"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/devstack/pom.xml")"
+KAFKA_LIBS="$STATE/cache/kafka-$KAFKA_VERSION/libs"
+KAFKA_DIR="$STATE/kafka"
+KAFKA_BOOTSTRAP="127.0.0.1:9092"
+PG_PORT="${FLEETSTATE_PG_PORT:-5433}"
+PG_DIR="$STATE/postgres"
+START_TIMEOUT="${FLEETSTATE_START_TIMEOUT:-120}"
+
+log() { printf '\033[1m[devstack]\033[0m %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+apt_install() {
+  # Installs Debian packages when we may (root); otherwise says exactly what to install.
+  local what="$1"; shift
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing $what with apt-get: $*"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null; then
+      DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
+    fi
+  else
+    die "$what is missing. Install it (Debian/Ubuntu: sudo apt-get install $*) and run again."
+  fi
+}
+
+pid_alive() { # pid_alive FILE PATTERN: the pid in FILE runs a process whose command line has PATTERN
+  local file="$1" pattern="$2" pid
+  [ -f "$file" ] || return 1
+  pid="$(cat "$file" 2>/dev/null || true)"
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$pattern"
+}
+
+# ---------------------------------------------------------------- Kafka
+kafka_resolve() {
+  if [ -f "$KAFKA_LIBS/.complete" ]; then return; fi
+  command -v java >/dev/null || apt_install "Java 17" openjdk-17-jre-headless
+  command -v mvn >/dev/null || apt_install "Maven" maven
+  log "resolving Apache Kafka $KAFKA_VERSION jars from Maven Central"
+  rm -rf "$KAFKA_LIBS"; mkdir -p "$KAFKA_LIBS"
+  mvn -q -B -f "$ROOT/devstack/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" >"$STATE/cache/mvn.log" 2>&1 \
+    || { tail -n 30 "$STATE/cache/mvn.log" >&2; die "mvn could not resolve Kafka $KAFKA_VERSION"; }
+  touch "$KAFKA_LIBS/.complete"
+  log "resolved $(ls "$KAFKA_LIBS"/*.jar | wc -l) jars"
+}
+
+# The JVM command line that runs a Kafka main class on the resolved classpath.
+KAFKA_JAVA=(java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
+  -Dkafka.logs.dir="$KAFKA_DIR/logs" -Dlog4j.configuration="file:$ROOT/devstack/log4j.properties"
+  -cp "$KAFKA_LIBS/*")
+
+kafka_start() {
+  kafka_resolve
+  if pid_alive "$KAFKA_DIR/kafka.pid" kafka.Kafka; then
+    log "Kafka already running (pid $(cat "$KAFKA_DIR/kafka.pid"))"
+  else
+    mkdir -p "$KAFKA_DIR/logs"
+    if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
+      log "formatting Kafka storage (KRaft)"
+      { cat "$ROOT/devstack/kafka.properties"; echo "log.dirs=$KAFKA_DIR/data"; } >"$KAFKA_DIR/server.properties"
+      local cluster_id
+      cluster_id="$("${KAFKA_JAVA[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
+      "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_DIR/server.properties" \
+        >"$KAFKA_DIR/logs/format.log" 2>&1 || { cat "$KAFKA_DIR/logs/format.log" >&2; die "Kafka storage format failed"; }
+    fi
+    log "starting Kafka $KAFKA_VERSION on $KAFKA_BOOTSTRAP"
+    nohup "${KAFKA_JAVA[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" \
+      >"$KAFKA_DIR/logs/stdout.log" 2>&1 </dev/null &
+    echo $! >"$KAFKA_DIR/kafka.pid"
+  fi
+  # Ready means a metadata request answers, not that the JVM started.
+  if ! "$PYTHON" -m services.health wait kafka --bootstrap "$KAFKA_BOOTSTRAP" --timeout "$START_TIMEOUT"; then
+    tail -n 40 "$KAFKA_DIR/logs/server.log" "$KAFKA_DIR/logs/stdout.log" >&2 2>/dev/null || true
+    die "Kafka did not become ready within ${START_TIMEOUT}s"
+  fi
+}
+
+stop_pidfile() { # stop_pidfile FILE PATTERN NAME: TERM, wait, then KILL
+  local file="$1" pattern="$2" name="$3" pid
+  if pid_alive "$file" "$pattern"; then
+    pid="$(cat "$file")"
+    log "stopping $name (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+kafka_stop() { stop_pidfile "$KAFKA_DIR/kafka.pid" kafka.Kafka Kafka; }
+
+# ---------------------------------------------------------------- PostgreSQL
+pg_bin() {
+  local dir
+  dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+  if [ -z "$dir" ] || [ ! -x "$dir/initdb" ]; then
+    apt_install "PostgreSQL" postgresql postgresql-contrib >&2
+    dir="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+  fi
+  echo "$dir"
+}
+
+# PostgreSQL refuses to run as root: as root we run it as the 'postgres' user that Debian's
+# package creates, in a cluster of our own.
+as_pg_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+pg_data_dir() {
+  # The cluster lives under .devstack/ unless the postgres user cannot reach it (a checkout
+  # inside a private home directory): then it lives in the postgres user's home, one per checkout.
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
+    echo "/var/lib/postgresql/fleetstate-$(echo "$ROOT" | sha1sum | cut -c1-12)"
+  else
+    echo "$PG_DIR/data"
+  fi
+}
+
+pg_start() {
+  local bin data
+  bin="$(pg_bin)"
+  mkdir -p "$PG_DIR"
+  data="$(pg_data_dir)"
+  [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR" && chmod 755 "$STATE"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    log "initialising a PostgreSQL cluster in $data"
+    mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres: "$data"
+    as_pg_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+      >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+    cat >>"$data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = ''
+max_connections = 200
+shared_buffers = 256MB
+EOF
+  fi
+  if as_pg_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    log "PostgreSQL already running on 127.0.0.1:$PG_PORT"
+  else
+    # pg_ctl removes a stale postmaster.pid by itself when its process is gone.
+    log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    touch "$PG_DIR/postgres.log"; [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR/postgres.log"
+    as_pg_owner "$bin/pg_ctl" -D "$data" -l "$PG_DIR/postgres.log" -w -t "$START_TIMEOUT" start >/dev/null \
+      || { tail -n 40 "$PG_DIR/postgres.log" >&2; die "PostgreSQL did not start"; }
+  fi
+  local psql=("$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt)
+  for _ in $(seq 1 "$START_TIMEOUT"); do "${psql[@]}" -c 'select 1' >/dev/null 2>&1 && break; sleep 1; done
+  "${psql[@]}" -c 'select 1' >/dev/null || { tail -n 40 "$PG_DIR/postgres.log" >&2; die "PostgreSQL does not answer"; }
+  # Our role and database, created once.
+  if [ -z "$("${psql[@]}" -c "select 1 from pg_roles where rolname = 'fleetstate'")" ]; then
+    "${psql[@]}" -c "create role fleetstate login password 'fleetstate' createdb"
+  fi
+  if [ -z "$("${psql[@]}" -c "select 1 from pg_database where datname = 'fleetstate'")" ]; then
+    "${psql[@]}" -c "create database fleetstate owner fleetstate"
+  fi
+  "$PYTHON" -m services.health wait postgres --timeout "$START_TIMEOUT" \
+    --dsn "postgresql://fleetstate:fleetstate@127.0.0.1:$PG_PORT/fleetstate"
+}
+
+pg_stop() {
+  local bin data
+  data="$(pg_data_dir)"
+  [ -f "$data/PG_VERSION" ] || return 0
+  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  if as_pg_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    log "stopping PostgreSQL"
+    as_pg_owner "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+  fi
+}
+
+pg_restart() { pg_stop; pg_start; }
+
+# ---------------------------------------------------------------- commands
+status() {
+  if pid_alive "$KAFKA_DIR/kafka.pid" kafka.Kafka; then echo "kafka: running (pid $(cat "$KAFKA_DIR/kafka.pid"))"; else echo "kafka: stopped"; fi
+  local bin data; data="$(pg_data_dir)"; bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  if [ -n "$bin" ] && [ -f "$data/PG_VERSION" ] && as_pg_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    echo "postgres: running (127.0.0.1:$PG_PORT)"; else echo "postgres: stopped"; fi
+}
+
+main() {
+  mkdir -p "$STATE/cache"
+  local cmd="${1:-}" what="${2:-all}"
+  case "$cmd:$what" in
+    start:all) pg_start; kafka_start ;;
+    start:kafka) kafka_start ;;
+    start:postgres) pg_start ;;
+    stop:all) kafka_stop; pg_stop ;;
+    stop:kafka) kafka_stop ;;
+    stop:postgres) pg_stop ;;
+    restart:postgres) pg_restart ;;
+    status:*) status ;;
+    clean-data:*) kafka_stop; pg_stop; rm -rf "$KAFKA_DIR" "$PG_DIR" "$(pg_data_dir)"; log "data removed (jar cache kept)" ;;
+    *) echo "usage: $0 start|stop|status|clean-data|restart [kafka|postgres]" >&2; exit 2 ;;
+  esac
+}
+
+main "$@"

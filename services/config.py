@@ -1,0 +1,56 @@
+"""Settings from environment variables, with defaults that match the local dev stack."""
+
+from __future__ import annotations
+
+import os
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: str = "postgresql://fleetstate:fleetstate@127.0.0.1:5433/fleetstate"
+    commands_topic: str = "fleetstate.commands"
+    events_topic: str = "fleetstate.events"
+    outcomes_topic: str = "fleetstate.outcomes"
+    dlq_topic: str = "fleetstate.commands.dlq"
+    # Commands, events and outcomes share one partition count: a command's events land in the
+    # partition of the same number, so one processor owns an account end to end.
+    partitions: int = 4
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    # Public base URL for absolute `url` fields; empty means the request's own scheme and host.
+    public_base_url: str = ""
+
+
+# Environment variable -> field. Kept explicit so the README table and the code agree.
+ENVIRONMENT = {
+    "FLEETSTATE_KAFKA_BOOTSTRAP": "kafka_bootstrap",
+    "FLEETSTATE_DATABASE_URL": "database_url",
+    "FLEETSTATE_COMMANDS_TOPIC": "commands_topic",
+    "FLEETSTATE_EVENTS_TOPIC": "events_topic",
+    "FLEETSTATE_OUTCOMES_TOPIC": "outcomes_topic",
+    "FLEETSTATE_DLQ_TOPIC": "dlq_topic",
+    "FLEETSTATE_PARTITIONS": "partitions",
+    "FLEETSTATE_API_HOST": "api_host",
+    "FLEETSTATE_API_PORT": "api_port",
+    "FLEETSTATE_PUBLIC_BASE_URL": "public_base_url",
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    given = {field: environ[var] for var, field in ENVIRONMENT.items() if var in environ}
+    try:
+        settings = msgspec.convert(given, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        field = str(exc).rpartition("$.")[2]
+        var = next((v for v, f in ENVIRONMENT.items() if f == field), field)
+        raise ConfigError(f"invalid {var}: {exc}") from None
+    if settings.partitions < 1:
+        raise ConfigError("FLEETSTATE_PARTITIONS must be at least 1")
+    return settings

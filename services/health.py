@@ -1,0 +1,84 @@
+"""Is Kafka answering? Is Postgres answering? Used by /healthz and by the dev stack's start.
+
+`python -m services.health wait kafka|postgres` polls until the component really answers
+(a metadata request, a query) or the timeout passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
+
+
+async def check_kafka(bootstrap: str, timeout: float = 5.0) -> dict:
+    """A metadata request to the cluster; returns {"ok": bool, ...}."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout)
+        brokers = len(cluster["brokers"])
+        return {"ok": True, "brokers": brokers, "controller": cluster["controller_id"]}
+    except Exception as exc:  # any failure means "not healthy"; the reason is reported
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        try:
+            await admin.close()
+        except Exception:
+            pass
+
+
+async def check_postgres(dsn: str, timeout: float = 5.0) -> dict:
+    """A query to the database; returns {"ok": bool, ...}."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=timeout)
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    try:
+        version = await conn.fetchval("select current_setting('server_version')", timeout=timeout)
+        return {"ok": True, "server_version": version}
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        await conn.close()
+
+
+async def wait_until_ready(component: str, target: str, timeout: float) -> dict:
+    check = check_kafka if component == "kafka" else check_postgres
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check(target)
+        if result["ok"] or time.monotonic() >= deadline:
+            return result
+        await asyncio.sleep(0.5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.health")
+    sub = parser.add_subparsers(dest="action", required=True)
+    wait = sub.add_parser("wait", help="wait until a component answers")
+    wait.add_argument("component", choices=["kafka", "postgres"])
+    wait.add_argument("--bootstrap", default="127.0.0.1:9092")
+    wait.add_argument("--dsn", default="")
+    wait.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    # aiokafka logs every refused connection while the broker boots; the wait reports the outcome.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    target = args.bootstrap if args.component == "kafka" else args.dsn
+    started = time.monotonic()
+    result = asyncio.run(wait_until_ready(args.component, target, args.timeout))
+    elapsed = time.monotonic() - started
+    if result["ok"]:
+        print(f"[devstack] {args.component} ready after {elapsed:.1f}s", file=sys.stderr)
+        return 0
+    print(f"[devstack] {args.component} not ready: {result['error']}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

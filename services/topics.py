@@ -1,0 +1,70 @@
+"""Creates fleetstate's topics with explicit settings, idempotently, through the admin client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from services.config import Settings
+
+log = logging.getLogger(__name__)
+
+FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+WEEK = {"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"}
+
+
+def topic_specs(settings: Settings) -> list[NewTopic]:
+    """The topics and their settings. The events topic is the log: it keeps data forever."""
+    n = settings.partitions
+    return [
+        NewTopic(settings.commands_topic, n, 1, topic_configs=WEEK),
+        NewTopic(settings.events_topic, n, 1, topic_configs=FOREVER),
+        # Outcomes answer commands and are the history of rejections: kept forever too.
+        NewTopic(settings.outcomes_topic, n, 1, topic_configs=FOREVER),
+        NewTopic(settings.dlq_topic, 1, 1, topic_configs=FOREVER),
+    ]
+
+
+class TopicMismatch(RuntimeError):
+    pass
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    # Right after creation the broker may describe a topic with no partitions yet (its metadata
+    # is still propagating); ask again briefly before comparing.
+    for _ in range(50):
+        described = await admin.describe_topics(names)
+        counts = {t["topic"]: len(t["partitions"]) for t in described}
+        if all(counts.get(name) for name in names):
+            break
+        await asyncio.sleep(0.1)
+    return counts
+
+
+async def ensure_topics(settings: Settings, specs: list[NewTopic] | None = None) -> None:
+    """Creates missing topics; an existing topic with another partition count is an error,
+    because the processor relies on commands partition p mapping to events partition p."""
+    specs = topic_specs(settings) if specs is None else specs
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        for spec in missing:
+            try:
+                await admin.create_topics([spec])
+                log.info("created topic %s (%d partitions)", spec.name, spec.num_partitions)
+            except TopicAlreadyExistsError:
+                pass  # another process created it first
+        counts = await _partition_counts(admin, [spec.name for spec in specs])
+        for spec in specs:
+            if counts.get(spec.name) != spec.num_partitions:
+                raise TopicMismatch(
+                    f"topic {spec.name} has {counts.get(spec.name)} partitions, "
+                    f"FLEETSTATE_PARTITIONS says {spec.num_partitions}"
+                )
+    finally:
+        await admin.close()
