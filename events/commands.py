@@ -1,0 +1,165 @@
+"""Commands: what a sender asks fleetstate to do, one Struct per command.
+
+A command is a wish, not a fact: it is validated by the decider, which answers with events or
+a Rejection. Fields the sender did not give are `UNSET`, which differs from an explicit `None`
+("clear this value"), so an update only touches what was asked for. Value rules (ranges,
+URL shapes, names) live in the decider so that every violation gets its Twilio error code;
+decoding only checks the JSON shape.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+UtcDatetime = Annotated[datetime, Meta(tz=True)]
+AccountSid = Annotated[str, Meta(pattern="^AC[0-9a-f]{32}$")]
+CommandId = Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class BaseCommand(
+    msgspec.Struct,
+    frozen=True,
+    gc=False,  # acyclic data: keep millions of messages out of the cyclic GC's way
+    kw_only=True,
+    tag_field="type",
+    tag=True,  # the tag is the class name: {"type": "CreateFleet", ...}
+    forbid_unknown_fields=True,  # a misspelt field must not be silently ignored
+):
+    pass
+
+
+class NetworkIdentifier(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
+    mcc: str
+    mnc: str
+
+
+# --- operator commands (account_sid must be OPERATOR_ACCOUNT_SID) -------------------------
+
+
+class ProvisionNetwork(BaseCommand):
+    friendly_name: str
+    iso_country: str
+    identifiers: list[NetworkIdentifier]
+
+
+class ProvisionSimCard(BaseCommand):
+    iccid: str
+    registration_code: str
+
+
+class CreateAccount(BaseCommand):
+    """Sent with the NEW account's SID as envelope.account_sid (so it lands on that
+    account's partition); only a hash of the auth token ever travels."""
+
+    friendly_name: str
+    auth_token_hash: str
+
+
+# --- Network Access Profiles --------------------------------------------------------------
+
+
+class CreateNetworkAccessProfile(BaseCommand):
+    unique_name: str | None | UnsetType = UNSET
+    networks: list[str] = []
+
+
+class UpdateNetworkAccessProfile(BaseCommand):
+    network_access_profile: str  # SID or unique name (the path)
+    unique_name: str | None | UnsetType = UNSET
+
+
+class AddNetworkToProfile(BaseCommand):
+    network_access_profile: str
+    network: str
+
+
+class RemoveNetworkFromProfile(BaseCommand):
+    network_access_profile: str
+    network: str
+
+
+# --- Fleets ---------------------------------------------------------------------------------
+
+
+class CreateFleet(BaseCommand):
+    network_access_profile: str  # SID or unique name, required
+    unique_name: str | None | UnsetType = UNSET
+    data_enabled: bool | UnsetType = UNSET
+    data_limit: int | UnsetType = UNSET
+    # SMS Commands: both spellings accepted, they must agree when both are given.
+    commands_enabled: bool | UnsetType = UNSET
+    sms_commands_enabled: bool | UnsetType = UNSET
+    commands_url: str | None | UnsetType = UNSET
+    sms_commands_url: str | None | UnsetType = UNSET
+    commands_method: str | UnsetType = UNSET
+    sms_commands_method: str | UnsetType = UNSET
+    ip_commands_url: str | None | UnsetType = UNSET
+    ip_commands_method: str | UnsetType = UNSET
+
+
+class UpdateFleet(BaseCommand):
+    fleet: str  # SID or unique name (the path)
+    unique_name: str | None | UnsetType = UNSET
+    network_access_profile: str | UnsetType = UNSET
+    data_limit: int | UnsetType = UNSET
+    commands_url: str | None | UnsetType = UNSET
+    sms_commands_url: str | None | UnsetType = UNSET
+    commands_method: str | UnsetType = UNSET
+    sms_commands_method: str | UnsetType = UNSET
+    ip_commands_url: str | None | UnsetType = UNSET
+    ip_commands_method: str | UnsetType = UNSET
+    # Immutable after creation: accepted on the wire only to be refused with a clear message.
+    data_enabled: bool | UnsetType = UNSET
+    commands_enabled: bool | UnsetType = UNSET
+    sms_commands_enabled: bool | UnsetType = UNSET
+    data_metering: str | UnsetType = UNSET
+
+
+# --- Sims -----------------------------------------------------------------------------------
+
+
+class RegisterSim(BaseCommand):
+    # Optional on the wire so that a missing one is answered 83001, not a decode error.
+    iccid: str | UnsetType = UNSET
+    registration_code: str | UnsetType = UNSET
+
+
+class UpdateSim(BaseCommand):
+    sim: str  # SID or unique name (the path)
+    unique_name: str | None | UnsetType = UNSET
+    status: str | UnsetType = UNSET
+    fleet: str | None | UnsetType = UNSET  # None unassigns
+    callback_url: str | UnsetType = UNSET
+    callback_method: str | UnsetType = UNSET
+
+
+Command = (
+    ProvisionNetwork
+    | ProvisionSimCard
+    | CreateAccount
+    | CreateNetworkAccessProfile
+    | UpdateNetworkAccessProfile
+    | AddNetworkToProfile
+    | RemoveNetworkFromProfile
+    | CreateFleet
+    | UpdateFleet
+    | RegisterSim
+    | UpdateSim
+)
+
+COMMAND_TYPES: tuple[type[BaseCommand], ...] = Command.__args__
+
+
+class CommandEnvelope(
+    msgspec.Struct, frozen=True, gc=False, kw_only=True, forbid_unknown_fields=True
+):
+    command_id: CommandId  # chosen by the sender; the idempotency key
+    account_sid: AccountSid  # the partition key: one writer per account
+    actor: str  # who asked: account, API credential or service name
+    issued_at: UtcDatetime  # becomes occurred_at of every resulting event
+    correlation_id: str | None = None
+    command: Command

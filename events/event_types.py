@@ -1,0 +1,179 @@
+"""Events: facts that happened, one Struct per fine-grained fact, never "X updated".
+
+Payloads do not repeat what the envelope carries (account_sid, aggregate_id): the envelope is
+always delivered with them. Every type has a schema version in `SCHEMA_VERSIONS`; when a type's
+shape changes its version is bumped and an upcaster from the old shape is added to
+`events.codec.UPCASTERS`, so the oldest log still replays.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class BaseEvent(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="type", tag=True):
+    # Unknown fields are ignored (not forbidden): a reader may be older than the writer.
+    pass
+
+
+class NetworkIdentifier(msgspec.Struct, frozen=True, gc=False):
+    mcc: str
+    mnc: str
+
+
+# --- operator / accounts ---------------------------------------------------------------------
+
+
+class AccountCreated(BaseEvent):
+    friendly_name: str
+    auth_token_hash: str
+
+
+class NetworkProvisioned(BaseEvent):
+    friendly_name: str
+    iso_country: str
+    identifiers: list[NetworkIdentifier]
+
+
+class SimCardProvisioned(BaseEvent):
+    iccid: str
+    # sha256 of iccid + registration code: the code itself never reaches the log.
+    registration_code_hash: str
+
+
+# --- Network Access Profiles -----------------------------------------------------------------
+
+
+class NetworkAccessProfileCreated(BaseEvent):
+    unique_name: str | None
+    network_sids: list[str]
+
+
+class NetworkAccessProfileRenamed(BaseEvent):
+    from_unique_name: str | None
+    to_unique_name: str | None
+
+
+class NetworkAddedToProfile(BaseEvent):
+    network_sid: str
+
+
+class NetworkRemovedFromProfile(BaseEvent):
+    network_sid: str
+
+
+# --- Fleets ----------------------------------------------------------------------------------
+
+
+class FleetCreated(BaseEvent):
+    """v2: the SMS Commands settings are named sms_commands_* (v1 said commands_*)."""
+
+    unique_name: str | None
+    network_access_profile_sid: str
+    data_enabled: bool
+    data_limit: int
+    data_metering: str
+    sms_commands_enabled: bool
+    sms_commands_url: str | None
+    sms_commands_method: str
+    ip_commands_url: str | None
+    ip_commands_method: str
+
+
+class FleetRenamed(BaseEvent):
+    from_unique_name: str | None
+    to_unique_name: str | None
+
+
+class FleetDataLimitChanged(BaseEvent):
+    from_data_limit: int
+    to_data_limit: int
+
+
+class FleetNetworkAccessProfileChanged(BaseEvent):
+    from_network_access_profile_sid: str
+    to_network_access_profile_sid: str
+
+
+class FleetSmsCommandsUrlChanged(BaseEvent):
+    from_url: str | None
+    to_url: str | None
+
+
+class FleetSmsCommandsMethodChanged(BaseEvent):
+    from_method: str
+    to_method: str
+
+
+class FleetIpCommandsUrlChanged(BaseEvent):
+    from_url: str | None
+    to_url: str | None
+
+
+class FleetIpCommandsMethodChanged(BaseEvent):
+    from_method: str
+    to_method: str
+
+
+# --- Sims ------------------------------------------------------------------------------------
+
+
+class SimRegistered(BaseEvent):
+    """A SIM card from the inventory joined the account: status `new`, no Fleet."""
+
+    iccid: str
+
+
+class SimRenamed(BaseEvent):
+    from_unique_name: str | None
+    to_unique_name: str | None
+
+
+class SimAssignedToFleet(BaseEvent):
+    from_fleet_sid: str | None
+    to_fleet_sid: str | None  # None: the Sim left its Fleet
+
+
+class SimStatusChanged(BaseEvent):
+    from_status: str
+    to_status: str
+    reason: str  # "requested" for API/bus requests; room for e.g. "data_usage" (250 KB rule)
+
+
+class SimCallbackChanged(BaseEvent):
+    url: str | None
+    method: str
+
+
+Event = (
+    AccountCreated
+    | NetworkProvisioned
+    | SimCardProvisioned
+    | NetworkAccessProfileCreated
+    | NetworkAccessProfileRenamed
+    | NetworkAddedToProfile
+    | NetworkRemovedFromProfile
+    | FleetCreated
+    | FleetRenamed
+    | FleetDataLimitChanged
+    | FleetNetworkAccessProfileChanged
+    | FleetSmsCommandsUrlChanged
+    | FleetSmsCommandsMethodChanged
+    | FleetIpCommandsUrlChanged
+    | FleetIpCommandsMethodChanged
+    | SimRegistered
+    | SimRenamed
+    | SimAssignedToFleet
+    | SimStatusChanged
+    | SimCallbackChanged
+)
+
+EVENT_TYPES: dict[str, type[BaseEvent]] = {cls.__name__: cls for cls in Event.__args__}
+
+# The current schema version of every event type; bump it together with an upcaster.
+SCHEMA_VERSIONS: dict[str, int] = {name: 1 for name in EVENT_TYPES}
+SCHEMA_VERSIONS["FleetCreated"] = 2
+
+
+def event_type_name(event: BaseEvent) -> str:
+    return type(event).__name__

@@ -1,0 +1,90 @@
+"""Operator and account commands: the Network catalogue, the SIM-card inventory, accounts."""
+
+from __future__ import annotations
+
+from events.commands import CreateAccount, ProvisionNetwork, ProvisionSimCard
+from events.envelope import Rejection
+from events.event_types import (
+    AccountCreated,
+    NetworkIdentifier,
+    NetworkProvisioned,
+    SimCardProvisioned,
+)
+from events.sids import NETWORK, OPERATOR_ACCOUNT_SID, derive_sid
+from services.domain import rules
+from services.domain.emit import Emitter
+from services.domain.rejections import Rejected, invalid
+from services.domain.state import Account, State
+
+
+def provision_network(state: State, account: Account, cmd: ProvisionNetwork, out: Emitter) -> None:
+    """Expects: a new Network. Decision: an mcc/mnc pair already in the catalogue is a
+    conflict (409 20409): one carrier network, one catalogue entry."""
+    sid = derive_sid(NETWORK, out.command.command_id, OPERATOR_ACCOUNT_SID)
+    if sid in state.networks:
+        return  # a retry older than the de-dup window: already done
+    friendly_name = rules.friendly_name(cmd.friendly_name)
+    iso_country = rules.iso_country(cmd.iso_country)
+    if not cmd.identifiers:
+        raise invalid("Identifiers must list at least one mcc/mnc pair")
+    pairs = list(dict.fromkeys(rules.network_identifier(i.mcc, i.mnc) for i in cmd.identifiers))
+    known = {pair for network in state.networks.values() for pair in network.identifiers}
+    for mcc, mnc in pairs:
+        if (mcc, mnc) in known:
+            raise Rejected(
+                Rejection(409, 20409, f"A Network with mcc {mcc} and mnc {mnc} already exists")
+            )
+    out.emit(
+        "Network",
+        sid,
+        0,
+        NetworkProvisioned(
+            friendly_name=friendly_name,
+            iso_country=iso_country,
+            identifiers=[NetworkIdentifier(mcc=mcc, mnc=mnc) for mcc, mnc in pairs],
+        ),
+    )
+
+
+def provision_sim_card(state: State, account: Account, cmd: ProvisionSimCard, out: Emitter) -> None:
+    """Expects: a card not yet in the inventory (the same card with the same code again is a
+    no-op; with another code, 409 20409)."""
+    if not rules.iccid_is_valid(cmd.iccid):
+        raise invalid("Iccid must be 18 to 22 digits starting with 89")
+    if not rules.registration_code_is_valid(cmd.registration_code):
+        raise invalid("RegistrationCode must be 10 letters or digits")
+    code_hash = rules.registration_code_hash(cmd.iccid, cmd.registration_code)
+    existing = state.sim_cards.get(cmd.iccid)
+    if existing is not None:
+        if existing.registration_code_hash == code_hash:
+            return
+        raise Rejected(Rejection(409, 20409, f"SIM card {cmd.iccid} is already in the inventory"))
+    out.emit(
+        "SimCard",
+        cmd.iccid,
+        0,
+        SimCardProvisioned(iccid=cmd.iccid, registration_code_hash=code_hash),
+    )
+
+
+def create_account(state: State, account: Account, cmd: CreateAccount, out: Emitter) -> None:
+    """Expects: a new Account, whose SID is the envelope's account_sid (so the command is
+    keyed, and lands, where the account's own commands will)."""
+    if account.version:
+        raise Rejected(Rejection(409, 20409, f"Account {account.sid} already exists"))
+    friendly_name = rules.friendly_name(cmd.friendly_name)
+    if not cmd.auth_token_hash:
+        raise invalid("AuthTokenHash is required")
+    out.emit(
+        "Account",
+        account.sid,
+        0,
+        AccountCreated(friendly_name=friendly_name, auth_token_hash=cmd.auth_token_hash),
+    )
+
+
+OPERATOR_HANDLERS = {
+    ProvisionNetwork: provision_network,
+    ProvisionSimCard: provision_sim_card,
+}
+ACCOUNT_HANDLERS = {CreateAccount: create_account}

@@ -1,0 +1,216 @@
+"""evolve(state, event) -> state: folds one event into the state.
+
+A fold owns its state: evolve updates `state` in place (containers mutated, frozen records
+replaced) and returns it, which is what makes replaying millions of events cheap. Callers who
+must keep the previous state call `state.copy()` first. Events are facts: evolve never
+refuses one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from msgspec.structs import replace
+
+from events import event_types as ev
+from events.envelope import EventEnvelope
+from services.domain.state import Account, Fleet, Network, Profile, Sim, SimCard, State
+
+
+def _rename(names: dict[str, str], sid: str, old: str | None, new: str | None) -> None:
+    if old is not None and names.get(old) == sid:
+        del names[old]
+    if new is not None:
+        names[new] = sid
+
+
+# --- operator and accounts -------------------------------------------------------------------
+
+
+def _account_created(state: State, account: Account, e: EventEnvelope) -> None:
+    account.version = e.aggregate_version
+    account.friendly_name = e.payload.friendly_name
+
+
+def _network_provisioned(state: State, account: Account, e: EventEnvelope) -> None:
+    p = e.payload
+    state.networks[e.aggregate_id] = Network(
+        sid=e.aggregate_id,
+        friendly_name=p.friendly_name,
+        iso_country=p.iso_country,
+        identifiers=tuple((i.mcc, i.mnc) for i in p.identifiers),
+        version=e.aggregate_version,
+    )
+
+
+def _sim_card_provisioned(state: State, account: Account, e: EventEnvelope) -> None:
+    p = e.payload
+    state.sim_cards[p.iccid] = SimCard(
+        iccid=p.iccid, registration_code_hash=p.registration_code_hash, version=e.aggregate_version
+    )
+
+
+# --- Network Access Profiles -----------------------------------------------------------------
+
+
+def _profile_created(state: State, account: Account, e: EventEnvelope) -> None:
+    p = e.payload
+    account.profiles[e.aggregate_id] = Profile(
+        sid=e.aggregate_id,
+        unique_name=p.unique_name,
+        network_sids=tuple(p.network_sids),
+        version=e.aggregate_version,
+    )
+    _rename(account.profile_names, e.aggregate_id, None, p.unique_name)
+
+
+def _profile_changed(change: Callable[[Profile, object], dict]):
+    def apply(state: State, account: Account, e: EventEnvelope) -> None:
+        profile = account.profiles[e.aggregate_id]
+        account.profiles[e.aggregate_id] = replace(
+            profile, version=e.aggregate_version, **change(profile, e.payload)
+        )
+
+    return apply
+
+
+def _profile_renamed(state: State, account: Account, e: EventEnvelope) -> None:
+    p = e.payload
+    _rename(account.profile_names, e.aggregate_id, p.from_unique_name, p.to_unique_name)
+    _profile_changed(lambda _, p: {"unique_name": p.to_unique_name})(state, account, e)
+
+
+# --- Fleets ----------------------------------------------------------------------------------
+
+
+def _fleet_created(state: State, account: Account, e: EventEnvelope) -> None:
+    p = e.payload
+    account.fleets[e.aggregate_id] = Fleet(
+        sid=e.aggregate_id,
+        unique_name=p.unique_name,
+        network_access_profile_sid=p.network_access_profile_sid,
+        data_enabled=p.data_enabled,
+        data_limit=p.data_limit,
+        data_metering=p.data_metering,
+        sms_commands_enabled=p.sms_commands_enabled,
+        sms_commands_url=p.sms_commands_url,
+        sms_commands_method=p.sms_commands_method,
+        ip_commands_url=p.ip_commands_url,
+        ip_commands_method=p.ip_commands_method,
+        version=e.aggregate_version,
+    )
+    _rename(account.fleet_names, e.aggregate_id, None, p.unique_name)
+
+
+def _fleet_set(field: str, source: str):
+    """A handler that copies payload field `source` into the Fleet's `field`."""
+
+    def apply(state: State, account: Account, e: EventEnvelope) -> None:
+        fleet = account.fleets[e.aggregate_id]
+        value = getattr(e.payload, source)
+        account.fleets[e.aggregate_id] = replace(
+            fleet, version=e.aggregate_version, **{field: value}
+        )
+
+    return apply
+
+
+def _fleet_renamed(state: State, account: Account, e: EventEnvelope) -> None:
+    p = e.payload
+    _rename(account.fleet_names, e.aggregate_id, p.from_unique_name, p.to_unique_name)
+    _fleet_set("unique_name", "to_unique_name")(state, account, e)
+
+
+# --- Sims ------------------------------------------------------------------------------------
+
+
+def _sim_registered(state: State, account: Account, e: EventEnvelope) -> None:
+    iccid = e.payload.iccid
+    account.sims[e.aggregate_id] = Sim(
+        sid=e.aggregate_id,
+        iccid=iccid,
+        unique_name=None,
+        status="new",
+        fleet_sid=None,
+        callback_url=None,
+        callback_method=None,
+        version=e.aggregate_version,
+    )
+    card = state.sim_cards.get(iccid)
+    if card is not None:  # the inventory may live with another processor's partitions
+        state.sim_cards[iccid] = replace(card, account_sid=account.sid, sim_sid=e.aggregate_id)
+
+
+def _sim_set(field: str, source: str):
+    """A handler that copies payload field `source` into the Sim's `field`."""
+
+    def apply(state: State, account: Account, e: EventEnvelope) -> None:
+        sim = account.sims[e.aggregate_id]
+        value = getattr(e.payload, source)
+        account.sims[e.aggregate_id] = replace(sim, version=e.aggregate_version, **{field: value})
+
+    return apply
+
+
+def _sim_callback_changed(state: State, account: Account, e: EventEnvelope) -> None:
+    sim = account.sims[e.aggregate_id]
+    account.sims[e.aggregate_id] = replace(
+        sim,
+        version=e.aggregate_version,
+        callback_url=e.payload.url,
+        callback_method=e.payload.method,
+    )
+
+
+def _sim_renamed(state: State, account: Account, e: EventEnvelope) -> None:
+    p = e.payload
+    _rename(account.sim_names, e.aggregate_id, p.from_unique_name, p.to_unique_name)
+    _sim_set("unique_name", "to_unique_name")(state, account, e)
+
+
+_HANDLERS: dict[type, Callable[[State, Account, EventEnvelope], None]] = {
+    ev.AccountCreated: _account_created,
+    ev.NetworkProvisioned: _network_provisioned,
+    ev.SimCardProvisioned: _sim_card_provisioned,
+    ev.NetworkAccessProfileCreated: _profile_created,
+    ev.NetworkAccessProfileRenamed: _profile_renamed,
+    ev.NetworkAddedToProfile: _profile_changed(
+        lambda profile, p: {"network_sids": (*profile.network_sids, p.network_sid)}
+    ),
+    ev.NetworkRemovedFromProfile: _profile_changed(
+        lambda profile, p: {
+            "network_sids": tuple(n for n in profile.network_sids if n != p.network_sid)
+        }
+    ),
+    ev.FleetCreated: _fleet_created,
+    ev.FleetRenamed: _fleet_renamed,
+    ev.FleetDataLimitChanged: _fleet_set("data_limit", "to_data_limit"),
+    ev.FleetNetworkAccessProfileChanged: _fleet_set(
+        "network_access_profile_sid", "to_network_access_profile_sid"
+    ),
+    ev.FleetSmsCommandsUrlChanged: _fleet_set("sms_commands_url", "to_url"),
+    ev.FleetSmsCommandsMethodChanged: _fleet_set("sms_commands_method", "to_method"),
+    ev.FleetIpCommandsUrlChanged: _fleet_set("ip_commands_url", "to_url"),
+    ev.FleetIpCommandsMethodChanged: _fleet_set("ip_commands_method", "to_method"),
+    ev.SimRegistered: _sim_registered,
+    ev.SimRenamed: _sim_renamed,
+    ev.SimAssignedToFleet: _sim_set("fleet_sid", "to_fleet_sid"),
+    ev.SimStatusChanged: _sim_set("status", "to_status"),
+    ev.SimCallbackChanged: _sim_callback_changed,
+}
+
+
+def evolve(state: State, event: EventEnvelope) -> State:
+    """Folds `event` into `state` (in place) and returns it."""
+    account = state.account(event.account_sid)
+    _HANDLERS[type(event.payload)](state, account, event)
+    account.remember_command(event.command_id)
+    return state
+
+
+def fold(events: Iterable[EventEnvelope], state: State | None = None) -> State:
+    """The state after `events`, starting from `state` or from nothing."""
+    state = State() if state is None else state
+    for event in events:
+        evolve(state, event)
+    return state
