@@ -45,6 +45,13 @@ def _api(args: argparse.Namespace) -> int:
     return 0
 
 
+def _processor(args: argparse.Namespace) -> int:
+    from services.processor.app import run_processor
+
+    asyncio.run(run_processor(load_settings(), metrics_port=args.metrics_port))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from services.run import run_all
 
@@ -66,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply pending SQL migrations").set_defaults(func=_migrate)
     sub.add_parser("topics", help="create the Kafka topics").set_defaults(func=_topics)
     sub.add_parser("api", help="serve the REST API").set_defaults(func=_api)
+    processor = sub.add_parser("processor", help="decide commands into events (Kafka -> Kafka)")
+    processor.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve Prometheus metrics on 127.0.0.1:PORT (0: off)",
+    )
+    processor.set_defaults(func=_processor)
     sub.add_parser("run", help="migrate, create topics, run every service").set_defaults(func=_run)
     schemas = sub.add_parser("schemas", help="write one JSON Schema per command and event type")
     schemas.add_argument("directory")

@@ -17,6 +17,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Commands, events and outcomes share one partition count: a command's events land in the
     # partition of the same number, so one processor owns an account end to end.
     partitions: int = 4
+    # How long a processor may be silent before the group gives its partitions to another.
+    processor_session_timeout_ms: int = 10_000
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Public base URL for absolute `url` fields; empty means the request's own scheme and host.
@@ -32,6 +34,7 @@ ENVIRONMENT = {
     "FLEETSTATE_OUTCOMES_TOPIC": "outcomes_topic",
     "FLEETSTATE_DLQ_TOPIC": "dlq_topic",
     "FLEETSTATE_PARTITIONS": "partitions",
+    "FLEETSTATE_PROCESSOR_SESSION_TIMEOUT_MS": "processor_session_timeout_ms",
     "FLEETSTATE_API_HOST": "api_host",
     "FLEETSTATE_API_PORT": "api_port",
     "FLEETSTATE_PUBLIC_BASE_URL": "public_base_url",

@@ -1,0 +1,131 @@
+"""A realistic command mix, shared by the processor's tests, its benchmark and the chaos run.
+
+Phase one is the operator's: carrier networks and SIM cards into the catalogue and inventory.
+Phase two is the accounts': a profile, Fleets, registered SIMs assigned and activated, data
+limits changed, and some commands that must be rejected (a duplicate name, activation without a
+Fleet). Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+from events.commands import (
+    CommandEnvelope,
+    CreateFleet,
+    CreateNetworkAccessProfile,
+    NetworkIdentifier,
+    ProvisionNetwork,
+    ProvisionSimCard,
+    RegisterSim,
+    UpdateFleet,
+    UpdateSim,
+)
+from events.sids import OPERATOR_ACCOUNT_SID, derive_sid
+
+NETWORKS = [
+    ("T-Mobile USA", "US", "310", "260"),
+    ("Vodafone UK", "GB", "234", "15"),
+    ("Telekom Deutschland", "DE", "262", "01"),
+]
+
+
+def _envelope(account_sid: str, command, command_id: str) -> CommandEnvelope:
+    return CommandEnvelope(
+        command_id=command_id,
+        account_sid=account_sid,
+        actor="workload",
+        issued_at=datetime.now(UTC),
+        command=command,
+    )
+
+
+class Workload:
+    def __init__(self, seed: int, accounts: int, sims_per_account: int = 4) -> None:
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.accounts = [derive_sid("AC", f"workload-{seed}-{i}") for i in range(accounts)]
+        self.sims_per_account = sims_per_account
+        self._n = 0
+        self._register_ids: dict[tuple[str, str], str] = {}  # (account, iccid) -> command id
+
+    def _id(self) -> str:
+        self._n += 1
+        return f"wl-{self.seed}-{self._n}"
+
+    def iccid(self, account: int, sim: int) -> str:
+        return f"89{self.seed % 1000:03d}{account:06d}{sim:04d}0000"  # 19 digits
+
+    def code(self, account: int, sim: int) -> str:
+        return f"RC{account:04d}{sim:04d}"  # 10 characters
+
+    def operator_commands(self) -> list[CommandEnvelope]:
+        out = [
+            _envelope(
+                OPERATOR_ACCOUNT_SID,
+                ProvisionNetwork(
+                    friendly_name=name,
+                    iso_country=country,
+                    identifiers=[NetworkIdentifier(mcc=mcc, mnc=mnc)],
+                ),
+                self._id(),
+            )
+            for name, country, mcc, mnc in NETWORKS
+        ]
+        for a in range(len(self.accounts)):
+            for s in range(self.sims_per_account):
+                card = ProvisionSimCard(iccid=self.iccid(a, s), registration_code=self.code(a, s))
+                out.append(_envelope(OPERATOR_ACCOUNT_SID, card, self._id()))
+        return out
+
+    def setup_commands(self) -> list[CommandEnvelope]:
+        """Per account: a profile, two Fleets, its SIMs registered."""
+        out = []
+        for a, account in enumerate(self.accounts):
+            profile = CreateNetworkAccessProfile(unique_name="nap")
+            out.append(_envelope(account, profile, self._id()))
+            for fleet in ("fleet-a", "fleet-b"):
+                command = CreateFleet(network_access_profile="nap", unique_name=fleet)
+                out.append(_envelope(account, command, self._id()))
+            for s in range(self.sims_per_account):
+                command = RegisterSim(iccid=self.iccid(a, s), registration_code=self.code(a, s))
+                command_id = self._register_ids[(account, command.iccid)] = self._id()
+                out.append(_envelope(account, command, command_id))
+        return out
+
+    def steady_commands(self, count: int) -> list[CommandEnvelope]:
+        """`count` commands of the steady mix: mostly changes, some rejections by design."""
+        out = []
+        for _ in range(count):
+            a = self.rng.randrange(len(self.accounts))
+            account = self.accounts[a]
+            roll = self.rng.random()
+            sim = self.iccid(a, self.rng.randrange(self.sims_per_account))
+            if roll < 0.4:
+                command = UpdateFleet(
+                    fleet=self.rng.choice(("fleet-a", "fleet-b")),
+                    data_limit=self.rng.randrange(1, 2_000_001),
+                )
+            elif roll < 0.7:
+                command = UpdateSim(
+                    sim=self._sim_sid(account, sim),
+                    fleet=self.rng.choice(("fleet-a", "fleet-b")),
+                    status=self.rng.choice(("ready", "active", "inactive")),
+                )
+            elif roll < 0.85:
+                command = UpdateSim(
+                    sim=self._sim_sid(account, sim), unique_name=f"sim-{self.rng.randrange(50)}"
+                )
+            elif roll < 0.95:
+                command = CreateFleet(
+                    network_access_profile="nap", unique_name=f"f-{self.rng.randrange(10**9)}"
+                )
+            else:  # rejected: the name is taken
+                command = CreateFleet(network_access_profile="nap", unique_name="fleet-a")
+            out.append(_envelope(account, command, self._id()))
+        return out
+
+    def _sim_sid(self, account: str, iccid: str) -> str:
+        # RegisterSim derives the SIM's SID from its command id and account (decide_sim).
+        return derive_sid("HS", self._register_ids[(account, iccid)], account)

@@ -1,0 +1,186 @@
+"""CommandClient: how other services (and fleetstate's own API) publish commands.
+
+    async with CommandClient("127.0.0.1:9092") as client:
+        command_id = await client.send(CreateFleet(...), account_sid="AC...")
+        outcome = await client.execute(CreateFleet(...), account_sid="AC...", timeout=10)
+
+Commands go to the commands topic keyed by account_sid, through an idempotent producer that
+waits for every in-sync replica. The sender chooses the command_id (a UUID when not given);
+sending the same id again is safe: the processor appends nothing and answers with the first
+outcome. `execute` waits for that outcome on the outcomes topic (read_committed, so only what
+the processor committed is ever seen).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from events.codec import InvalidMessage, decode_outcome, encode_command
+from events.commands import Command, CommandEnvelope
+from events.envelope import Outcome
+
+
+class CommandClient:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        commands_topic: str = "fleetstate.commands",
+        outcomes_topic: str = "fleetstate.outcomes",
+        actor: str = "service",
+        linger_ms: int = 1,
+    ) -> None:
+        self.commands_topic = commands_topic
+        self.outcomes_topic = outcomes_topic
+        self.actor = actor
+        self._bootstrap = bootstrap_servers
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+        )
+        self._consumer: AIOKafkaConsumer | None = None
+        self._listener: asyncio.Task | None = None
+        # command_id -> futures of callers waiting for its outcome
+        self._waiting: dict[str, list[asyncio.Future[Outcome]]] = {}
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+        await self._producer.stop()
+
+    async def __aenter__(self) -> CommandClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def envelope(
+        self,
+        command: Command,
+        *,
+        account_sid: str,
+        command_id: str | None = None,
+        correlation_id: str | None = None,
+        actor: str | None = None,
+    ) -> CommandEnvelope:
+        """Wraps a command with its metadata; issued_at is taken now, here, by the sender."""
+        return CommandEnvelope(
+            command_id=command_id or uuid.uuid4().hex,
+            account_sid=account_sid,
+            actor=actor or self.actor,
+            issued_at=datetime.now(UTC),
+            correlation_id=correlation_id,
+            command=command,
+        )
+
+    async def send(self, command: Command | CommandEnvelope, **metadata: str | None) -> str:
+        """Publishes one command and waits for the broker to store it; returns its command_id."""
+        envelope = self._wrap(command, metadata)
+        await (await self._enqueue(envelope))
+        return envelope.command_id
+
+    async def send_many(self, commands: Iterable[CommandEnvelope]) -> list[str]:
+        """Publishes many commands in as few broker requests as the producer can batch them."""
+        envelopes = list(commands)
+        acks = [await self._enqueue(envelope) for envelope in envelopes]
+        await asyncio.gather(*acks)
+        return [envelope.command_id for envelope in envelopes]
+
+    async def execute(
+        self, command: Command | CommandEnvelope, timeout: float = 10.0, **metadata: str | None
+    ) -> Outcome:
+        """Publishes a command and returns its outcome; TimeoutError if none came in time
+        (the command may still be decided later: execute it again with the same id to ask)."""
+        envelope = self._wrap(command, metadata)
+        [outcome] = await self.execute_many([envelope], timeout)
+        return outcome
+
+    async def execute_many(
+        self, envelopes: Iterable[CommandEnvelope], timeout: float = 10.0
+    ) -> list[Outcome]:
+        envelopes = list(envelopes)
+        await self._listen()
+        loop = asyncio.get_running_loop()
+        futures = []
+        for envelope in envelopes:
+            future: asyncio.Future[Outcome] = loop.create_future()
+            self._waiting.setdefault(envelope.command_id, []).append(future)
+            futures.append((envelope.command_id, future))
+        try:
+            await self.send_many(envelopes)
+            async with asyncio.timeout(timeout):
+                return list(await asyncio.gather(*(future for _, future in futures)))
+        finally:
+            for command_id, future in futures:
+                waiters = self._waiting.get(command_id)
+                if waiters and future in waiters:
+                    waiters.remove(future)
+                    if not waiters:
+                        del self._waiting[command_id]
+
+    def _wrap(self, command: Command | CommandEnvelope, metadata: dict) -> CommandEnvelope:
+        if isinstance(command, CommandEnvelope):
+            return command
+        if not metadata.get("account_sid"):
+            raise ValueError("account_sid is required to send a bare command")
+        return self.envelope(command, **metadata)
+
+    async def _enqueue(self, envelope: CommandEnvelope) -> asyncio.Future:
+        return await self._producer.send(
+            self.commands_topic,
+            encode_command(envelope),
+            key=envelope.account_sid.encode(),
+        )
+
+    # --- outcomes --------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        """Starts reading outcomes from the end of the topic, once, before the first send."""
+        if self._listener is not None:
+            return
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        partitions = [
+            TopicPartition(self.outcomes_topic, p)
+            for p in sorted(await self._producer.partitions_for(self.outcomes_topic))
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:  # resolve the end positions now, so no outcome is skipped
+            await consumer.position(tp)
+        self._consumer = consumer
+        self._listener = asyncio.create_task(self._read_outcomes(consumer))
+
+    async def _read_outcomes(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    try:
+                        outcome = decode_outcome(record.value)
+                    except InvalidMessage:
+                        continue  # not ours to judge; the processor wrote it
+                    waiters = self._waiting.pop(outcome.command_id, None)
+                    for future in waiters or ():
+                        if not future.done():
+                            future.set_result(outcome)

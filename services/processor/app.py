@@ -1,0 +1,161 @@
+"""`fleetstate processor`: the command processor, one member of a consumer group.
+
+Why aiokafka and not a faust agent: the guarantee rests on controlling, per input partition, the
+transactional producer, the moment state is rebuilt and the offset committed with the output.
+faust-streaming's exactly-once mode does this internally, is marked experimental and has open
+duplicate bugs (ENGINEERING.md, guarantee 2), so the processor takes the "robust alternative":
+plain aiokafka with one transactional producer per partition, proven by the kill tests.
+
+Several instances share the command partitions. On every rebalance an instance gives up its
+revoked partitions (after the batch in flight commits) and rebuilds the state of the ones it
+gains from the log before deciding anything for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+
+from services.config import Settings
+from services.domain.state import State
+from services.processor import metrics
+from services.processor.catalogue_reader import CatalogueReader
+from services.processor.partition import PartitionProcessor
+from services.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+GROUP_ID = "fleetstate-processor"
+MAX_BATCH = 1000  # commands answered in one transaction per partition
+
+
+class Processor:
+    def __init__(self, settings: Settings, group_id: str = GROUP_ID) -> None:
+        self.settings = settings
+        self.group_id = f"{group_id}.{settings.commands_topic}"
+        self.state = State()
+        self.partitions: dict[int, PartitionProcessor] = {}
+        self.broken: set[int] = set()  # partitions whose last batch failed: rebuilt before use
+        self.lock = asyncio.Lock()  # a rebalance waits for the batch in flight
+        self.catalogue = CatalogueReader(settings, self.state)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.processor_session_timeout_ms,
+            heartbeat_interval_ms=1_000,
+            # Also the rebalance timeout: how long a rebalance waits for members to rejoin.
+            max_poll_interval_ms=60_000,
+            fetch_max_wait_ms=5,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await ensure_topics(self.settings)
+        await self.catalogue.start(self.settings.partitions)
+        await self.consumer.start()
+        self.consumer.subscribe([self.settings.commands_topic], listener=_Rebalance(self))
+        try:
+            while not stop.is_set():
+                batches = await self.consumer.getmany(timeout_ms=100, max_records=MAX_BATCH)
+                async with self.lock:
+                    await self._repair_broken()
+                    work = [
+                        self._process(tp.partition, records)
+                        for tp, records in batches.items()
+                        if records
+                        and tp.partition in self.partitions
+                        and tp.partition not in self.broken
+                    ]
+                    await asyncio.gather(*work)
+        finally:
+            async with self.lock:
+                for partition in list(self.partitions):
+                    await self._release(partition)
+            await self.consumer.stop()
+            await self.catalogue.stop()
+
+    async def _process(self, partition: int, records) -> None:
+        try:
+            await self.partitions[partition].process(records)
+        except Exception:
+            # The state may hold decisions that were never committed: throw it away and rebuild.
+            log.warning(
+                "partition %d: batch failed; rebuilding from the log", partition, exc_info=True
+            )
+            self.broken.add(partition)
+            self.consumer.pause(TopicPartition(self.settings.commands_topic, partition))
+
+    async def _repair_broken(self) -> None:
+        for partition in list(self.broken):
+            try:
+                await self._release(partition)
+                await self._acquire(partition)
+            except Exception:
+                log.warning("partition %d: rebuild failed, will retry", partition, exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            self.broken.discard(partition)
+            self.consumer.resume(TopicPartition(self.settings.commands_topic, partition))
+
+    async def _acquire(self, partition: int) -> None:
+        await self.catalogue.exclude(partition)
+        worker = PartitionProcessor(self.settings, partition, self.state, self.group_id)
+        self.partitions[partition] = worker
+        await worker.start()
+        tp = TopicPartition(self.settings.commands_topic, partition)
+        # The committed offset was written in the same transaction as the events folded above.
+        worker.next_command = await self.consumer.committed(tp) or 0
+        self.consumer.seek(tp, worker.next_command)
+        metrics.PARTITIONS_OWNED.set(len(self.partitions))
+
+    async def _release(self, partition: int) -> None:
+        worker = self.partitions.pop(partition, None)
+        if worker is not None:
+            await worker.stop()
+            await self.catalogue.include(partition, worker.events_end)
+        metrics.PARTITIONS_OWNED.set(len(self.partitions))
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, processor: Processor) -> None:
+        self.processor = processor
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self.processor.lock:
+            for tp in revoked:
+                await self.processor._release(tp.partition)
+                self.processor.broken.discard(tp.partition)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        async with self.processor.lock:
+            for tp in assigned:
+                if tp.partition in self.processor.partitions:
+                    continue
+                try:
+                    await self.processor._acquire(tp.partition)
+                except Exception:
+                    log.warning(
+                        "partition %d: recovery failed, will retry", tp.partition, exc_info=True
+                    )
+                    self.processor.broken.add(tp.partition)
+                    self.processor.consumer.pause(tp)
+            await self.processor.catalogue.caught_up()
+        log.info("processor owns partitions %s", sorted(self.processor.partitions))
+
+
+async def run_processor(settings: Settings, metrics_port: int = 0) -> None:
+    import signal
+
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await Processor(settings).run(stop)

@@ -1,0 +1,100 @@
+"""Running real processor processes and reading what they wrote, for the processor tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+
+from events.codec import decode_event, decode_outcome
+from services.config import Settings
+from services.log_reader import read_all
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        FLEETSTATE_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        FLEETSTATE_COMMANDS_TOPIC=settings.commands_topic,
+        FLEETSTATE_EVENTS_TOPIC=settings.events_topic,
+        FLEETSTATE_OUTCOMES_TOPIC=settings.outcomes_topic,
+        FLEETSTATE_DLQ_TOPIC=settings.dlq_topic,
+        FLEETSTATE_PARTITIONS=str(settings.partitions),
+        # The broker's minimum: a killed member's partitions move on after 6 s, not 10.
+        FLEETSTATE_PROCESSOR_SESSION_TIMEOUT_MS="6000",
+    )
+    return env
+
+
+class ProcessorProcess:
+    """`fleetstate processor` as a child process that a test can SIGKILL and start again."""
+
+    def __init__(self, settings: Settings, *extra: str, log_path: str | None = None) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.extra = extra
+        self.process: subprocess.Popen | None = None
+        self.kills = 0
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "-v", "processor", *self.extra],
+            env=settings_env(self.settings),
+            stdout=log,
+            stderr=log,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no flush, whatever the process was doing."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.kills += 1
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+async def committed_log(settings: Settings):
+    """(events, outcomes) as a read_committed reader sees them."""
+    event_records, outcome_records = await asyncio.gather(
+        read_all(settings.kafka_bootstrap, settings.events_topic),
+        read_all(settings.kafka_bootstrap, settings.outcomes_topic),
+    )
+    events = [decode_event(r.value) for records in event_records.values() for r in records]
+    outcomes = [decode_outcome(r.value) for records in outcome_records.values() for r in records]
+    return events, outcomes
+
+
+def assert_log_is_exactly_once(events, outcomes, command_ids: list[str]) -> None:
+    """Every command answered exactly once; no event twice; every aggregate's versions 1..n."""
+    answered = Counter(o.command_id for o in outcomes)
+    missing = [c for c in command_ids if answered[c] == 0]
+    repeated = {c: n for c, n in answered.items() if n > 1}
+    assert not missing, f"{len(missing)} commands never answered, e.g. {missing[:3]}"
+    assert not repeated, f"{len(repeated)} commands answered more than once"
+    duplicates = [e for e, n in Counter(e.event_id for e in events).items() if n > 1]
+    assert not duplicates, f"{len(duplicates)} events appended twice"
+    versions: dict[str, list[int]] = {}
+    for event in events:
+        versions.setdefault(event.aggregate_id, []).append(event.aggregate_version)
+    gaps = {a: v for a, v in versions.items() if sorted(v) != list(range(1, len(v) + 1))}
+    assert not gaps, f"aggregates with gaps or repeats in their versions: {list(gaps.items())[:3]}"
+    # Every accepted outcome names exactly the events the log holds for its command.
+    by_command: dict[str, set[str]] = {}
+    for event in events:
+        by_command.setdefault(event.command_id, set()).add(event.event_id)
+    for outcome in outcomes:
+        if outcome.status == "accepted":
+            assert {ref.event_id for ref in outcome.events} == by_command.get(
+                outcome.command_id, set()
+            )
