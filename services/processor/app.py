@@ -121,30 +121,47 @@ class Processor:
 
 
 class _Rebalance(ConsumerRebalanceListener):
+    """Keeps the state of partitions that come back to this process after a rebalance.
+
+    The group revokes every partition before each rebalance and then assigns them again, most
+    often to the same members. Rebuilding a returning partition's state would be wasted work,
+    and keeping it is safe: had another process owned it in between, that process's producer
+    would have fenced ours, our next commit would fail, and the partition would be rebuilt.
+    """
+
     def __init__(self, processor: Processor) -> None:
         self.processor = processor
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # The lock makes the batch in flight commit first; nothing is processed until the
+        # assignment that follows, so the revoked partitions simply stay idle until then.
         async with self.processor.lock:
-            for tp in revoked:
-                await self.processor._release(tp.partition)
-                self.processor.broken.discard(tp.partition)
+            pass
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        async with self.processor.lock:
+        processor = self.processor
+        async with processor.lock:
+            kept = {tp.partition for tp in assigned}
+            for partition in [p for p in processor.partitions if p not in kept]:
+                await processor._release(partition)
+                processor.broken.discard(partition)
             for tp in assigned:
-                if tp.partition in self.processor.partitions:
+                worker = processor.partitions.get(tp.partition)
+                if worker is not None and tp.partition not in processor.broken:
+                    processor.consumer.seek(tp, worker.next_command)
                     continue
                 try:
-                    await self.processor._acquire(tp.partition)
+                    await processor._release(tp.partition)
+                    await processor._acquire(tp.partition)
+                    processor.broken.discard(tp.partition)
                 except Exception:
                     log.warning(
                         "partition %d: recovery failed, will retry", tp.partition, exc_info=True
                     )
-                    self.processor.broken.add(tp.partition)
-                    self.processor.consumer.pause(tp)
-            await self.processor.catalogue.caught_up()
-        log.info("processor owns partitions %s", sorted(self.processor.partitions))
+                    processor.broken.add(tp.partition)
+                    processor.consumer.pause(tp)
+            await processor.catalogue.caught_up()
+        log.info("processor owns partitions %s", sorted(processor.partitions))
 
 
 async def run_processor(settings: Settings, metrics_port: int = 0) -> None:
