@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := devstack/stack.sh
 
-.PHONY: install run test stack stop status clean-data lint bench
+.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetstate needs Python 3.11, found " + sys.version.split()[0]'
@@ -37,6 +37,15 @@ status:
 
 clean-data:
 	$(STACK) clean-data
+
+# Benchmarks print each figure beside the ceiling measured in the same run (see bench/*.py).
+bench-domain: install
+	$(BIN)/python bench/bench_domain.py
+
+bench-processor: stack
+	$(BIN)/python bench/bench_processor.py
+
+bench: bench-domain bench-processor
 
 lint: install
 	$(BIN)/ruff check .

@@ -158,6 +158,9 @@ class CommandClient:
             bootstrap_servers=self._bootstrap,
             isolation_level="read_committed",
             enable_auto_commit=False,
+            # An outcome is awaited by a caller: ask the broker to answer at once, not after
+            # the default 500 ms wait for more data.
+            fetch_max_wait_ms=5,
         )
         await consumer.start()
         partitions = [

@@ -57,3 +57,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if settings.partitions < 1:
         raise ConfigError("FLEETSTATE_PARTITIONS must be at least 1")
     return settings
+
+
+def environment_of(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment that makes a child process load exactly `settings` (the inverse of
+    `load_settings`), on top of `base` (default: this process's environment)."""
+    env = dict(os.environ if base is None else base)
+    for var, field in ENVIRONMENT.items():
+        env[var] = str(getattr(settings, field))
+    return env

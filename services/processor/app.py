@@ -28,7 +28,8 @@ from services.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 GROUP_ID = "fleetstate-processor"
-MAX_BATCH = 1000  # commands answered in one transaction per partition
+FETCH_MAX_RECORDS = 2000
+BACKLOG_LIMIT = 10_000  # queued commands per partition before its fetching pauses
 
 
 class Processor:
@@ -38,7 +39,8 @@ class Processor:
         self.state = State()
         self.partitions: dict[int, PartitionProcessor] = {}
         self.broken: set[int] = set()  # partitions whose last batch failed: rebuilt before use
-        self.lock = asyncio.Lock()  # a rebalance waits for the batch in flight
+        self.backlogged: set[int] = set()  # partitions paused until their queue drains
+        self.lock = asyncio.Lock()  # a rebalance waits for the batches in flight
         self.catalogue = CatalogueReader(settings, self.state)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
@@ -60,17 +62,14 @@ class Processor:
         self.consumer.subscribe([self.settings.commands_topic], listener=_Rebalance(self))
         try:
             while not stop.is_set():
-                batches = await self.consumer.getmany(timeout_ms=100, max_records=MAX_BATCH)
+                batches = await self.consumer.getmany(timeout_ms=100, max_records=FETCH_MAX_RECORDS)
                 async with self.lock:
                     await self._repair_broken()
-                    work = [
-                        self._process(tp.partition, records)
-                        for tp, records in batches.items()
-                        if records
-                        and tp.partition in self.partitions
-                        and tp.partition not in self.broken
-                    ]
-                    await asyncio.gather(*work)
+                    for tp, records in batches.items():
+                        worker = self.partitions.get(tp.partition)
+                        if records and worker is not None and tp.partition not in self.broken:
+                            worker.feed(records)
+                    self._apply_backpressure()
         finally:
             async with self.lock:
                 for partition in list(self.partitions):
@@ -78,16 +77,21 @@ class Processor:
             await self.consumer.stop()
             await self.catalogue.stop()
 
-    async def _process(self, partition: int, records) -> None:
-        try:
-            await self.partitions[partition].process(records)
-        except Exception:
-            # The state may hold decisions that were never committed: throw it away and rebuild.
-            log.warning(
-                "partition %d: batch failed; rebuilding from the log", partition, exc_info=True
-            )
-            self.broken.add(partition)
-            self.consumer.pause(TopicPartition(self.settings.commands_topic, partition))
+    def _failed(self, partition: int) -> None:
+        # The state may hold decisions that were never committed: throw it away and rebuild.
+        self.broken.add(partition)
+        self.consumer.pause(TopicPartition(self.settings.commands_topic, partition))
+
+    def _apply_backpressure(self) -> None:
+        for partition, worker in self.partitions.items():
+            tp = TopicPartition(self.settings.commands_topic, partition)
+            if worker.backlog > BACKLOG_LIMIT and partition not in self.backlogged:
+                self.backlogged.add(partition)
+                self.consumer.pause(tp)
+            elif worker.backlog <= BACKLOG_LIMIT // 2 and partition in self.backlogged:
+                self.backlogged.discard(partition)
+                if partition not in self.broken:
+                    self.consumer.resume(tp)
 
     async def _repair_broken(self) -> None:
         for partition in list(self.broken):
@@ -99,6 +103,7 @@ class Processor:
                 await asyncio.sleep(0.5)
                 continue
             self.broken.discard(partition)
+            self.backlogged.discard(partition)
             self.consumer.resume(TopicPartition(self.settings.commands_topic, partition))
 
     async def _acquire(self, partition: int) -> None:
@@ -110,6 +115,7 @@ class Processor:
         # The committed offset was written in the same transaction as the events folded above.
         worker.next_command = await self.consumer.committed(tp) or 0
         self.consumer.seek(tp, worker.next_command)
+        worker.run(self._failed)
         metrics.PARTITIONS_OWNED.set(len(self.partitions))
 
     async def _release(self, partition: int) -> None:
@@ -133,10 +139,12 @@ class _Rebalance(ConsumerRebalanceListener):
         self.processor = processor
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        # The lock makes the batch in flight commit first; nothing is processed until the
-        # assignment that follows, so the revoked partitions simply stay idle until then.
+        # The batches in flight commit first and what is queued is dropped; nothing is
+        # answered until the assignment that follows, which positions each kept partition
+        # at its next unanswered command.
         async with self.processor.lock:
-            pass
+            for worker in self.processor.partitions.values():
+                await worker.quiesce()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         processor = self.processor
@@ -148,12 +156,16 @@ class _Rebalance(ConsumerRebalanceListener):
             for tp in assigned:
                 worker = processor.partitions.get(tp.partition)
                 if worker is not None and tp.partition not in processor.broken:
+                    await worker.quiesce()
                     processor.consumer.seek(tp, worker.next_command)
+                    processor.backlogged.discard(tp.partition)
+                    processor.consumer.resume(tp)
                     continue
                 try:
                     await processor._release(tp.partition)
                     await processor._acquire(tp.partition)
                     processor.broken.discard(tp.partition)
+                    processor.backlogged.discard(tp.partition)
                 except Exception:
                     log.warning(
                         "partition %d: recovery failed, will retry", tp.partition, exc_info=True

@@ -9,14 +9,17 @@ partition, so a new owner's `init_transactions` fences a stalled old one (a zomb
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import msgspec
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.producer import sender as aiokafka_sender
 from aiokafka.structs import ConsumerRecord
 
 from events.codec import (
@@ -37,9 +40,17 @@ from services.processor import metrics
 
 log = logging.getLogger(__name__)
 
+# After a commit the broker writes the transaction markers; a new transaction that starts
+# meanwhile is answered CONCURRENT_TRANSACTIONS and aiokafka retries its first
+# AddPartitionsToTxn after a fixed 20 ms (KAFKA-5477), a wait nearly every batch paid at a
+# steady load. aiokafka (pinned to 0.14.x) has no setting for it, so we set its constant to
+# the producer's retry backoff below.
+aiokafka_sender.BACKOFF_OVERRIDE = 0.003
+
 # Outcomes remembered per partition to answer a retried command with its first outcome.
 OUTCOME_MEMORY = 200_000
 GENESIS_HASH = "0" * 64
+MAX_BATCH = 2000  # commands answered in one transaction
 
 
 def chain_hash(encoded_event: bytes) -> str:
@@ -66,12 +77,23 @@ class PartitionProcessor:
         self.last_hash = GENESIS_HASH
         self.events_end = 0  # next offset of the events partition
         self.next_command = 0  # next offset of the commands partition to answer
+        # Commands fetched but not yet answered; the worker task answers them in batches, so
+        # each partition commits at its own pace while the consumer keeps fetching.
+        self._queue: list[ConsumerRecord] = []
+        self._fed_until = 0  # next offset feed() accepts: a re-fetch never queues twice
+        self._ready = asyncio.Event()
+        self._busy = asyncio.Lock()  # held while a batch is being answered and committed
+        self._worker: asyncio.Task | None = None
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             transactional_id=f"fleetstate-processor.{settings.commands_topic}.{partition}",
             acks="all",
             enable_idempotence=True,
             linger_ms=0,
+            # A transaction begun while the broker still writes the previous one's markers is
+            # answered CONCURRENT_TRANSACTIONS and retried after this backoff: the default
+            # 100 ms would be paid by nearly every command at a steady load.
+            retry_backoff_ms=3,
             max_batch_size=1024 * 1024,
             max_request_size=8 * 1024 * 1024,
         )
@@ -93,8 +115,56 @@ class PartitionProcessor:
             time.monotonic() - started,
         )
 
+    def run(self, on_failure: Callable[[int], None]) -> None:
+        """Starts answering what feed() queues; on an error calls on_failure(partition) and
+        stops (the state may hold uncommitted decisions: the owner must rebuild it)."""
+        self._fed_until = self.next_command
+        self._worker = asyncio.create_task(self._answer_queued(on_failure))
+
+    def feed(self, records: list[ConsumerRecord]) -> None:
+        fresh = [r for r in records if r.offset >= self._fed_until]
+        if fresh:
+            self._queue.extend(fresh)
+            self._fed_until = fresh[-1].offset + 1
+            self._ready.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    async def quiesce(self) -> None:
+        """Waits for the batch in flight to commit and drops what is queued: after this the
+        consumer must be positioned at `next_command` again."""
+        async with self._busy:
+            self._queue.clear()
+            self._fed_until = self.next_command
+
+    async def _answer_queued(self, on_failure: Callable[[int], None]) -> None:
+        while True:
+            await self._ready.wait()
+            async with self._busy:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                if not self._queue:
+                    self._ready.clear()
+                if not batch:
+                    continue
+                try:
+                    await self.process(batch)
+                except Exception:
+                    log.warning(
+                        "partition %d: batch failed; rebuilding from the log",
+                        self.partition,
+                        exc_info=True,
+                    )
+                    on_failure(self.partition)
+                    return
+
     async def stop(self) -> None:
         """Forgets this partition's accounts (another process owns them now)."""
+        if self._worker is not None:
+            async with self._busy:  # never cancel a transaction half-way if it can finish
+                self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
         for account_sid in self.accounts:
             self.state.accounts.pop(account_sid, None)
         self.accounts.clear()

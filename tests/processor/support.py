@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
 from collections import Counter
 
 from events.codec import decode_event, decode_outcome
-from services.config import Settings
+from services.config import Settings, environment_of
 from services.log_reader import read_all
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        FLEETSTATE_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        FLEETSTATE_COMMANDS_TOPIC=settings.commands_topic,
-        FLEETSTATE_EVENTS_TOPIC=settings.events_topic,
-        FLEETSTATE_OUTCOMES_TOPIC=settings.outcomes_topic,
-        FLEETSTATE_DLQ_TOPIC=settings.dlq_topic,
-        FLEETSTATE_PARTITIONS=str(settings.partitions),
-        # The broker's minimum: a killed member's partitions move on after 6 s, not 10.
-        FLEETSTATE_PROCESSOR_SESSION_TIMEOUT_MS="6000",
-    )
+    env = environment_of(settings)
+    # The broker's minimum: a killed member's partitions move on after 6 s, not 10.
+    env["FLEETSTATE_PROCESSOR_SESSION_TIMEOUT_MS"] = "6000"
     return env
 
 

@@ -1,0 +1,214 @@
+"""Command processor benchmark (not a test): `make bench-processor` or
+`.venv/bin/python bench/bench_processor.py [--commands N] [--runs R]` with the dev stack running.
+
+For each run, on fresh topics of the configured partition count:
+1. ceiling: raw aiokafka, messages of the size of our encoded commands produced (idempotent,
+   acks=all, as the client does) and consumed (read_committed) through one topic; messages/s
+   from the first send to the last message read.
+2. sustained: N commands of the workload's steady mix through CommandClient.execute_many to a
+   `fleetstate processor` child process; commands/s from the first send to the last outcome.
+3. latency: commands offered at a fixed 1,000/s (10 every 10 ms) for a few seconds; the time
+   from send to outcome of each, p50 and p99.
+Figures are medians over the runs; the ratio is sustained / ceiling of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.workload import Workload  # noqa: E402
+from events.client import CommandClient  # noqa: E402
+from events.codec import encode_command  # noqa: E402
+from services.config import Settings, environment_of, load_settings  # noqa: E402
+from services.topics import ensure_topics  # noqa: E402
+
+LATENCY_RATE = 1000  # commands/s offered in the latency phase
+LATENCY_SECONDS = 8
+RESULTS = Path(__file__).resolve().parent / "results"  # processor logs of each run
+
+
+def fresh_settings(base: Settings) -> Settings:
+    tag = uuid.uuid4().hex[:8]
+    return msgspec.structs.replace(
+        base,
+        commands_topic=f"bench-{tag}.commands",
+        events_topic=f"bench-{tag}.events",
+        outcomes_topic=f"bench-{tag}.outcomes",
+        dlq_topic=f"bench-{tag}.commands.dlq",
+    )
+
+
+async def raw_ceiling(settings: Settings, count: int, size: int) -> float:
+    """messages/s through one topic with raw aiokafka: produce everything, consume everything."""
+    await ensure_topics(settings)
+    topic = settings.commands_topic
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=1
+    )
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=5,
+    )
+    await producer.start()
+    await consumer.start()
+    payload = b"x" * size
+    keys = [f"AC{i:032x}".encode() for i in range(64)]
+    try:
+        started = time.perf_counter()
+
+        async def produce() -> None:
+            acks = [
+                await producer.send(topic, payload, key=keys[i % len(keys)]) for i in range(count)
+            ]
+            await asyncio.gather(*acks)
+
+        sending = asyncio.create_task(produce())
+        seen = 0
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            seen += sum(len(records) for records in batches.values())
+        elapsed = time.perf_counter() - started
+        await sending
+        return count / elapsed
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+class Processor:
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "processor"],
+            env=environment_of(settings),
+            stdout=self.log,
+            stderr=self.log,
+        )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+        self.log.close()
+
+
+async def sustained(client: CommandClient, setup: list, steady: list) -> float:
+    for phase in setup:
+        await client.execute_many(phase, timeout=300)
+    started = time.perf_counter()
+    outcomes = await client.execute_many(steady, timeout=600)
+    elapsed = time.perf_counter() - started
+    assert len(outcomes) == len(steady)
+    return len(steady) / elapsed
+
+
+async def latency(client: CommandClient, commands: list) -> list[float]:
+    """Offers LATENCY_RATE commands/s; returns each send-to-outcome time."""
+    tick, per_tick = 0.01, LATENCY_RATE // 100
+    timings: list[float] = []
+
+    async def one(envelope) -> None:
+        started = time.perf_counter()
+        await client.execute(envelope, timeout=60)
+        timings.append(time.perf_counter() - started)
+
+    tasks = []
+    begin = time.perf_counter()
+    for i in range(0, len(commands), per_tick):
+        # Paced against the clock, not by sleeping a fixed time, so the offered rate holds.
+        target = begin + (i // per_tick) * tick
+        await asyncio.sleep(max(0.0, target - time.perf_counter()))
+        tasks += [asyncio.create_task(one(e)) for e in commands[i : i + per_tick]]
+    await asyncio.gather(*tasks)
+    # The first second warms the connections and the JIT-less paths; measure the rest.
+    return timings[LATENCY_RATE:]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+async def one_run(base: Settings, count: int, run: int, logs: Path) -> dict:
+    settings = fresh_settings(base)
+    workload = Workload(seed=1000 + run, accounts=200, sims_per_account=4)
+    setup = [workload.operator_commands(), workload.setup_commands()]
+    steady = workload.steady_commands(count)
+    paced = workload.steady_commands(LATENCY_RATE * LATENCY_SECONDS)
+    size = int(statistics.median(len(encode_command(c)) for c in steady))
+    ceiling = await raw_ceiling(fresh_settings(base), count, size)
+    await ensure_topics(settings)
+    processor = Processor(settings, logs / f"processor-{run}.log")
+    try:
+        async with CommandClient(
+            settings.kafka_bootstrap,
+            commands_topic=settings.commands_topic,
+            outcomes_topic=settings.outcomes_topic,
+            actor="bench",
+        ) as client:
+            rate = await sustained(client, setup, steady)
+            timings = await latency(client, paced)
+    finally:
+        processor.stop()
+    return {
+        "ceiling": ceiling,
+        "rate": rate,
+        "p50": percentile(timings, 50),
+        "p99": percentile(timings, 99),
+        "size": size,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--commands", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    base = load_settings()
+    RESULTS.mkdir(exist_ok=True)
+    runs = []
+    for run in range(args.runs):
+        result = await one_run(base, args.commands, run, RESULTS)
+        runs.append(result)
+        print(
+            f"run {run + 1}: {result['rate']:,.0f} commands/s sustained, "
+            f"raw ceiling {result['ceiling']:,.0f} msg/s, "
+            f"p50 {result['p50'] * 1000:.1f} ms, p99 {result['p99'] * 1000:.1f} ms "
+            f"at {LATENCY_RATE}/s",
+            flush=True,
+        )
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    ratio = statistics.median(r["rate"] / r["ceiling"] for r in runs)
+    print(
+        f"\n{base.partitions} partitions, {runs[0]['size']}-byte commands, "
+        f"{args.commands:,} commands per run, median of {len(runs)} runs"
+    )
+    print(
+        f"sustained   : {median('rate'):>10,.0f} commands/s  (raw aiokafka ceiling "
+        f"{median('ceiling'):,.0f} msg/s, ratio {ratio:.2f})   goal >= 10,000 and >= 0.30"
+    )
+    print(
+        f"at {LATENCY_RATE}/s  : p50 {median('p50') * 1000:.1f} ms, "
+        f"p99 {median('p99') * 1000:.1f} ms   goal p99 <= 50 ms"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
