@@ -52,6 +52,13 @@ def _processor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _projector(args: argparse.Namespace) -> int:
+    from services.projection.projector import run_projector
+
+    asyncio.run(run_projector(load_settings()))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from services.run import run_all
 
@@ -81,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics on 127.0.0.1:PORT (0: off)",
     )
     processor.set_defaults(func=_processor)
+    sub.add_parser(
+        "projector", help="keep the read models up to date (Kafka -> Postgres)"
+    ).set_defaults(func=_projector)
     sub.add_parser("run", help="migrate, create topics, run every service").set_defaults(func=_run)
     schemas = sub.add_parser("schemas", help="write one JSON Schema per command and event type")
     schemas.add_argument("directory")

@@ -9,7 +9,11 @@ import asyncpg
 import msgspec
 import pytest
 
+from events.client import CommandClient
 from services.config import Settings, load_settings
+from services.migrate import migrate
+from services.topics import ensure_topics
+from tests.services import ServiceProcess
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +55,37 @@ async def database_url(base_settings: Settings, unique: str):
     admin = await asyncpg.connect(base_settings.database_url)
     await admin.execute(f'drop database if exists "{name}" with (force)')
     await admin.close()
+
+
+@pytest.fixture
+async def topics(settings):
+    """The test's own topics, created."""
+    await ensure_topics(settings)
+    return settings
+
+
+@pytest.fixture
+async def client(topics):
+    async with CommandClient(
+        topics.kafka_bootstrap,
+        commands_topic=topics.commands_topic,
+        outcomes_topic=topics.outcomes_topic,
+        actor="test",
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def processor(topics, tmp_path):
+    """A `fleetstate processor` child process on the test's topics."""
+    process = ServiceProcess("processor", topics, log_path=tmp_path / "processor.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+async def migrated(database_url):
+    """A fresh database with every migration applied; yields its DSN."""
+    await migrate(database_url)
+    return database_url

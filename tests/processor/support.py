@@ -1,58 +1,13 @@
-"""Running real processor processes and reading what they wrote, for the processor tests."""
+"""Reading what the processor wrote, and the exactly-once checks, for the processor tests."""
 
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 from collections import Counter
 
 from events.codec import decode_event, decode_outcome
-from services.config import Settings, environment_of
+from services.config import Settings
 from services.log_reader import read_all
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    env = environment_of(settings)
-    # The broker's minimum: a killed member's partitions move on after 6 s, not 10.
-    env["FLEETSTATE_PROCESSOR_SESSION_TIMEOUT_MS"] = "6000"
-    return env
-
-
-class ProcessorProcess:
-    """`fleetstate processor` as a child process that a test can SIGKILL and start again."""
-
-    def __init__(self, settings: Settings, *extra: str, log_path: str | None = None) -> None:
-        self.settings = settings
-        self.log_path = log_path
-        self.extra = extra
-        self.process: subprocess.Popen | None = None
-        self.kills = 0
-
-    def start(self) -> None:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "-v", "processor", *self.extra],
-            env=settings_env(self.settings),
-            stdout=log,
-            stderr=log,
-        )
-
-    def kill(self) -> None:
-        """SIGKILL: no clean-up, no flush, whatever the process was doing."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-        self.kills += 1
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 async def committed_log(settings: Settings):

@@ -10,13 +10,14 @@ import random
 import pytest
 
 from bench.workload import Workload
-from tests.processor.support import ProcessorProcess, assert_log_is_exactly_once, committed_log
+from tests.processor.support import assert_log_is_exactly_once, committed_log
+from tests.services import ServiceProcess
 
 COMMANDS = int(os.environ.get("FLEETSTATE_CRASH_COMMANDS", "10000"))
 KILLS = 5
 
 
-async def drive_while_killing(client, victims: list[ProcessorProcess], seed: int):
+async def drive_while_killing(client, victims: list[ServiceProcess], seed: int):
     """Sends COMMANDS commands at a steady pace while SIGKILLing a victim at random moments
     (at least KILLS times), restarting it each time; returns every command id sent."""
     rng = random.Random(seed)
@@ -58,7 +59,7 @@ async def drive_while_killing(client, victims: list[ProcessorProcess], seed: int
 
 @pytest.mark.timeout(600)
 async def test_killing_the_processor_loses_and_duplicates_nothing(topics, client, tmp_path):
-    processor = ProcessorProcess(topics, log_path=str(tmp_path / "processor.log"))
+    processor = ServiceProcess("processor", topics, log_path=str(tmp_path / "processor.log"))
     processor.start()
     try:
         command_ids = await drive_while_killing(client, [processor], seed=1)
@@ -74,8 +75,8 @@ async def test_killing_the_processor_loses_and_duplicates_nothing(topics, client
 async def test_two_processors_share_the_work_and_killing_one_loses_nothing(
     topics, client, tmp_path
 ):
-    survivor = ProcessorProcess(topics, log_path=str(tmp_path / "survivor.log"))
-    victim = ProcessorProcess(topics, log_path=str(tmp_path / "victim.log"))
+    survivor = ServiceProcess("processor", topics, log_path=str(tmp_path / "survivor.log"))
+    victim = ServiceProcess("processor", topics, log_path=str(tmp_path / "victim.log"))
     survivor.start()
     victim.start()
     try:

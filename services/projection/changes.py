@@ -1,0 +1,227 @@
+"""What each event does to the read models, as data: the pure half of every projection.
+
+`changes(event)` says which rows an event writes (a whole new row, some columns of an
+existing row, or a deletion), with values taken from the event alone: times from
+`occurred_at`, versions from `aggregate_version`, never a clock. The live projector turns
+these into SQL, replay applies them in memory and COPYs the result, as-of applies them up
+to a moment. `coalesce` folds a batch's changes into at most one change per row, which is
+what lets a writer apply a batch in a handful of statements in any order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+import msgspec
+
+from events import event_types as ev
+from events.envelope import EventEnvelope
+from services.projection.tables import (
+    ACCOUNTS,
+    FLEETS,
+    NETWORKS,
+    PROFILE_NETWORKS,
+    PROFILES,
+    SIM_CARDS,
+    SIMS,
+    Table,
+)
+
+Kind = Literal["upsert", "update", "delete"]
+
+
+class Change(msgspec.Struct, gc=False):
+    table: Table
+    key: tuple
+    kind: Kind
+    values: dict[str, Any]  # upsert: every column; update: the changed ones; delete: {}
+
+
+def _stamp(e: EventEnvelope) -> dict[str, Any]:
+    return {"version": e.aggregate_version, "date_updated": e.occurred_at}
+
+
+def _created(table: Table, e: EventEnvelope, **values: Any) -> Change:
+    values.update(
+        sid=e.aggregate_id,
+        version=e.aggregate_version,
+        date_created=e.occurred_at,
+        date_updated=e.occurred_at,
+    )
+    if "account_sid" in table.columns:
+        values["account_sid"] = e.account_sid
+    return Change(table, (e.aggregate_id,), "upsert", values)
+
+
+def _updated(table: Table, e: EventEnvelope, **values: Any) -> Change:
+    return Change(table, (e.aggregate_id,), "update", {**values, **_stamp(e)})
+
+
+def _profile_network(e: EventEnvelope, network_sid: str) -> Change:
+    return Change(
+        PROFILE_NETWORKS,
+        (e.aggregate_id, network_sid),
+        "upsert",
+        {
+            "network_access_profile_sid": e.aggregate_id,
+            "network_sid": network_sid,
+            "account_sid": e.account_sid,
+            "date_created": e.occurred_at,
+        },
+    )
+
+
+# --- one function per event type -------------------------------------------------------------
+
+
+def _account_created(e: EventEnvelope) -> list[Change]:
+    p = e.payload
+    return [_created(ACCOUNTS, e, friendly_name=p.friendly_name, auth_token_hash=p.auth_token_hash)]
+
+
+def _network_provisioned(e: EventEnvelope) -> list[Change]:
+    p = e.payload
+    identifiers = [{"mcc": i.mcc, "mnc": i.mnc} for i in p.identifiers]
+    return [
+        _created(
+            NETWORKS,
+            e,
+            friendly_name=p.friendly_name,
+            iso_country=p.iso_country,
+            identifiers=identifiers,
+        )
+    ]
+
+
+def _sim_card_provisioned(e: EventEnvelope) -> list[Change]:
+    p = e.payload
+    values = {
+        "iccid": p.iccid,
+        "registration_code_hash": p.registration_code_hash,
+        "version": e.aggregate_version,
+        "date_created": e.occurred_at,
+    }
+    return [Change(SIM_CARDS, (p.iccid,), "upsert", values)]
+
+
+def _profile_created(e: EventEnvelope) -> list[Change]:
+    p = e.payload
+    return [
+        _created(PROFILES, e, unique_name=p.unique_name),
+        *(_profile_network(e, n) for n in p.network_sids),
+    ]
+
+
+def _network_added(e: EventEnvelope) -> list[Change]:
+    return [_updated(PROFILES, e), _profile_network(e, e.payload.network_sid)]
+
+
+def _network_removed(e: EventEnvelope) -> list[Change]:
+    key = (e.aggregate_id, e.payload.network_sid)
+    return [_updated(PROFILES, e), Change(PROFILE_NETWORKS, key, "delete", {})]
+
+
+def _fleet_created(e: EventEnvelope) -> list[Change]:
+    p = e.payload
+    return [
+        _created(
+            FLEETS,
+            e,
+            unique_name=p.unique_name,
+            network_access_profile_sid=p.network_access_profile_sid,
+            data_enabled=p.data_enabled,
+            data_limit=p.data_limit,
+            data_metering=p.data_metering,
+            sms_commands_enabled=p.sms_commands_enabled,
+            sms_commands_url=p.sms_commands_url,
+            sms_commands_method=p.sms_commands_method,
+            ip_commands_url=p.ip_commands_url,
+            ip_commands_method=p.ip_commands_method,
+        )
+    ]
+
+
+def _sim_registered(e: EventEnvelope) -> list[Change]:
+    return [
+        _created(
+            SIMS,
+            e,
+            unique_name=None,
+            iccid=e.payload.iccid,
+            status="new",
+            fleet_sid=None,
+            callback_url=None,
+            callback_method=None,
+        )
+    ]
+
+
+def _set(table: Table, **columns: str) -> Callable[[EventEnvelope], list[Change]]:
+    """An event that sets columns of its aggregate's row from payload fields:
+    `_set(FLEETS, data_limit="to_data_limit")`."""
+
+    def project(e: EventEnvelope) -> list[Change]:
+        values = {column: getattr(e.payload, field) for column, field in columns.items()}
+        return [_updated(table, e, **values)]
+
+    return project
+
+
+PROJECTIONS: dict[type, Callable[[EventEnvelope], list[Change]]] = {
+    ev.AccountCreated: _account_created,
+    ev.NetworkProvisioned: _network_provisioned,
+    ev.SimCardProvisioned: _sim_card_provisioned,
+    ev.NetworkAccessProfileCreated: _profile_created,
+    ev.NetworkAccessProfileRenamed: _set(PROFILES, unique_name="to_unique_name"),
+    ev.NetworkAddedToProfile: _network_added,
+    ev.NetworkRemovedFromProfile: _network_removed,
+    ev.FleetCreated: _fleet_created,
+    ev.FleetRenamed: _set(FLEETS, unique_name="to_unique_name"),
+    ev.FleetDataLimitChanged: _set(FLEETS, data_limit="to_data_limit"),
+    ev.FleetNetworkAccessProfileChanged: _set(
+        FLEETS, network_access_profile_sid="to_network_access_profile_sid"
+    ),
+    ev.FleetSmsCommandsUrlChanged: _set(FLEETS, sms_commands_url="to_url"),
+    ev.FleetSmsCommandsMethodChanged: _set(FLEETS, sms_commands_method="to_method"),
+    ev.FleetIpCommandsUrlChanged: _set(FLEETS, ip_commands_url="to_url"),
+    ev.FleetIpCommandsMethodChanged: _set(FLEETS, ip_commands_method="to_method"),
+    ev.SimRegistered: _sim_registered,
+    ev.SimRenamed: _set(SIMS, unique_name="to_unique_name"),
+    ev.SimAssignedToFleet: _set(SIMS, fleet_sid="to_fleet_sid"),
+    ev.SimStatusChanged: _set(SIMS, status="to_status"),
+    ev.SimCallbackChanged: _set(SIMS, callback_url="url", callback_method="method"),
+}
+
+
+def changes(event: EventEnvelope) -> list[Change]:
+    """The row changes `event` makes. Every event type has an entry (a test checks)."""
+    return PROJECTIONS[type(event.payload)](event)
+
+
+def coalesce(all_changes: Iterable[Change]) -> list[Change]:
+    """At most one change per row, equivalent to applying `all_changes` in order:
+    an update after an upsert folds into the upsert, updates merge, a delete wins until
+    a later upsert."""
+    merged: dict[tuple[str, tuple], Change] = {}
+    for change in all_changes:
+        slot = (change.table.name, change.key)
+        before = merged.get(slot)
+        if before is None or change.kind != "update" or before.kind == "delete":
+            merged[slot] = Change(change.table, change.key, change.kind, dict(change.values))
+        else:  # an update on top of an upsert or an update: same kind, newer values win
+            before.values.update(change.values)
+    return list(merged.values())
+
+
+def apply_in_memory(tables: dict[str, dict[tuple, dict[str, Any]]], change: Change) -> None:
+    """Applies one change to rows held as {table name: {key: row}} (replay, as-of)."""
+    rows = tables.setdefault(change.table.name, {})
+    if change.kind == "upsert":
+        rows[change.key] = dict(change.values)
+    elif change.kind == "update":
+        row = rows.get(change.key)
+        if row is not None:
+            row.update(change.values)
+    else:
+        rows.pop(change.key, None)

@@ -1,0 +1,191 @@
+"""`fleetstate projector`: keeps the read models in PostgreSQL up to date with the event log.
+
+Exactly-once projection (ENGINEERING.md, guarantee 5): each batch of events is written
+together with its tracking rows (topic, partition, next offset) in ONE transaction, and at
+start, or after any failure, the projector seeks to the tracked offsets. The tracking update
+is conditional on the offset it expects, so a second projector running by mistake (or a
+zombie) fails its transaction instead of applying a batch twice.
+
+Each commit also NOTIFYs `fleetstate_projection` with the new positions, so the API can
+answer a write once its events are visible (read-your-writes) without polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from events.codec import InvalidMessage, decode_event
+from events.envelope import EventEnvelope
+from services.config import Settings
+from services.log_reader import log_consumer, partition_ids
+from services.projection.changes import Change, changes, coalesce
+from services.projection.writer import init_connection, write_changes
+
+log = logging.getLogger(__name__)
+
+READ_MODELS = "read_models"
+NOTIFY_CHANNEL = "fleetstate_projection"
+MAX_BATCH = 5000  # events per transaction
+
+
+class StaleTracking(RuntimeError):
+    """Another projector moved a tracking row: our positions are stale."""
+
+
+class Projector:
+    def __init__(
+        self,
+        settings: Settings,
+        name: str = READ_MODELS,
+        project: Callable[[EventEnvelope], list[Change]] = changes,
+        schema: str = "public",
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.schema = schema
+        self.project = project
+        self.topic = settings.events_topic
+        self.positions: dict[int, int] = {}  # partition -> next offset, as committed
+        self.applied = 0  # events applied since start (for tests and logs)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = log_consumer(self.settings.kafka_bootstrap, fetch_max_wait_ms=5)
+        await consumer.start()
+        try:
+            partitions = await partition_ids(self.settings.kafka_bootstrap, self.topic)
+            consumer.assign([TopicPartition(self.topic, p) for p in partitions])
+            backoff = 0.2
+            while not stop.is_set():
+                try:
+                    await self._follow(consumer, partitions, stop)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    # Postgres went away or a zombie moved our rows: start over from what
+                    # is committed, once the database answers again.
+                    log.warning("projector: %s; resuming from the tracked offsets", exc)
+                    await _sleep_unless(stop, backoff)
+                    backoff = min(backoff * 2, 5.0)
+                except StaleTracking as exc:
+                    log.warning("projector: %s; resuming from the tracked offsets", exc)
+                else:
+                    backoff = 0.2
+        finally:
+            await consumer.stop()
+
+    async def _follow(self, consumer, partitions: list[int], stop: asyncio.Event) -> None:
+        conn = await asyncpg.connect(
+            self.settings.database_url, timeout=10, server_settings={"search_path": self.schema}
+        )
+        try:
+            await init_connection(conn)
+            self.positions = await self._tracked(conn, partitions)
+            for partition, offset in self.positions.items():
+                consumer.seek(TopicPartition(self.topic, partition), offset)
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
+                batches = {tp: records for tp, records in batches.items() if records}
+                if batches:
+                    await self._apply(conn, consumer, batches)
+        finally:
+            await conn.close(timeout=2)
+
+    async def _tracked(self, conn: asyncpg.Connection, partitions: list[int]) -> dict[int, int]:
+        await conn.executemany(
+            "insert into projection_offsets (projection, topic, partition, next_offset) "
+            "values ($1, $2, $3, 0) on conflict do nothing",
+            [(self.name, self.topic, p) for p in partitions],
+        )
+        rows = await conn.fetch(
+            "select partition, next_offset from projection_offsets "
+            "where projection = $1 and topic = $2",
+            self.name,
+            self.topic,
+        )
+        return {
+            row["partition"]: row["next_offset"] for row in rows if row["partition"] in partitions
+        }
+
+    async def _apply(self, conn: asyncpg.Connection, consumer, batches) -> None:
+        all_changes: list[Change] = []
+        skipped: list[tuple[ConsumerRecord, str]] = []
+        moved: dict[int, tuple[int, int, ConsumerRecord, ConsumerRecord]] = {}
+        count = 0
+        for tp, records in batches.items():
+            expected = self.positions[tp.partition]
+            # A fetch in flight at the last seek can deliver records again: skip them.
+            records = [r for r in records if r.offset >= expected]
+            if not records:
+                continue
+            for record in records:
+                try:
+                    all_changes.extend(self.project(decode_event(record.value)))
+                except InvalidMessage as exc:
+                    log.error("projector: skipping %s/%d@%d: %s", *_where(record), exc.reason)
+                    skipped.append((record, exc.reason))
+            moved[tp.partition] = (expected, records[-1].offset + 1, records[0], records[-1])
+            count += len(records)
+        if not moved:
+            return
+        now = time.time()
+        async with conn.transaction():
+            await write_changes(conn, coalesce(all_changes))
+            for partition, (expected, next_offset, first, last) in moved.items():
+                end = consumer.last_stable_offset(TopicPartition(self.topic, partition))
+                status = await conn.execute(
+                    "update projection_offsets set next_offset = $1, last_event_at = $2, "
+                    "events_behind = $3, seconds_behind = $4, updated_at = now() "
+                    "where projection = $5 and topic = $6 and partition = $7 "
+                    "and next_offset = $8",
+                    next_offset,
+                    datetime.fromtimestamp(last.timestamp / 1000, UTC),
+                    max(0, (end or next_offset) - next_offset),
+                    max(0.0, now - first.timestamp / 1000),
+                    self.name,
+                    self.topic,
+                    partition,
+                    expected,
+                )
+                if status != "UPDATE 1":
+                    raise StaleTracking(f"partition {partition} is not at offset {expected}")
+            if skipped:
+                await conn.executemany(
+                    'insert into projection_skipped (projection, topic, partition, "offset", '
+                    "reason) values ($1, $2, $3, $4, $5) on conflict do nothing",
+                    [(self.name, *_where(r), reason) for r, reason in skipped],
+                )
+            notice = ",".join(f"{self.topic}:{p}:{m[1]}" for p, m in moved.items())
+            await conn.execute("select pg_notify($1, $2)", NOTIFY_CHANNEL, notice)
+        for partition, (_, next_offset, _, _) in moved.items():
+            self.positions[partition] = next_offset
+        self.applied += count
+
+
+def _where(record: ConsumerRecord) -> tuple[str, int, int]:
+    return record.topic, record.partition, record.offset
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+async def run_projector(settings: Settings) -> None:
+    import signal
+
+    from services.topics import ensure_topics
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await ensure_topics(settings)
+    await Projector(settings).run(stop)

@@ -1,0 +1,78 @@
+"""The read-model tables as the projection sees them: name, key columns, all columns.
+
+One description serves every adapter: the live projector's upserts, replay's COPY, and the
+row-by-row comparison of a replay with the live schema. It must match migrations/.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Table(NamedTuple):
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+_TIMES = ("version", "date_created", "date_updated")
+
+ACCOUNTS = Table("accounts", ("sid",), ("sid", "friendly_name", "auth_token_hash", *_TIMES))
+NETWORKS = Table(
+    "networks", ("sid",), ("sid", "friendly_name", "iso_country", "identifiers", *_TIMES)
+)
+SIM_CARDS = Table(
+    "sim_cards", ("iccid",), ("iccid", "registration_code_hash", "version", "date_created")
+)
+PROFILES = Table(
+    "network_access_profiles", ("sid",), ("sid", "account_sid", "unique_name", *_TIMES)
+)
+PROFILE_NETWORKS = Table(
+    "network_access_profile_networks",
+    ("network_access_profile_sid", "network_sid"),
+    ("network_access_profile_sid", "network_sid", "account_sid", "date_created"),
+)
+FLEETS = Table(
+    "fleets",
+    ("sid",),
+    (
+        "sid",
+        "account_sid",
+        "unique_name",
+        "network_access_profile_sid",
+        "data_enabled",
+        "data_limit",
+        "data_metering",
+        "sms_commands_enabled",
+        "sms_commands_url",
+        "sms_commands_method",
+        "ip_commands_url",
+        "ip_commands_method",
+        *_TIMES,
+    ),
+)
+SIMS = Table(
+    "sims",
+    ("sid",),
+    (
+        "sid",
+        "account_sid",
+        "unique_name",
+        "iccid",
+        "status",
+        "fleet_sid",
+        "callback_url",
+        "callback_method",
+        *_TIMES,
+    ),
+)
+
+TABLES: tuple[Table, ...] = (
+    ACCOUNTS,
+    NETWORKS,
+    SIM_CARDS,
+    PROFILES,
+    PROFILE_NETWORKS,
+    FLEETS,
+    SIMS,
+)

@@ -1,0 +1,67 @@
+"""Writes coalesced row changes to PostgreSQL with asyncpg: a few statements per batch.
+
+Changes arrive coalesced (one per row), so their order does not matter and each group of
+same-shaped changes becomes one `executemany`: upserts per table, updates per table and set
+of columns, deletes per table. Callers run this inside their own transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import asyncpg
+import msgspec
+
+from services.projection.changes import Change
+from services.projection.tables import Table
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """jsonb in and out as Python values, encoded by msgspec."""
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda value: msgspec.json.encode(value).decode(),
+        decoder=msgspec.json.decode,
+        schema="pg_catalog",
+    )
+
+
+def _upsert_sql(table: Table) -> str:
+    columns = ", ".join(table.columns)
+    params = ", ".join(f"${i}" for i in range(1, len(table.columns) + 1))
+    key = ", ".join(table.key)
+    rest = [c for c in table.columns if c not in table.key]
+    assignments = ", ".join(f"{c} = excluded.{c}" for c in rest)
+    return (
+        f"insert into {table.name} ({columns}) values ({params}) "
+        f"on conflict ({key}) do update set {assignments}"
+    )
+
+
+def _update_sql(table: Table, columns: tuple[str, ...]) -> str:
+    n = len(table.key)
+    assignments = ", ".join(f"{c} = ${n + i}" for i, c in enumerate(columns, 1))
+    where = " and ".join(f"{k} = ${i}" for i, k in enumerate(table.key, 1))
+    return f"update {table.name} set {assignments} where {where}"
+
+
+def _delete_sql(table: Table) -> str:
+    where = " and ".join(f"{k} = ${i}" for i, k in enumerate(table.key, 1))
+    return f"delete from {table.name} where {where}"
+
+
+async def write_changes(conn: asyncpg.Connection, coalesced: list[Change]) -> None:
+    statements: dict[str, list[tuple]] = defaultdict(list)
+    for change in coalesced:
+        table = change.table
+        if change.kind == "upsert":
+            row = tuple(change.values.get(c) for c in table.columns)
+            statements[_upsert_sql(table)].append(row)
+        elif change.kind == "update":
+            columns = tuple(sorted(change.values))
+            row = (*change.key, *(change.values[c] for c in columns))
+            statements[_update_sql(table, columns)].append(row)
+        else:
+            statements[_delete_sql(table)].append(change.key)
+    for sql, rows in statements.items():
+        await conn.executemany(sql, rows)

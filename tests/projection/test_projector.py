@@ -1,0 +1,127 @@
+"""The projector turns the log into read models exactly once, whatever kills it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import asyncpg
+import msgspec
+import pytest
+
+from bench.workload import Workload
+from events.commands import CreateFleet, CreateNetworkAccessProfile, UpdateFleet
+from events.sids import derive_sid
+from services.migrate import migrate
+from services.projection.projector import Projector
+from services.projection.snapshot import snapshot
+from services.projection.waiter import ProjectionWaiter
+from tests.projection.support import wait_until_projected
+from tests.services import ServiceProcess
+
+ACCOUNT = derive_sid("AC", "projector-tests")
+
+
+@pytest.fixture
+def projected(topics, migrated):
+    return msgspec.structs.replace(topics, database_url=migrated)
+
+
+async def test_a_fleet_created_through_the_processor_is_in_the_read_model_when_the_waiter_says_so(
+    projected, client, processor
+):
+    stop = asyncio.Event()
+    task = asyncio.create_task(Projector(projected).run(stop))
+    waiter = ProjectionWaiter(projected.database_url, projected.events_topic)
+    await waiter.start()
+    try:
+        await client.execute(CreateNetworkAccessProfile(unique_name="nap"), account_sid=ACCOUNT)
+        outcome = await client.execute(
+            CreateFleet(network_access_profile="nap", unique_name="f", data_limit=5),
+            account_sid=ACCOUNT,
+            timeout=30,
+        )
+        [ref] = outcome.events
+        assert await waiter.wait_for({ref.partition: ref.offset}, timeout=30)
+        conn = await asyncpg.connect(projected.database_url)
+        try:
+            fleet = await conn.fetchrow("select * from fleets where sid = $1", ref.aggregate_id)
+        finally:
+            await conn.close()
+        assert fleet["unique_name"] == "f" and fleet["data_limit"] == 5
+        assert fleet["account_sid"] == ACCOUNT and fleet["version"] == 1
+
+        outcome = await client.execute(UpdateFleet(fleet="f", data_limit=9), account_sid=ACCOUNT)
+        [ref] = outcome.events
+        assert await waiter.wait_for({ref.partition: ref.offset}, timeout=30)
+        conn = await asyncpg.connect(projected.database_url)
+        try:
+            row = await conn.fetchrow(
+                "select data_limit, version from fleets where sid = $1", ref.aggregate_id
+            )
+        finally:
+            await conn.close()
+        assert tuple(row) == (9, 2)
+    finally:
+        stop.set()
+        await task
+        await waiter.stop()
+
+
+async def test_a_waiter_gives_up_after_its_timeout_when_nothing_is_projected(projected):
+    waiter = ProjectionWaiter(projected.database_url, projected.events_topic)
+    await waiter.start()
+    try:
+        assert await waiter.wait_for({0: 10**9}, timeout=0.5) is False
+    finally:
+        await waiter.stop()
+
+
+@pytest.mark.timeout(600)
+async def test_a_projector_killed_mid_stream_ends_equal_to_a_fresh_one_from_offset_0(
+    projected, client, processor, tmp_path
+):
+    rng = random.Random(7)
+    workload = Workload(seed=77, accounts=30, sims_per_account=3)
+    await client.execute_many(workload.operator_commands(), timeout=120)
+    await client.execute_many(workload.setup_commands(), timeout=120)
+    victim = ServiceProcess("projector", projected, log_path=tmp_path / "projector.log")
+    victim.start()
+    steady = workload.steady_commands(4000)
+    sending = asyncio.create_task(_send_paced(client, steady))
+    while not sending.done() or victim.kills < 3:
+        await asyncio.sleep(rng.uniform(0.8, 2.0))  # long enough to apply some batches
+        victim.kill()
+        victim.start()
+    await sending
+    try:
+        await wait_until_projected(projected, projected.database_url)
+    finally:
+        victim.stop()
+    assert victim.kills >= 3
+
+    await migrate(projected.database_url, schema="fresh")
+    stop = asyncio.Event()
+    fresh = asyncio.create_task(Projector(projected, schema="fresh").run(stop))
+    try:
+        await wait_until_projected(projected, projected.database_url, schema="fresh")
+    finally:
+        stop.set()
+        await fresh
+    conn = await asyncpg.connect(projected.database_url)
+    try:
+        live, rebuilt = await snapshot(conn, "public"), await snapshot(conn, "fresh")
+    finally:
+        await conn.close()
+    assert len(live["sims"]) == 30 * 3 and len(live["fleets"]) > 60
+    assert live == rebuilt
+
+
+async def _send_paced(client, envelopes, chunk: int = 100) -> None:
+    pending = []
+    for start in range(0, len(envelopes), chunk):
+        pending.append(
+            asyncio.create_task(client.execute_many(envelopes[start : start + chunk], timeout=300))
+        )
+        await asyncio.sleep(0.1)
+    await asyncio.gather(*pending)
