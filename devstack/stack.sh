@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
 # The development stack: Apache Kafka (KRaft, one node) and PostgreSQL on 127.0.0.1.
-# Usage: devstack/stack.sh start|stop|status|clean-data [kafka|postgres]
+# Usage: devstack/stack.sh start|stop|status|clean-data|kill|restart [kafka|postgres]
 #
 # Everything lives under .devstack/ (git-ignored): downloaded jars in .devstack/cache (kept by
 # clean-data), broker and database data in .devstack/kafka and .devstack/postgres.
+#
+# A second, separate stack (the chaos run kills its broker and restarts its database without
+# touching the dev stack) takes other ports and another directory:
+#   FLEETSTATE_STACK_DIR=... FLEETSTATE_KAFKA_PORT=... FLEETSTATE_KAFKA_CONTROLLER_PORT=...
+#   FLEETSTATE_PG_PORT=... devstack/stack.sh start
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STATE="$ROOT/.devstack"
+STATE="${FLEETSTATE_STACK_DIR:-$ROOT/.devstack}"
+CACHE="$ROOT/.devstack/cache"  # jars are shared by every stack of this checkout
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/devstack/pom.xml")"
-KAFKA_LIBS="$STATE/cache/kafka-$KAFKA_VERSION/libs"
+KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
 KAFKA_DIR="$STATE/kafka"
-KAFKA_BOOTSTRAP="127.0.0.1:9092"
+KAFKA_PORT="${FLEETSTATE_KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${FLEETSTATE_KAFKA_CONTROLLER_PORT:-9093}"
+KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 PG_PORT="${FLEETSTATE_PG_PORT:-5433}"
 PG_DIR="$STATE/postgres"
 START_TIMEOUT="${FLEETSTATE_START_TIMEOUT:-120}"
@@ -49,8 +57,8 @@ kafka_resolve() {
   log "resolving Apache Kafka $KAFKA_VERSION jars from Maven Central"
   rm -rf "$KAFKA_LIBS"; mkdir -p "$KAFKA_LIBS"
   mvn -q -B -f "$ROOT/devstack/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" >"$STATE/cache/mvn.log" 2>&1 \
-    || { tail -n 30 "$STATE/cache/mvn.log" >&2; die "mvn could not resolve Kafka $KAFKA_VERSION"; }
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" >"$CACHE/mvn.log" 2>&1 \
+    || { tail -n 30 "$CACHE/mvn.log" >&2; die "mvn could not resolve Kafka $KAFKA_VERSION"; }
   touch "$KAFKA_LIBS/.complete"
   log "resolved $(ls "$KAFKA_LIBS"/*.jar | wc -l) jars"
 }
@@ -68,7 +76,9 @@ kafka_start() {
     mkdir -p "$KAFKA_DIR/logs"
     if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
       log "formatting Kafka storage (KRaft)"
-      { cat "$ROOT/devstack/kafka.properties"; echo "log.dirs=$KAFKA_DIR/data"; } >"$KAFKA_DIR/server.properties"
+      sed -e "s/127.0.0.1:9092/127.0.0.1:$KAFKA_PORT/g" -e "s/127.0.0.1:9093/127.0.0.1:$CONTROLLER_PORT/g" \
+        "$ROOT/devstack/kafka.properties" >"$KAFKA_DIR/server.properties"
+      echo "log.dirs=$KAFKA_DIR/data" >>"$KAFKA_DIR/server.properties"
       local cluster_id
       cluster_id="$("${KAFKA_JAVA[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
       "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_DIR/server.properties" \
@@ -100,6 +110,16 @@ stop_pidfile() { # stop_pidfile FILE PATTERN NAME: TERM, wait, then KILL
 
 kafka_stop() { stop_pidfile "$KAFKA_DIR/kafka.pid" kafka.Kafka Kafka; }
 
+kafka_kill() { # SIGKILL, as a crash would: no controlled shutdown, nothing flushed
+  if pid_alive "$KAFKA_DIR/kafka.pid" kafka.Kafka; then
+    local pid; pid="$(cat "$KAFKA_DIR/kafka.pid")"
+    log "killing Kafka (pid $pid)"
+    kill -9 "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$KAFKA_DIR/kafka.pid"
+}
+
 # ---------------------------------------------------------------- PostgreSQL
 pg_bin() {
   local dir
@@ -119,7 +139,7 @@ pg_data_dir() {
   # The cluster lives under .devstack/ unless the postgres user cannot reach it (a checkout
   # inside a private home directory): then it lives in the postgres user's home, one per checkout.
   if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
-    echo "/var/lib/postgresql/fleetstate-$(echo "$ROOT" | sha1sum | cut -c1-12)"
+    echo "/var/lib/postgresql/fleetstate-$(echo "$STATE" | sha1sum | cut -c1-12)"
   else
     echo "$PG_DIR/data"
   fi
@@ -189,7 +209,7 @@ status() {
 }
 
 main() {
-  mkdir -p "$STATE/cache"
+  mkdir -p "$CACHE" "$STATE"
   local cmd="${1:-}" what="${2:-all}"
   case "$cmd:$what" in
     start:all) pg_start; kafka_start ;;
@@ -199,9 +219,11 @@ main() {
     stop:kafka) kafka_stop ;;
     stop:postgres) pg_stop ;;
     restart:postgres) pg_restart ;;
+    restart:kafka) kafka_stop; kafka_start ;;
+    kill:kafka) kafka_kill ;;
     status:*) status ;;
     clean-data:*) kafka_stop; pg_stop; rm -rf "$KAFKA_DIR" "$PG_DIR" "$(pg_data_dir)"; log "data removed (jar cache kept)" ;;
-    *) echo "usage: $0 start|stop|status|clean-data|restart [kafka|postgres]" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|status|clean-data|kill|restart [kafka|postgres]" >&2; exit 2 ;;
   esac
 }
 
