@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := devstack/stack.sh
 
-.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor
+.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor chaos
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetstate needs Python 3.11, found " + sys.version.split()[0]'
@@ -28,6 +28,10 @@ run: stack
 test: stack
 	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+# The long fault-injection run on a stack of its own (tests/chaos); a short one is in `make test`.
+chaos: install
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
 stop:
 	$(STACK) stop

@@ -14,15 +14,19 @@ the processor committed is ever seen).
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from events.codec import InvalidMessage, decode_outcome, encode_command
 from events.commands import Command, CommandEnvelope
 from events.envelope import Outcome
+
+log = logging.getLogger(__name__)
 
 
 class CommandClient:
@@ -176,7 +180,14 @@ class CommandClient:
 
     async def _read_outcomes(self, consumer: AIOKafkaConsumer) -> None:
         while True:
-            batches = await consumer.getmany(timeout_ms=1000)
+            try:
+                batches = await consumer.getmany(timeout_ms=1000)
+            except KafkaError:
+                # The broker is away (restarting, say): the consumer reconnects by itself;
+                # callers waiting meanwhile time out and may execute again with the same id.
+                log.warning("outcome listener: fetch failed, retrying", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
             for records in batches.values():
                 for record in records:
                     try:

@@ -1,0 +1,22 @@
+"""What the chaos load sent and what callers were told: the claims the final checks verify."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import msgspec
+
+
+class Ledger(msgspec.Struct):
+    sent: set[str] = msgspec.field(default_factory=set)  # command ids sent at least once
+    accepted: dict[str, list[str]] = {}  # command id -> event ids its outcome named
+    rejected: set[str] = msgspec.field(default_factory=set)
+    resent: int = 0  # sends of an id already answered, on purpose (retries must be harmless)
+    api_statuses: Counter = msgspec.field(default_factory=Counter)
+    api_acknowledged: set[str] = msgspec.field(default_factory=set)  # Idempotency-Keys with 2xx
+
+    def answered(self, command_id: str, status: str, event_ids: list[str]) -> None:
+        if status == "accepted":
+            self.accepted[command_id] = event_ids
+        else:
+            self.rejected.add(command_id)

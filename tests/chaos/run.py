@@ -1,0 +1,174 @@
+"""The chaos run: the full system under steady load while faults are injected, then the checks.
+
+`make chaos` runs the default (20,000 commands, 10+ process kills, pauses past the session
+timeout, 3 broker kills, a database restart); tests/chaos/test_chaos.py runs a short version
+inside `make test`. Both fail on any lost or duplicated command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import msgspec
+
+from bench.workload import Workload
+from events.client import CommandClient
+from services.config import Settings, load_settings
+from services.migrate import migrate
+from services.projection.projector import Projector
+from services.topics import ensure_topics
+from tests.chaos.checks import check_log, mismatched_rows
+from tests.chaos.faults import FaultInjector
+from tests.chaos.ledger import Ledger
+from tests.chaos.load import ClientLoad
+from tests.chaos.stack import ChaosStack
+from tests.projection.support import wait_until_projected
+from tests.services import ServiceProcess
+
+log = logging.getLogger(__name__)
+
+
+class ChaosConfig(msgspec.Struct, kw_only=True):
+    commands: int = 20_000
+    rate: float = 250.0  # commands/s offered by the client load
+    accounts: int = 50
+    kills: int = 10
+    pauses: int = 2
+    broker_kills: int = 3
+    database_restarts: int = 1
+    seed: int = 1
+    settle_seconds: float = 180.0
+    logs: Path = Path("bench/results/chaos")
+
+
+class Report(msgspec.Struct, kw_only=True):
+    commands_sent: int
+    acknowledged: int
+    rejected: int
+    resent_on_purpose: int
+    faults: dict[str, int]
+    faults_by_target: dict[str, int]
+    events_in_log: int
+    lost: int
+    duplicated: int
+    version_gaps: int
+    mismatched_rows: dict[str, int]
+    api_statuses: dict[str, int]
+    seconds: float
+    examples: dict[str, list[str]]
+
+    @property
+    def passed(self) -> bool:
+        return not (self.lost or self.duplicated or self.version_gaps or self.mismatched_rows) and (
+            "500" not in self.api_statuses
+        )
+
+
+async def _fresh_database(stack: ChaosStack, name: str) -> str:
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        await admin.execute(f'create database "{name}"')
+    finally:
+        await admin.close()
+    return stack.database_url.rsplit("/", 1)[0] + "/" + name
+
+
+async def _replay_into(settings: Settings, schema: str) -> None:
+    await migrate(settings.database_url, schema=schema)
+    stop = asyncio.Event()
+    task = asyncio.create_task(Projector(settings, schema=schema).run(stop))
+    try:
+        await wait_until_projected(settings, settings.database_url, schema=schema, timeout=600)
+    finally:
+        stop.set()
+        await task
+
+
+async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Report:
+    started = time.monotonic()
+    rng = random.Random(config.seed)
+    stack = stack or ChaosStack()
+    await asyncio.to_thread(stack.start)
+    tag = uuid.uuid4().hex[:8]
+    settings = msgspec.structs.replace(
+        load_settings(),
+        kafka_bootstrap=stack.bootstrap,
+        database_url=await _fresh_database(stack, f"chaos_{tag}"),
+        commands_topic=f"chaos-{tag}.commands",
+        events_topic=f"chaos-{tag}.events",
+        outcomes_topic=f"chaos-{tag}.outcomes",
+        dlq_topic=f"chaos-{tag}.commands.dlq",
+        partitions=4,
+    )
+    await migrate(settings.database_url)
+    await ensure_topics(settings)
+    config.logs.mkdir(parents=True, exist_ok=True)
+    services = {
+        name: ServiceProcess(kind, settings, log_path=config.logs / f"{name}.log")
+        for name, kind in (
+            ("processor-1", "processor"),
+            ("processor-2", "processor"),
+            ("projector", "projector"),
+        )
+    }
+    for service in services.values():
+        service.start()
+    ledger = Ledger()
+    injector = FaultInjector(
+        stack,
+        services,
+        rng,
+        kills=config.kills,
+        pauses=config.pauses,
+        broker_kills=config.broker_kills,
+        database_restarts=config.database_restarts,
+    )
+    try:
+        async with CommandClient(
+            settings.kafka_bootstrap,
+            commands_topic=settings.commands_topic,
+            outcomes_topic=settings.outcomes_topic,
+            actor="chaos",
+        ) as client:
+            load = ClientLoad(
+                client, Workload(seed=config.seed, accounts=config.accounts), ledger, rng
+            )
+            await load.setup()
+            await asyncio.gather(
+                load.steady(config.commands, config.rate),
+                injector.run(spread_seconds=config.commands / config.rate),
+            )
+        await wait_until_projected(settings, settings.database_url, timeout=config.settle_seconds)
+        findings = await check_log(settings, ledger)
+        await _replay_into(settings, "replay")
+        mismatched = await mismatched_rows(settings.database_url, "public", "replay")
+    finally:
+        for service in services.values():
+            service.stop()
+        await asyncio.to_thread(stack.stop)
+    return Report(
+        commands_sent=len(ledger.sent),
+        acknowledged=len(ledger.accepted),
+        rejected=len(ledger.rejected),
+        resent_on_purpose=ledger.resent,
+        faults=dict(injector.done),
+        faults_by_target=dict(injector.targets),
+        events_in_log=findings.events,
+        lost=len(findings.lost),
+        duplicated=len(findings.duplicated_events),
+        version_gaps=len(findings.version_gaps),
+        mismatched_rows=mismatched,
+        api_statuses={str(k): v for k, v in ledger.api_statuses.items()},
+        seconds=round(time.monotonic() - started, 1),
+        examples={
+            "lost": findings.lost[:5],
+            "duplicated": findings.duplicated_events[:5],
+            "version_gaps": findings.version_gaps[:5],
+        },
+    )
