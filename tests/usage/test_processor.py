@@ -111,8 +111,8 @@ async def test_a_new_billing_period_by_the_clock_resumes_a_suspended_sim_once(
     try:
         world = await provision(client, "rollover", ["active"], data_limit=1)
         [sim] = world.sims
-        while time.time() % period > 2:  # send early in a period, so it is still current
-            await asyncio.sleep(0.1)
+        # Send early in a period, so that it is still the current one when counted.
+        await asyncio.sleep((period - time.time() % period) % period)
         await reporter.report(
             report(world.account, sim, 2 * MB, end=now(), network_sid=world.network)
         )
