@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from aiokafka import TopicPartition
+
 from events.codec import decode_event
 from events.commands import (
     CreateFleet,
@@ -23,7 +25,7 @@ from events.envelope import EventEnvelope
 from events.sids import OPERATOR_ACCOUNT_SID, derive_sid
 from events.usage import UsageFacts, decode_facts
 from services.config import Settings
-from services.log_reader import read_all
+from services.log_reader import log_consumer, partition_ids, read_all
 
 
 @dataclass
@@ -115,6 +117,22 @@ async def wait_until_counted(settings: Settings, reports: int, timeout: float = 
     while sum(f.reports for f in await usage_log(settings)) < reports:
         assert time.monotonic() < deadline, "timed out waiting for the usage processor"
         await asyncio.sleep(0.3)
+
+
+async def usage_log_grows(settings: Settings, timeout: float = 60) -> None:
+    """Returns once the usage log has grown by a few records since the call."""
+    consumer = log_consumer(settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        partitions = await partition_ids(settings.kafka_bootstrap, settings.usage_log_topic)
+        tps = [TopicPartition(settings.usage_log_topic, p) for p in partitions]
+        start = sum((await consumer.end_offsets(tps)).values())
+        deadline = time.monotonic() + timeout
+        while sum((await consumer.end_offsets(tps)).values()) < start + 6:
+            assert time.monotonic() < deadline, "the usage processor does not commit"
+            await asyncio.sleep(0.05)
+    finally:
+        await consumer.stop()
 
 
 def data_events(events: list[EventEnvelope], sim: str, type_name: str) -> list[EventEnvelope]:
