@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := devstack/stack.sh
 
-.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor
+.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor \
+	bench-usage
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetstate needs Python 3.11, found " + sys.version.split()[0]'
@@ -45,7 +46,10 @@ bench-domain: install
 bench-processor: stack
 	$(BIN)/python bench/bench_processor.py
 
-bench: bench-domain bench-processor
+bench-usage: stack
+	$(BIN)/python bench/bench_usage.py
+
+bench: bench-domain bench-processor bench-usage
 
 lint: install
 	$(BIN)/ruff check .
