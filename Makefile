@@ -6,8 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := devstack/stack.sh
 
-.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor \
-	bench-usage
+.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetstate needs Python 3.11, found " + sys.version.split()[0]'
@@ -46,6 +45,7 @@ bench-domain: install
 bench-processor: stack
 	$(BIN)/python bench/bench_processor.py
 
+.PHONY: bench-usage
 bench-usage: stack
 	$(BIN)/python bench/bench_usage.py
 
