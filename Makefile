@@ -49,7 +49,11 @@ bench-domain: install
 bench-processor: stack
 	$(BIN)/python bench/bench_processor.py
 
-bench: bench-domain bench-processor
+.PHONY: bench-usage
+bench-usage: stack
+	$(BIN)/python bench/bench_usage.py
+
+bench: bench-domain bench-processor bench-usage
 
 lint: install
 	$(BIN)/ruff check .

@@ -47,6 +47,9 @@ def fresh_settings(base: Settings) -> Settings:
         events_topic=f"bench-{tag}.events",
         outcomes_topic=f"bench-{tag}.outcomes",
         dlq_topic=f"bench-{tag}.commands.dlq",
+        usage_topic=f"bench-{tag}.usage",
+        usage_log_topic=f"bench-{tag}.usage.log",
+        usage_dlq_topic=f"bench-{tag}.usage.dlq",
     )
 
 

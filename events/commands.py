@@ -137,6 +137,36 @@ class UpdateSim(BaseCommand):
     callback_method: str | UnsetType = UNSET
 
 
+# --- data usage (sent by the usage processor, never by the API) -----------------------------
+# Each carries the figures that justified it, so the events it becomes explain themselves.
+# Periods are [period_start, period_end) in UTC; data_used and the thresholds are in bytes,
+# data_limit in MB as on the Fleet.
+
+
+class SuspendSimData(BaseCommand):
+    sim: str
+    period_start: UtcDatetime
+    period_end: UtcDatetime
+    data_used: int
+    data_limit: int
+
+
+class ResumeSimData(BaseCommand):
+    sim: str
+    period_start: UtcDatetime  # the period now current
+    period_end: UtcDatetime
+    data_used: int
+    data_limit: int | None  # None: the Sim has no Fleet (any more)
+    reason: str  # "new_period" | "limit_raised" | "fleet_changed"
+
+
+class ActivateSimOnDataUsage(BaseCommand):
+    """Contract, Sim rule 4: `ready` becomes `active` once the SIM used 250 KB in total."""
+
+    sim: str
+    data_used: int  # bytes used in total when the threshold was seen
+
+
 Command = (
     ProvisionNetwork
     | ProvisionSimCard
@@ -149,6 +179,9 @@ Command = (
     | UpdateFleet
     | RegisterSim
     | UpdateSim
+    | SuspendSimData
+    | ResumeSimData
+    | ActivateSimOnDataUsage
 )
 
 COMMAND_TYPES: tuple[type[BaseCommand], ...] = Command.__args__

@@ -8,6 +8,8 @@ shape changes its version is bumped and an upcaster from the old shape is added 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
 
@@ -145,6 +147,23 @@ class SimCallbackChanged(BaseEvent):
     method: str
 
 
+class SimDataSuspended(BaseEvent):
+    """The Sim used more than its Fleet's data limit in this billing period: data stops."""
+
+    period_start: datetime
+    period_end: datetime
+    data_used: int  # bytes in the period when the limit was passed
+    data_limit: int  # MB, the Fleet's limit then
+
+
+class SimDataResumed(BaseEvent):
+    period_start: datetime  # the period now current
+    period_end: datetime
+    data_used: int
+    data_limit: int | None
+    reason: str  # "new_period" | "limit_raised" | "fleet_changed"
+
+
 Event = (
     AccountCreated
     | NetworkProvisioned
@@ -166,6 +185,8 @@ Event = (
     | SimAssignedToFleet
     | SimStatusChanged
     | SimCallbackChanged
+    | SimDataSuspended
+    | SimDataResumed
 )
 
 EVENT_TYPES: dict[str, type[BaseEvent]] = {cls.__name__: cls for cls in Event.__args__}

@@ -10,6 +10,7 @@ import msgspec
 from events.commands import COMMAND_TYPES, CommandEnvelope
 from events.envelope import EventEnvelope, Outcome, Rejection
 from events.event_types import EVENT_TYPES, SCHEMA_VERSIONS
+from events.usage import DataSessionReport
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -29,6 +30,8 @@ def all_schemas() -> dict[str, dict]:
         documents[f"event.{name}.json"] = _schema(cls, name, **{"x-schema-version": version})
     for cls in (CommandEnvelope, EventEnvelope, Outcome, Rejection):
         documents[f"envelope.{cls.__name__}.json"] = _schema(cls, cls.__name__)
+    # What network-side services publish to the usage topic.
+    documents["report.DataSessionReport.json"] = _schema(DataSessionReport, "DataSessionReport")
     return documents
 
 

@@ -59,6 +59,20 @@ def _projector(args: argparse.Namespace) -> int:
     return 0
 
 
+def _usage_processor(args: argparse.Namespace) -> int:
+    from services.usage.processor import run_usage_processor
+
+    asyncio.run(run_usage_processor(load_settings(), metrics_port=args.metrics_port))
+    return 0
+
+
+def _usage_projector(args: argparse.Namespace) -> int:
+    from services.usage.projector import run_usage_projector
+
+    asyncio.run(run_usage_projector(load_settings()))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from services.run import run_all
 
@@ -91,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "projector", help="keep the read models up to date (Kafka -> Postgres)"
     ).set_defaults(func=_projector)
+    usage = sub.add_parser(
+        "usage-processor", help="meter data usage and enforce data limits (Kafka -> Kafka)"
+    )
+    usage.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve Prometheus metrics on 127.0.0.1:PORT (0: off)",
+    )
+    usage.set_defaults(func=_usage_processor)
+    sub.add_parser(
+        "usage-projector", help="keep the usage read models up to date (Kafka -> Postgres)"
+    ).set_defaults(func=_usage_projector)
     sub.add_parser("run", help="migrate, create topics, run every service").set_defaults(func=_run)
     schemas = sub.add_parser("schemas", help="write one JSON Schema per command and event type")
     schemas.add_argument("directory")

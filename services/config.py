@@ -17,6 +17,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Commands, events and outcomes share one partition count: a command's events land in the
     # partition of the same number, so one processor owns an account end to end.
     partitions: int = 4
+    # Data usage: reports in, the usage log (facts, kept forever), reports that could not count.
+    usage_topic: str = "fleetstate.usage"
+    usage_log_topic: str = "fleetstate.usage.log"
+    usage_dlq_topic: str = "fleetstate.usage.dlq"
+    # "month" (calendar month, UTC) or a fixed length aligned to the Unix epoch: "30d", "1h", "20s".
+    billing_period: str = "month"
+    # Billing periods whose session ids are kept for de-duplication (the current one included);
+    # a report of an older period is refused as too late.
+    usage_dedup_periods: int = 2
     # How long a processor may be silent before the group gives its partitions to another.
     processor_session_timeout_ms: int = 10_000
     api_host: str = "127.0.0.1"
@@ -34,6 +43,11 @@ ENVIRONMENT = {
     "FLEETSTATE_OUTCOMES_TOPIC": "outcomes_topic",
     "FLEETSTATE_DLQ_TOPIC": "dlq_topic",
     "FLEETSTATE_PARTITIONS": "partitions",
+    "FLEETSTATE_USAGE_TOPIC": "usage_topic",
+    "FLEETSTATE_USAGE_LOG_TOPIC": "usage_log_topic",
+    "FLEETSTATE_USAGE_DLQ_TOPIC": "usage_dlq_topic",
+    "FLEETSTATE_BILLING_PERIOD": "billing_period",
+    "FLEETSTATE_USAGE_DEDUP_PERIODS": "usage_dedup_periods",
     "FLEETSTATE_PROCESSOR_SESSION_TIMEOUT_MS": "processor_session_timeout_ms",
     "FLEETSTATE_API_HOST": "api_host",
     "FLEETSTATE_API_PORT": "api_port",
@@ -56,6 +70,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"invalid {var}: {exc}") from None
     if settings.partitions < 1:
         raise ConfigError("FLEETSTATE_PARTITIONS must be at least 1")
+    if settings.usage_dedup_periods < 1:
+        raise ConfigError("FLEETSTATE_USAGE_DEDUP_PERIODS must be at least 1")
+    from services.usage.periods import BillingPeriod  # here: config must not import it first
+
+    try:
+        BillingPeriod.parse(settings.billing_period)
+    except ValueError as exc:
+        raise ConfigError(f"invalid FLEETSTATE_BILLING_PERIOD: {exc}") from None
     return settings
 
 

@@ -14,7 +14,7 @@ from services.config import Settings
 from services.migrate import migrate
 from services.topics import ensure_topics
 
-SERVICES = ["processor", "projector", "api"]
+SERVICES = ["processor", "projector", "api", "usage-processor", "usage-projector"]
 
 
 async def run_all(settings: Settings) -> int:

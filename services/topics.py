@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 
 FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 WEEK = {"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"}
+# Raw usage reports: long enough to re-read them for a month and a half of investigation; the
+# usage log, not the raw reports, is what the totals are kept in.
+SIX_WEEKS = {"retention.ms": str(42 * 24 * 3600 * 1000), "cleanup.policy": "delete"}
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
@@ -25,6 +28,11 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         # Outcomes answer commands and are the history of rejections: kept forever too.
         NewTopic(settings.outcomes_topic, n, 1, topic_configs=FOREVER),
         NewTopic(settings.dlq_topic, 1, 1, topic_configs=FOREVER),
+        # Usage: reports keyed by account_sid like commands, so report partition p and events
+        # partition p hold the same accounts; the usage log is the truth of usage totals.
+        NewTopic(settings.usage_topic, n, 1, topic_configs=SIX_WEEKS),
+        NewTopic(settings.usage_log_topic, n, 1, topic_configs=FOREVER),
+        NewTopic(settings.usage_dlq_topic, 1, 1, topic_configs=FOREVER),
     ]
 
 

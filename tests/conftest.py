@@ -36,6 +36,9 @@ def settings(base_settings: Settings, unique: str) -> Settings:
         events_topic=f"test-{unique}.events",
         outcomes_topic=f"test-{unique}.outcomes",
         dlq_topic=f"test-{unique}.commands.dlq",
+        usage_topic=f"test-{unique}.usage",
+        usage_log_topic=f"test-{unique}.usage.log",
+        usage_dlq_topic=f"test-{unique}.usage.dlq",
         partitions=2,
     )
 

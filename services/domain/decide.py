@@ -15,6 +15,7 @@ from services.domain.decide_fleet import FLEET_HANDLERS
 from services.domain.decide_operator import ACCOUNT_HANDLERS, OPERATOR_HANDLERS
 from services.domain.decide_profile import PROFILE_HANDLERS
 from services.domain.decide_sim import SIM_HANDLERS
+from services.domain.decide_usage import USAGE_HANDLERS
 from services.domain.emit import Emitter
 from services.domain.rejections import Rejected
 from services.domain.state import Account, State
@@ -26,6 +27,7 @@ _TENANT_HANDLERS: dict[type, Handler] = {
     **PROFILE_HANDLERS,
     **FLEET_HANDLERS,
     **SIM_HANDLERS,
+    **USAGE_HANDLERS,
 }
 _OPERATOR_HANDLERS: dict[type, Handler] = dict(OPERATOR_HANDLERS)
 

@@ -162,6 +162,16 @@ def _sim_callback_changed(state: State, account: Account, e: EventEnvelope) -> N
     )
 
 
+def _sim_data_suspended(suspended: bool):
+    def apply(state: State, account: Account, e: EventEnvelope) -> None:
+        sim = account.sims[e.aggregate_id]
+        account.sims[e.aggregate_id] = replace(
+            sim, version=e.aggregate_version, data_suspended=suspended
+        )
+
+    return apply
+
+
 def _sim_renamed(state: State, account: Account, e: EventEnvelope) -> None:
     p = e.payload
     _rename(account.sim_names, e.aggregate_id, p.from_unique_name, p.to_unique_name)
@@ -197,6 +207,8 @@ _HANDLERS: dict[type, Callable[[State, Account, EventEnvelope], None]] = {
     ev.SimAssignedToFleet: _sim_set("fleet_sid", "to_fleet_sid"),
     ev.SimStatusChanged: _sim_set("status", "to_status"),
     ev.SimCallbackChanged: _sim_callback_changed,
+    ev.SimDataSuspended: _sim_data_suspended(True),
+    ev.SimDataResumed: _sim_data_suspended(False),
 }
 
 

@@ -18,6 +18,11 @@ DEFAULT_METHOD = "POST"
 DATA_METERING = "payg"
 MAX_URL = 2048
 
+# Data volumes. Decision: SI units, as carriers bill: 1 KB = 1,000 bytes, 1 MB = 1,000,000.
+BYTES_PER_MB = 1_000_000
+ACTIVATION_BYTES = 250_000  # Sim rule 4: `ready` becomes `active` after 250 KB in total
+DATA_USAGE = "data_usage"  # SimStatusChanged.reason of that activation
+
 SIM_STATUSES = ("new", "ready", "active", "inactive", "scheduled")
 REQUESTABLE_STATUSES = ("new", "ready", "active", "inactive")  # "new" only as a no-op
 NEEDS_FLEET = ("ready", "active")
@@ -79,6 +84,11 @@ def data_limit(value: int) -> int:
     if isinstance(value, bool) or not DATA_LIMIT_MIN <= value <= DATA_LIMIT_MAX:
         raise invalid(f"DataLimit must be between {DATA_LIMIT_MIN} and {DATA_LIMIT_MAX:,} MB")
     return value
+
+
+def over_data_limit(data_used: int, data_limit_mb: int) -> bool:
+    """The limit is what a Sim may use: passing it, not reaching it, suspends data."""
+    return data_used > data_limit_mb * BYTES_PER_MB
 
 
 def sim_status(value: str) -> str:

@@ -64,6 +64,7 @@ class Sim(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     callback_url: str | None
     callback_method: str | None
     version: int
+    data_suspended: bool = False  # by the usage processor: over its Fleet's data limit
 
 
 class Account(msgspec.Struct, kw_only=True):

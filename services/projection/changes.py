@@ -153,6 +153,7 @@ def _sim_registered(e: EventEnvelope) -> list[Change]:
             fleet_sid=None,
             callback_url=None,
             callback_method=None,
+            data_suspended=False,
         )
     ]
 
@@ -191,6 +192,8 @@ PROJECTIONS: dict[type, Callable[[EventEnvelope], list[Change]]] = {
     ev.SimAssignedToFleet: _set(SIMS, fleet_sid="to_fleet_sid"),
     ev.SimStatusChanged: _set(SIMS, status="to_status"),
     ev.SimCallbackChanged: _set(SIMS, callback_url="url", callback_method="method"),
+    ev.SimDataSuspended: lambda e: [_updated(SIMS, e, data_suspended=True)],
+    ev.SimDataResumed: lambda e: [_updated(SIMS, e, data_suspended=False)],
 }
 
 

@@ -64,6 +64,7 @@ SIMS = Table(
         "callback_url",
         "callback_method",
         *_TIMES,
+        "data_suspended",  # 0003_usage.sql
     ),
 )
 

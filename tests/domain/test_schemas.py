@@ -12,7 +12,8 @@ def test_one_schema_file_per_command_event_and_envelope_type(tmp_path):
     assert {f"event.{name}.json" for name in EVENT_TYPES} <= names
     for envelope in ("CommandEnvelope", "EventEnvelope", "Outcome", "Rejection"):
         assert f"envelope.{envelope}.json" in names
-    assert len(paths) == len(COMMAND_TYPES) + len(EVENT_TYPES) + 4
+    assert "report.DataSessionReport.json" in names
+    assert len(paths) == len(COMMAND_TYPES) + len(EVENT_TYPES) + 5
 
 
 def test_every_schema_file_is_valid_json_with_a_title(tmp_path):
