@@ -126,6 +126,10 @@ class Workload:
             out.append(_envelope(account, command, self._id()))
         return out
 
+    def sims(self) -> list[tuple[str, str]]:
+        """(account_sid, sim_sid) of every Sim the setup phase registers."""
+        return [(account, self._sim_sid(account, iccid)) for (account, iccid) in self._register_ids]
+
     def _sim_sid(self, account: str, iccid: str) -> str:
         # RegisterSim derives the SIM's SID from its command id and account (decide_sim).
         return derive_sid("HS", self._register_ids[(account, iccid)], account)

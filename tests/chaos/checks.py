@@ -3,15 +3,19 @@ promise made to callers?"""
 
 from __future__ import annotations
 
-from collections import Counter
+import asyncio
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
 
 from events.codec import decode_event
+from events.usage import DataSessionReport
 from services.config import Settings
 from services.log_reader import read_all
 from services.projection.snapshot import snapshot
+from services.usage.periods import BillingPeriod
 from tests.chaos.ledger import Ledger
 
 
@@ -54,3 +58,42 @@ async def mismatched_rows(database_url: str, live: str, rebuilt: str) -> dict[st
     return {
         table: len(set(a[table]) ^ set(b[table])) for table in a if set(a[table]) != set(b[table])
     }
+
+
+def recomputed_usage(reports: list[DataSessionReport], period: BillingPeriod) -> dict:
+    """(sim, period start) -> bytes from the raw reports: each session of a Sim once."""
+    seen: set[tuple] = set()
+    totals: dict[tuple[str, datetime], int] = defaultdict(int)
+    for r in reports:
+        start = datetime.fromtimestamp(period.start_of(r.end_time.timestamp()), UTC)
+        if (r.sim, start, r.session_id) not in seen:
+            seen.add((r.sim, start, r.session_id))
+            totals[(r.sim, start)] += r.bytes_up + r.bytes_down
+    return dict(totals)
+
+
+async def usage_mismatches(
+    database_url: str, reports: list[DataSessionReport], period: BillingPeriod, timeout: float
+) -> list[tuple]:
+    """(sim, period, expected, projected) wherever the usage read model differs from the
+    recomputation, once it stopped changing or `timeout` passed."""
+    expected = recomputed_usage(reports, period)
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            rows = await conn.fetch(
+                "select sim_sid, period_start, data_upload + data_download as total from sim_usage"
+            )
+            projected = {(r["sim_sid"], r["period_start"]): r["total"] for r in rows}
+            wrong = [
+                (sim, start, total, projected.get((sim, start)))
+                for (sim, start), total in expected.items()
+                if projected.get((sim, start)) != total
+            ]
+            wrong += [(*k, None, v) for k, v in projected.items() if k not in expected]
+            if not wrong or asyncio.get_running_loop().time() > deadline:
+                return wrong
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()

@@ -1,17 +1,20 @@
 """The chaos run's traffic: commands through the client, retried with the same command_id
-until answered, whatever is down at the moment."""
+until answered, and data session reports, resent until stored, whatever is down."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+from datetime import UTC, datetime, timedelta
 
 from aiokafka.errors import KafkaError
 
 from bench.workload import Workload
 from events.client import CommandClient
 from events.commands import CommandEnvelope
+from events.usage import DataSessionReport
+from events.usage_client import UsageReporter
 from tests.chaos.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -72,3 +75,53 @@ class ClientLoad:
                     outcome.command_id, outcome.status, [ref.event_id for ref in outcome.events]
                 )
             return
+
+
+class UsageLoad:
+    """Data session reports for the workload's Sims, some sent twice (a retry after a
+    timeout), resent until the broker has them; every report sent is kept for the check."""
+
+    def __init__(
+        self, reporter: UsageReporter, workload: Workload, network_sid: str, rng: random.Random
+    ) -> None:
+        self.reporter = reporter
+        self.workload = workload
+        self.network_sid = network_sid
+        self.rng = rng
+        self.sent: list[DataSessionReport] = []
+
+    async def run(self, count: int, rate: float, chunk: int = 100) -> None:
+        sims = self.workload.sims()
+        loop = asyncio.get_running_loop()
+        for start in range(0, count, chunk):
+            began = loop.time()
+            reports = [self._report(sims, start + i) for i in range(min(chunk, count - start))]
+            if self.sent and self.rng.random() < 0.1:
+                reports += self.rng.sample(self.sent, min(10, len(self.sent)))  # duplicates
+            await self._send(reports)
+            self.sent += reports
+            await asyncio.sleep(max(0.0, chunk / rate - (loop.time() - began)))
+
+    def _report(self, sims: list[tuple[str, str]], n: int) -> DataSessionReport:
+        account_sid, sim_sid = self.rng.choice(sims)
+        end = datetime.now(UTC)
+        return DataSessionReport(
+            session_id=f"chaos-session-{n}",
+            account_sid=account_sid,
+            sim=sim_sid,
+            network_sid=self.network_sid,
+            bytes_up=self.rng.randrange(0, 200_000),
+            bytes_down=self.rng.randrange(0, 2_000_000),
+            start_time=end - timedelta(minutes=2),
+            end_time=end,
+        )
+
+    async def _send(self, reports: list[DataSessionReport]) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(ANSWER_TIMEOUT):
+                    await self.reporter.report_many(reports)
+                return
+            except (TimeoutError, KafkaError) as exc:
+                log.info("chaos usage: %d reports not stored (%r), again", len(reports), exc)
+                await asyncio.sleep(1.0)

@@ -19,19 +19,23 @@ import msgspec
 
 from bench.workload import Workload
 from events.client import CommandClient
+from events.sids import NETWORK
+from events.usage_client import UsageReporter
 from services.config import Settings, load_settings
 from services.migrate import migrate
 from services.projection.projector import Projector
 from services.topics import ensure_topics
-from tests.chaos.checks import check_log, mismatched_rows
+from services.usage.periods import BillingPeriod
+from tests.chaos.checks import check_log, mismatched_rows, usage_mismatches
 from tests.chaos.faults import FaultInjector
 from tests.chaos.ledger import Ledger
-from tests.chaos.load import ClientLoad
+from tests.chaos.load import ClientLoad, UsageLoad
 from tests.chaos.stack import ChaosStack
 from tests.projection.support import wait_until_projected
 from tests.services import ServiceProcess
 
 log = logging.getLogger(__name__)
+NETWORK_SID = NETWORK + "c" * 32  # reports name a Network; usage is counted whatever it is
 
 
 class ChaosConfig(msgspec.Struct, kw_only=True):
@@ -42,6 +46,7 @@ class ChaosConfig(msgspec.Struct, kw_only=True):
     pauses: int = 2
     broker_kills: int = 3
     database_restarts: int = 1
+    reports_per_command: float = 2.0  # data session reports sent beside the commands
     seed: int = 1
     settle_seconds: float = 180.0
     logs: Path = Path("bench/results/chaos")
@@ -59,15 +64,16 @@ class Report(msgspec.Struct, kw_only=True):
     duplicated: int
     version_gaps: int
     mismatched_rows: dict[str, int]
+    reports_sent: int
+    usage_mismatches: int
     api_statuses: dict[str, int]
     seconds: float
     examples: dict[str, list[str]]
 
     @property
     def passed(self) -> bool:
-        return not (self.lost or self.duplicated or self.version_gaps or self.mismatched_rows) and (
-            "500" not in self.api_statuses
-        )
+        broken = self.lost or self.duplicated or self.version_gaps or self.usage_mismatches
+        return not (broken or self.mismatched_rows) and "500" not in self.api_statuses
 
 
 async def _fresh_database(stack: ChaosStack, name: str) -> str:
@@ -104,6 +110,9 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         events_topic=f"chaos-{tag}.events",
         outcomes_topic=f"chaos-{tag}.outcomes",
         dlq_topic=f"chaos-{tag}.commands.dlq",
+        usage_topic=f"chaos-{tag}.usage",
+        usage_log_topic=f"chaos-{tag}.usage.log",
+        usage_dlq_topic=f"chaos-{tag}.usage.dlq",
         partitions=4,
     )
     await migrate(settings.database_url)
@@ -115,6 +124,8 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
             ("processor-1", "processor"),
             ("processor-2", "processor"),
             ("projector", "projector"),
+            ("usage-processor", "usage-processor"),
+            ("usage-projector", "usage-projector"),
         )
     }
     for service in services.values():
@@ -130,22 +141,33 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         database_restarts=config.database_restarts,
     )
     try:
-        async with CommandClient(
-            settings.kafka_bootstrap,
-            commands_topic=settings.commands_topic,
-            outcomes_topic=settings.outcomes_topic,
-            actor="chaos",
-        ) as client:
-            load = ClientLoad(
-                client, Workload(seed=config.seed, accounts=config.accounts), ledger, rng
-            )
+        async with (
+            CommandClient(
+                settings.kafka_bootstrap,
+                commands_topic=settings.commands_topic,
+                outcomes_topic=settings.outcomes_topic,
+                actor="chaos",
+            ) as client,
+            UsageReporter(settings.kafka_bootstrap, usage_topic=settings.usage_topic) as reporter,
+        ):
+            workload = Workload(seed=config.seed, accounts=config.accounts)
+            load = ClientLoad(client, workload, ledger, rng)
             await load.setup()
+            usage = UsageLoad(reporter, workload, NETWORK_SID, random.Random(config.seed + 1))
             await asyncio.gather(
                 load.steady(config.commands, config.rate),
+                usage.run(
+                    int(config.commands * config.reports_per_command),
+                    config.rate * config.reports_per_command,
+                ),
                 injector.run(spread_seconds=config.commands / config.rate),
             )
         await wait_until_projected(settings, settings.database_url, timeout=config.settle_seconds)
         findings = await check_log(settings, ledger)
+        period = BillingPeriod.parse(settings.billing_period)
+        usage_wrong = await usage_mismatches(
+            settings.database_url, usage.sent, period, timeout=config.settle_seconds
+        )
         await _replay_into(settings, "replay")
         mismatched = await mismatched_rows(settings.database_url, "public", "replay")
     finally:
@@ -164,11 +186,14 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         duplicated=len(findings.duplicated_events),
         version_gaps=len(findings.version_gaps),
         mismatched_rows=mismatched,
+        reports_sent=len(usage.sent),
+        usage_mismatches=len(usage_wrong),
         api_statuses={str(k): v for k, v in ledger.api_statuses.items()},
         seconds=round(time.monotonic() - started, 1),
         examples={
             "lost": findings.lost[:5],
             "duplicated": findings.duplicated_events[:5],
             "version_gaps": findings.version_gaps[:5],
+            "usage": [str(w) for w in usage_wrong[:5]],
         },
     )

@@ -29,4 +29,5 @@ async def test_a_short_chaos_run_loses_and_duplicates_nothing(tmp_path):
     assert report.duplicated == 0, report.examples["duplicated"]
     assert report.version_gaps == 0, report.examples["version_gaps"]
     assert report.mismatched_rows == {}
+    assert report.reports_sent >= 4000 and report.usage_mismatches == 0, report.examples["usage"]
     assert report.passed
