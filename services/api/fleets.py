@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncpg
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 
 from events.commands import CreateFleet, UpdateFleet
 from events.sids import FLEET, NETWORK_ACCESS_PROFILE, derive_sid
@@ -163,7 +164,7 @@ async def list_fleets(request: Request) -> Response:
 
 
 @get("/v1/Fleets/{sid:str}")
-async def fetch_fleet(request: Request, sid: str) -> Response:
+async def fetch_fleet(request: Request, sid: FromPath[str]) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
     forms.read(forms.query_params(request), ())
@@ -174,7 +175,7 @@ async def fetch_fleet(request: Request, sid: str) -> Response:
 
 
 @post("/v1/Fleets/{sid:str}")
-async def update_fleet(request: Request, sid: str) -> Response:
+async def update_fleet(request: Request, sid: FromPath[str]) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
     values = forms.read(await forms.form_params(request), UPDATE_PARAMS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 import msgspec
 from litestar import Request, Response, get
+from litestar.params import FromPath
 
 from events.sids import NETWORK, is_sid
 from services.api import forms, pages
@@ -72,7 +73,7 @@ async def list_networks(request: Request) -> Response:
 
 
 @get("/v1/Networks/{sid:str}")
-async def fetch_network(request: Request, sid: str) -> Response:
+async def fetch_network(request: Request, sid: FromPath[str]) -> Response:
     api = api_of(request)
     await api.auth.account_sid(request)
     forms.read(forms.query_params(request), ())

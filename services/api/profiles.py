@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 import msgspec
 from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath
 
 from events.commands import (
     AddNetworkToProfile,
@@ -148,7 +149,7 @@ async def list_profiles(request: Request) -> Response:
 
 
 @get("/v1/NetworkAccessProfiles/{sid:str}")
-async def fetch_profile(request: Request, sid: str) -> Response:
+async def fetch_profile(request: Request, sid: FromPath[str]) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
     forms.read(forms.query_params(request), ())
@@ -157,7 +158,7 @@ async def fetch_profile(request: Request, sid: str) -> Response:
 
 
 @post("/v1/NetworkAccessProfiles/{sid:str}")
-async def update_profile(request: Request, sid: str) -> Response:
+async def update_profile(request: Request, sid: FromPath[str]) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
     values = forms.read(await forms.form_params(request), UPDATE_PARAMS)
@@ -211,7 +212,7 @@ async def find_profile_network(db, account: str, profile_sid: str, network_sid: 
 
 
 @post("/v1/NetworkAccessProfiles/{profile:str}/Networks", status_code=201)
-async def add_network(request: Request, profile: str) -> Response:
+async def add_network(request: Request, profile: FromPath[str]) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
     values = forms.read(await forms.form_params(request), ADD_NETWORK_PARAMS)
@@ -234,7 +235,7 @@ async def add_network(request: Request, profile: str) -> Response:
 
 
 @get("/v1/NetworkAccessProfiles/{profile:str}/Networks")
-async def list_profile_networks(request: Request, profile: str) -> Response:
+async def list_profile_networks(request: Request, profile: FromPath[str]) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
     values = forms.read(forms.query_params(request), pages.PAGE_PARAMS)
@@ -263,7 +264,9 @@ async def list_profile_networks(request: Request, profile: str) -> Response:
 
 
 @get("/v1/NetworkAccessProfiles/{profile:str}/Networks/{sid:str}")
-async def fetch_profile_network(request: Request, profile: str, sid: str) -> Response:
+async def fetch_profile_network(
+    request: Request, profile: FromPath[str], sid: FromPath[str]
+) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
     forms.read(forms.query_params(request), ())
@@ -275,7 +278,9 @@ async def fetch_profile_network(request: Request, profile: str, sid: str) -> Res
 
 
 @delete("/v1/NetworkAccessProfiles/{profile:str}/Networks/{sid:str}", status_code=204)
-async def remove_network(request: Request, profile: str, sid: str) -> Response[None]:
+async def remove_network(
+    request: Request, profile: FromPath[str], sid: FromPath[str]
+) -> Response[None]:
     api = api_of(request)
     account = await api.auth.account_sid(request)
     forms.read(await forms.form_params(request), ())

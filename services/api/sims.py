@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncpg
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 
 from events.commands import RegisterSim, UpdateSim
 from events.sids import FLEET, SIM, derive_sid
@@ -143,7 +144,7 @@ async def list_sims(request: Request) -> Response:
 
 
 @get("/v1/Sims/{sid:str}")
-async def fetch_sim(request: Request, sid: str) -> Response:
+async def fetch_sim(request: Request, sid: FromPath[str]) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
     forms.read(forms.query_params(request), ())
@@ -154,7 +155,7 @@ async def fetch_sim(request: Request, sid: str) -> Response:
 
 
 @post("/v1/Sims/{sid:str}")
-async def update_sim(request: Request, sid: str) -> Response:
+async def update_sim(request: Request, sid: FromPath[str]) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
     values = forms.read(await forms.form_params(request), UPDATE_PARAMS)
