@@ -48,10 +48,19 @@ class FleetPage(msgspec.Struct):
     meta: pages.Meta
 
 
-_NAME = Param("UniqueName", "unique_name", "nullable", description="Unique per account, 1..64")
+_NAME = Param(
+    "UniqueName", "unique_name", "nullable", description="Unique per account", max_length=64
+)
 _PROFILE = "SID or unique name of a Network Access Profile"
 _SETTINGS = (
-    Param("DataLimit", "data_limit", "integer", description="MB per SIM per period, 1..2000000"),
+    Param(
+        "DataLimit",
+        "data_limit",
+        "integer",
+        description="MB per SIM per billing period",
+        minimum=1,
+        maximum=2_000_000,
+    ),
     Param("CommandsUrl", "commands_url", "nullable", format="uri"),
     Param("SmsCommandsUrl", "sms_commands_url", "nullable", format="uri"),
     Param("CommandsMethod", "commands_method", enum=METHODS),

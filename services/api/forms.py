@@ -31,6 +31,10 @@ class Param(msgspec.Struct, frozen=True):
     description: str = ""
     enum: tuple[str, ...] = ()  # documented in the OpenAPI; enforced by the decider
     format: str = ""  # documented in the OpenAPI, e.g. "uri"
+    # Also only documented (so generated clients and fuzzers know them); the decider enforces.
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int | None = None
 
 
 Params = dict[str, list[str]]

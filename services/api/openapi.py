@@ -44,7 +44,8 @@ def _param_schema(param: Param) -> dict[str, Any]:
         # Form values are text: true/false in any case.
         return {"type": "string", "pattern": "^(?i:true|false)$"}
     if param.kind == "integer":
-        return {"type": "integer"}
+        bounds = {"minimum": param.minimum, "maximum": param.maximum}
+        return {"type": "integer", **{k: v for k, v in bounds.items() if v is not None}}
     if param.kind == "list":
         return {"type": "array", "items": {"type": "string"}}
     schema: dict[str, Any] = {"type": "string"}
@@ -52,6 +53,8 @@ def _param_schema(param: Param) -> dict[str, Any]:
         schema["enum"] = list(param.enum)
     if param.format:
         schema["format"] = param.format
+    if param.max_length is not None:
+        schema["maxLength"] = param.max_length
     return schema
 
 

@@ -58,11 +58,11 @@ class ProfileNetworkPage(msgspec.Struct):
 
 
 CREATE_PARAMS = (
-    Param("UniqueName", "unique_name", "nullable", description="Unique per account, 1..64"),
+    Param("UniqueName", "unique_name", "nullable", description="Unique per account", max_length=64),
     Param("Networks", "networks", "list", description="Network SIDs (HW...) of the catalogue"),
 )
 UPDATE_PARAMS = (
-    Param("UniqueName", "unique_name", "nullable", description="Unique per account, 1..64"),
+    Param("UniqueName", "unique_name", "nullable", description="Unique per account", max_length=64),
 )
 ADD_NETWORK_PARAMS = (
     Param("Network", "network", required=True, description="A Network SID of the catalogue"),

@@ -15,7 +15,7 @@ from events.commands import RegisterSim, UpdateSim
 from events.sids import FLEET, SIM, derive_sid
 from services.api import forms, pages
 from services.api.context import api_of, base_url, by_ref, iso, json_response
-from services.api.errors import not_found
+from services.api.errors import invalid, not_found
 from services.api.forms import Param
 from services.api.responses import Pending, answer_write, idempotency_key
 
@@ -52,7 +52,7 @@ CREATE_PARAMS = (
     Param("RegistrationCode", "registration_code", description="Its 10-character code"),
 )
 UPDATE_PARAMS = (
-    Param("UniqueName", "unique_name", "nullable", description="Unique per account, 1..64"),
+    Param("UniqueName", "unique_name", "nullable", description="Unique per account", max_length=64),
     Param("Status", "status", enum=("ready", "active", "inactive")),
     Param("Fleet", "fleet", "nullable", description="SID or unique name; empty unassigns"),
     Param("CallbackUrl", "callback_url", format="uri"),
@@ -116,6 +116,8 @@ async def list_sims(request: Request) -> Response:
     account = await api.auth.account_sid(request)
     values = forms.read(forms.query_params(request), (*LIST_FILTERS, *pages.PAGE_PARAMS))
     page = pages.page_request(values)
+    if values.get("status", STATUSES[0]) not in STATUSES:
+        raise invalid(f"Status must be one of {', '.join(STATUSES)}")
     where, args = ["account_sid = $1"], [account]
     filters = []
     if "status" in values:
