@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := devstack/stack.sh
 
-.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor
+.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor bench-api
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetstate needs Python 3.11, found " + sys.version.split()[0]'
@@ -45,7 +45,10 @@ bench-domain: install
 bench-processor: stack
 	$(BIN)/python bench/bench_processor.py
 
-bench: bench-domain bench-processor
+bench-api: stack
+	$(BIN)/python bench/bench_api.py
+
+bench: bench-domain bench-processor bench-api
 
 lint: install
 	$(BIN)/ruff check .
