@@ -73,7 +73,8 @@ async def test_networks_are_added_listed_fetched_and_removed_from_a_profile(stac
 
 async def test_the_network_catalogue_is_listed_with_filters_and_fetched(stack, api):
     everything = (await api.get("/v1/Networks")).json()
-    assert [n["sid"] for n in everything["networks"]] == stack.network_sids
+    # Oldest first; other tests (the CLI's, the demo's) may have provisioned more since.
+    assert [n["sid"] for n in everything["networks"]][:4] == stack.network_sids
 
     def names(response):
         assert response.status_code == 200, response.text
