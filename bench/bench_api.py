@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 import uuid
+from base64 import b64encode
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -158,7 +159,7 @@ async def one_run(base: Settings, seconds: float, tmp: Path) -> dict[str, tuple[
         async with (
             aiohttp.ClientSession(
                 base_url=base_url,
-                auth=aiohttp.BasicAuth(*auth),
+                headers={"Authorization": "Basic " + b64encode(":".join(auth).encode()).decode()},
                 connector=aiohttp.TCPConnector(limit=200),
             ) as http,
             command_client(settings) as client,
