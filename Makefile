@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := devstack/stack.sh
 
-.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor chaos
+.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor bench-api chaos
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetstate needs Python 3.11, found " + sys.version.split()[0]'
@@ -53,7 +53,10 @@ bench-processor: stack
 bench-usage: stack
 	$(BIN)/python bench/bench_usage.py
 
-bench: bench-domain bench-processor bench-usage
+bench-api: stack
+	$(BIN)/python bench/bench_api.py
+
+bench: bench-domain bench-processor bench-usage bench-api
 
 lint: install
 	$(BIN)/ruff check .

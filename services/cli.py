@@ -79,6 +79,62 @@ def _run(args: argparse.Namespace) -> int:
     return asyncio.run(run_all(load_settings()))
 
 
+def _accounts_create(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from services.operator import NotDone, create_account
+
+    try:
+        account = asyncio.run(create_account(load_settings(), args.name))
+    except NotDone as exc:
+        print(f"fleetstate: account not created: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(msgspec.json.encode(account).decode())
+    else:
+        print(f"Account SID  {account.account_sid}\nAuth Token   {account.auth_token}")
+    return 0
+
+
+def _report(outcome) -> int:
+    from services.operator import describe
+
+    print(describe(outcome), file=sys.stderr if outcome.rejection else sys.stdout)
+    return 1 if outcome.rejection else 0
+
+
+def _inventory_add(args: argparse.Namespace) -> int:
+    from services.operator import NotDone, add_sim_card
+
+    try:
+        return _report(asyncio.run(add_sim_card(load_settings(), args.iccid, args.code)))
+    except NotDone as exc:
+        print(f"fleetstate: {exc}", file=sys.stderr)
+        return 1
+
+
+def _networks_add(args: argparse.Namespace) -> int:
+    from services.operator import NotDone, add_network
+
+    try:
+        outcome = asyncio.run(
+            add_network(load_settings(), args.name, args.country, args.mcc, args.mnc)
+        )
+    except NotDone as exc:
+        print(f"fleetstate: {exc}", file=sys.stderr)
+        return 1
+    return _report(outcome)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from services.demo import run_demo
+
+    settings = load_settings()
+    base = settings.public_base_url or f"http://{settings.api_host}:{settings.api_port}"
+    print(asyncio.run(run_demo(settings, base)))
+    return 0
+
+
 def _schemas(args: argparse.Namespace) -> int:
     from events.schemas import write_schemas
 
@@ -119,6 +175,34 @@ def build_parser() -> argparse.ArgumentParser:
         "usage-projector", help="keep the usage read models up to date (Kafka -> Postgres)"
     ).set_defaults(func=_usage_projector)
     sub.add_parser("run", help="migrate, create topics, run every service").set_defaults(func=_run)
+    accounts = sub.add_parser("accounts", help="tenant accounts").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    create = accounts.add_parser("create", help="a new account with a random SID and auth token")
+    create.add_argument("--name", help="the account's friendly name")
+    create.add_argument("--json", action="store_true", help="print {account_sid, auth_token}")
+    create.set_defaults(func=_accounts_create)
+    inventory = sub.add_parser("inventory", help="the operator's SIM-card inventory")
+    add_card = inventory.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
+        "add", help="provision a SIM card that accounts can then register"
+    )
+    add_card.add_argument("--iccid", required=True)
+    add_card.add_argument("--code", required=True, help="its 10-character registration code")
+    add_card.set_defaults(func=_inventory_add)
+    networks = sub.add_parser("networks", help="the operator's carrier Network catalogue")
+    add_net = networks.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
+        "add", help="provision a carrier network"
+    )
+    add_net.add_argument("--name", required=True, help="e.g. 'T-Mobile USA'")
+    add_net.add_argument("--country", required=True, help="ISO 3166-1 alpha-2, e.g. US")
+    add_net.add_argument("--mcc", required=True, help="mobile country code, e.g. 310")
+    add_net.add_argument(
+        "--mnc", required=True, action="append", help="mobile network code (repeatable)"
+    )
+    add_net.set_defaults(func=_networks_add)
+    sub.add_parser(
+        "demo", help="seed a demo account, catalogue and SIM cards; print how to use them"
+    ).set_defaults(func=_demo)
     schemas = sub.add_parser("schemas", help="write one JSON Schema per command and event type")
     schemas.add_argument("directory")
     schemas.set_defaults(func=_schemas)

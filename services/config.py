@@ -32,6 +32,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_port: int = 8080
     # Public base URL for absolute `url` fields; empty means the request's own scheme and host.
     public_base_url: str = ""
+    # How long a write waits for its outcome and for the read model to show it before the API
+    # answers 202 (accepted, not yet visible) instead of 201/200.
+    api_write_timeout: float = 10.0
+    # Where `fleetstate run` remembers the demo account's credentials (git-ignored).
+    demo_file: str = ".devstack/demo.json"
 
 
 # Environment variable -> field. Kept explicit so the README table and the code agree.
@@ -52,6 +57,8 @@ ENVIRONMENT = {
     "FLEETSTATE_API_HOST": "api_host",
     "FLEETSTATE_API_PORT": "api_port",
     "FLEETSTATE_PUBLIC_BASE_URL": "public_base_url",
+    "FLEETSTATE_API_WRITE_TIMEOUT": "api_write_timeout",
+    "FLEETSTATE_DEMO_FILE": "demo_file",
 }
 
 

@@ -2,6 +2,7 @@
 
 Each service is its own process (a crash or a kill of one does not take the others down, and two
 cores are used); this supervisor restarts none of them: it stops all when one exits or on Ctrl-C.
+Once the API answers /healthz, the demo is seeded (idempotently) and its credentials printed.
 """
 
 from __future__ import annotations
@@ -9,12 +10,41 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
+
+import httpx
 
 from services.config import Settings
 from services.migrate import migrate
 from services.topics import ensure_topics
 
 SERVICES = ["processor", "projector", "api", "usage-processor", "usage-projector"]
+READY_TIMEOUT = 60.0
+
+
+async def wait_until_healthy(base_url: str, timeout: float = READY_TIMEOUT) -> bool:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=5) as http:
+        while time.monotonic() < deadline:
+            try:
+                if (await http.get(f"{base_url}/healthz")).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.3)
+    return False
+
+
+async def seed_demo(settings: Settings, local_url: str) -> None:
+    from services.demo import run_demo
+
+    if not await wait_until_healthy(local_url):
+        print("fleetstate: the API did not become healthy; demo not seeded", file=sys.stderr)
+        return
+    try:
+        print(await run_demo(settings, settings.public_base_url or local_url), flush=True)
+    except Exception as exc:  # the services keep running; only the demo is missing
+        print(f"fleetstate: demo not seeded: {exc}", file=sys.stderr)
 
 
 async def run_all(settings: Settings) -> int:
@@ -24,7 +54,9 @@ async def run_all(settings: Settings) -> int:
         await asyncio.create_subprocess_exec(sys.executable, "-m", "services.cli", name)
         for name in SERVICES
     ]
-    print(f"fleetstate: serving http://{settings.api_host}:{settings.api_port} (Ctrl-C stops)")
+    base_url = f"http://{settings.api_host}:{settings.api_port}"
+    print(f"fleetstate: serving {base_url} (Ctrl-C stops)", flush=True)
+    seeding = asyncio.create_task(seed_demo(settings, base_url))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -32,6 +64,7 @@ async def run_all(settings: Settings) -> int:
     waits = [asyncio.create_task(child.wait()) for child in children]
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait([*waits, stopper], return_when=asyncio.FIRST_COMPLETED)
+    seeding.cancel()
     for child in children:
         if child.returncode is None:
             child.terminate()

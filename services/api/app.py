@@ -1,18 +1,65 @@
-"""The ASGI application: Litestar, which speaks msgspec natively."""
+"""The ASGI application: Litestar, which speaks msgspec natively.
+
+The lifespan makes the process's shared parts once: the PostgreSQL pool, the CommandClient
+(connected in the background, so the API starts while Kafka is down) and the projection waiter.
+"""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.datastructures import State
 
+from services.api import fleets, networks, profiles, sims
+from services.api.context import Api
+from services.api.errors import EXCEPTION_HANDLERS
 from services.api.health import healthz
+from services.api.metrics import MetricsMiddleware, metrics_endpoint
+from services.api.openapi import openapi_document
 from services.config import Settings, load_settings
+
+ROUTES = [
+    profiles.create_profile,
+    profiles.list_profiles,
+    profiles.fetch_profile,
+    profiles.update_profile,
+    profiles.add_network,
+    profiles.list_profile_networks,
+    profiles.fetch_profile_network,
+    profiles.remove_network,
+    networks.list_networks,
+    networks.fetch_network,
+    fleets.create_fleet,
+    fleets.list_fleets,
+    fleets.fetch_fleet,
+    fleets.update_fleet,
+    sims.register_sim,
+    sims.list_sims,
+    sims.fetch_sim,
+    sims.update_sim,
+]
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
+    api = Api(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await api.start()
+        try:
+            yield
+        finally:
+            await api.stop()
+
     return Litestar(
-        route_handlers=[healthz],
-        state=State({"settings": settings}),
-        openapi_config=None,
+        route_handlers=[healthz, metrics_endpoint, openapi_document, *ROUTES],
+        state=State({"settings": settings, "api": api}),
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[MetricsMiddleware],
+        openapi_config=None,  # ours is served at /openapi.json (services/api/openapi.py)
+        request_max_body_size=64 * 1024,
     )

@@ -1,0 +1,297 @@
+"""REST API benchmark (not a test): `make bench-api` or
+`.venv/bin/python bench/bench_api.py [--seconds S] [--runs R]` with the dev stack running.
+
+Each run, on fresh topics and a fresh bench database, with `fleetstate processor`, `projector` and
+`api` (uvicorn) as child processes, the load offered open-loop at a fixed rate from this process:
+1. POST /v1/Fleets until its 201 (read-your-writes included) at 200 requests/s; ceiling: the same
+   CreateFleet through CommandClient.execute plus the projection wait, no HTTP (the processor
+   round trip the API cannot beat).
+2. GET /v1/Sims/{Sid} at 1,000 requests/s; ceilings: a raw asyncpg fetch of the same row, and a
+   `select 1` round trip, at the same rate.
+3. GET /v1/Sims?PageSize=50 with 1,000,000 Sims in the table (COPYed straight into the bench
+   database: fine for a read benchmark): page 1 against a page 10,000 pages in (a keyset token
+   forged at row 500,000); ceiling: the raw keyset query of that page.
+Figures are medians over the runs of each run's p50/p99, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+import uuid
+from base64 import b64encode
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import httpx
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from events.commands import CreateFleet, ProvisionSimCard  # noqa: E402
+from events.sids import OPERATOR_ACCOUNT_SID  # noqa: E402
+from services.api.pages import encode_token  # noqa: E402
+from services.config import Settings, load_settings  # noqa: E402
+from services.migrate import migrate  # noqa: E402
+from services.operator import command_client, create_account  # noqa: E402
+from services.projection.waiter import ProjectionWaiter  # noqa: E402
+from services.topics import ensure_topics  # noqa: E402
+from tests.services import ServiceProcess  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIMS_IN_TABLE = 1_000_000
+PAGE_SIZE = 50
+DEEP_PAGE = 10_000
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p50 = ordered[len(ordered) // 2]
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return p50 * 1000, p99 * 1000
+
+
+async def at_rate(rate: int, seconds: float, call) -> list[float]:
+    """Starts `call()` rate times a second for `seconds` (open loop: a slow answer does not
+    delay the next start); returns each call's latency."""
+    latencies: list[float] = []
+    total = int(rate * seconds)
+    start = time.perf_counter()
+
+    async def one() -> None:
+        began = time.perf_counter()
+        await call()
+        latencies.append(time.perf_counter() - began)
+
+    tasks = []
+    for i in range(total):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one()))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+async def sequential(count: int, call) -> list[float]:
+    latencies = []
+    for _ in range(count):
+        began = time.perf_counter()
+        await call()
+        latencies.append(time.perf_counter() - began)
+    return latencies
+
+
+async def wait_healthy(base_url: str) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):
+            try:
+                if (await http.get(f"{base_url}/healthz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the API did not become healthy")
+
+
+async def load_sims(dsn: str, account_sid: str, count: int) -> list[tuple[datetime, str]]:
+    """COPYs `count` Sims of one account; returns the (date_created, sid) of every 1000th."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        (
+            f"HS{uuid.uuid4().hex}",
+            account_sid,
+            None,
+            f"89{i:017d}",
+            "new",
+            None,
+            None,
+            None,
+            1,
+            base + timedelta(milliseconds=i),
+            base + timedelta(milliseconds=i),
+        )
+        for i in range(count)
+    ]
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.copy_records_to_table("sims", records=rows)
+        await conn.execute("analyze sims")
+    finally:
+        await conn.close()
+    return [(r[9], r[0]) for r in rows[::1000]]
+
+
+async def one_run(base: Settings, seconds: float, tmp: Path) -> dict[str, tuple[float, float]]:
+    tag = uuid.uuid4().hex[:8]
+    admin = await asyncpg.connect(base.database_url)
+    await admin.execute(f'create database "bench_{tag}"')
+    await admin.close()
+    settings = msgspec.structs.replace(
+        base,
+        commands_topic=f"bench-{tag}.commands",
+        events_topic=f"bench-{tag}.events",
+        outcomes_topic=f"bench-{tag}.outcomes",
+        dlq_topic=f"bench-{tag}.commands.dlq",
+        database_url=base.database_url.rsplit("/", 1)[0] + f"/bench_{tag}",
+        api_port=18000 + int(tag[:3], 16) % 1000,
+    )
+    await migrate(settings.database_url)
+    await ensure_topics(settings)
+    services = [
+        ServiceProcess(name, settings, log_path=tmp / f"{tag}-{name}.log")
+        for name in ("processor", "projector", "api")
+    ]
+    for service in services:
+        service.start()
+    base_url = f"http://127.0.0.1:{settings.api_port}"
+    results: dict[str, tuple[float, float]] = {}
+    try:
+        await wait_healthy(base_url)
+        account = await create_account(settings, "bench")
+        auth = (account.account_sid, account.auth_token)
+        # aiohttp, not httpx: at 1,000 requests/s httpx's own pool costs more than the API.
+        async with (
+            aiohttp.ClientSession(
+                base_url=base_url,
+                headers={"Authorization": "Basic " + b64encode(":".join(auth).encode()).decode()},
+                connector=aiohttp.TCPConnector(limit=200),
+            ) as http,
+            command_client(settings) as client,
+        ):
+            async with http.post("/v1/NetworkAccessProfiles", data={"UniqueName": "nap"}) as r:
+                assert r.status == 201, await r.text()
+
+            async def post_fleet() -> None:
+                async with http.post("/v1/Fleets", data={"NetworkAccessProfile": "nap"}) as r:
+                    assert r.status == 201, await r.text()
+
+            waiter = ProjectionWaiter(settings.database_url, settings.events_topic)
+            await waiter.start()
+
+            async def bus_fleet() -> None:
+                outcome = await client.execute(
+                    CreateFleet(network_access_profile="nap"), account_sid=account.account_sid
+                )
+                [ref] = outcome.events
+                assert await waiter.wait_for({ref.partition: ref.offset}, 10)
+
+            await at_rate(50, 1, post_fleet)  # warm-up
+            results["POST /v1/Fleets @200/s"] = percentiles(await at_rate(200, seconds, post_fleet))
+            results["  ceiling: bus + projection @200/s"] = percentiles(
+                await at_rate(200, seconds, bus_fleet)
+            )
+            await waiter.stop()
+
+            await client.execute(
+                ProvisionSimCard(iccid="8999999999999999999", registration_code="BENCH00001"),
+                account_sid=OPERATOR_ACCOUNT_SID,
+            )
+            await asyncio.sleep(1.5)  # the processors' catalogue tail learns of the card
+            card = {"Iccid": "8999999999999999999", "RegistrationCode": "BENCH00001"}
+            async with http.post("/v1/Sims", data=card) as r:
+                assert r.status == 201, await r.text()
+                sid = (await r.json())["sid"]
+
+            async def get_sim() -> None:
+                async with http.get(f"/v1/Sims/{sid}") as r:
+                    assert r.status == 200
+                    await r.read()
+
+            pool = await asyncpg.create_pool(settings.database_url, min_size=4, max_size=10)
+
+            async def raw_row() -> None:
+                await pool.fetchrow(
+                    "select sid, account_sid, unique_name, iccid, status, fleet_sid, "
+                    "date_created, date_updated from sims where account_sid = $1 and sid = $2",
+                    account.account_sid,
+                    sid,
+                )
+
+            async def select_one() -> None:
+                await pool.fetchval("select 1")
+
+            await at_rate(500, 1, get_sim)  # warm-up
+            results["GET /v1/Sims/{Sid} @1000/s"] = percentiles(
+                await at_rate(1000, seconds, get_sim)
+            )
+            results["  ceiling: asyncpg fetch of the row @1000/s"] = percentiles(
+                await at_rate(1000, seconds, raw_row)
+            )
+            results["  ceiling: asyncpg select 1 @1000/s"] = percentiles(
+                await at_rate(1000, seconds, select_one)
+            )
+
+            marks = await load_sims(settings.database_url, account.account_sid, SIMS_IN_TABLE)
+            deep = marks[DEEP_PAGE * PAGE_SIZE // 1000]
+            token = encode_token("a", *deep)
+
+            async def first_page() -> None:
+                async with http.get("/v1/Sims", params={"PageSize": PAGE_SIZE}) as r:
+                    assert len((await r.json())["sims"]) == PAGE_SIZE
+
+            async def deep_page() -> None:
+                params = {"PageSize": PAGE_SIZE, "Page": DEEP_PAGE, "PageToken": token}
+                async with http.get("/v1/Sims", params=params) as r:
+                    assert len((await r.json())["sims"]) == PAGE_SIZE
+
+            async def raw_deep_page() -> None:
+                await pool.fetch(
+                    "select sid, account_sid, unique_name, iccid, status, fleet_sid, "
+                    "date_created, date_updated from sims where account_sid = $1 and "
+                    "(date_created, sid) > ($2, $3) order by date_created, sid limit $4",
+                    account.account_sid,
+                    deep[0],
+                    deep[1],
+                    PAGE_SIZE + 1,
+                )
+
+            await sequential(50, first_page)
+            results["GET /v1/Sims page 1 (1M in table)"] = percentiles(
+                await sequential(300, first_page)
+            )
+            results[f"GET /v1/Sims page {DEEP_PAGE:,}"] = percentiles(
+                await sequential(300, deep_page)
+            )
+            results[f"  ceiling: raw keyset query of page {DEEP_PAGE:,}"] = percentiles(
+                await sequential(300, raw_deep_page)
+            )
+            await pool.close()
+    finally:
+        for service in reversed(services):
+            service.stop()
+        admin = await asyncpg.connect(base.database_url)
+        await admin.execute(f'drop database if exists "bench_{tag}" with (force)')
+        await admin.close()
+    return results
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each rate phase")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    runs = []
+    for run in range(args.runs):
+        figures = await one_run(load_settings(), args.seconds, RESULTS)
+        runs.append(figures)
+        print(
+            f"run {run + 1}: "
+            + "; ".join(f"{k.strip()} {v[0]:.1f}/{v[1]:.1f}" for k, v in figures.items()),
+            flush=True,
+        )
+    print(f"\nmedians over {args.runs} runs (ms)                         p50      p99")
+    for name in runs[0]:
+        p50 = statistics.median(r[name][0] for r in runs)
+        p99 = statistics.median(r[name][1] for r in runs)
+        print(f"{name:<52} {p50:7.2f}  {p99:7.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,113 @@
+"""Twilio-style errors: `{"code", "message", "more_info", "status"}` and nothing else.
+
+Every failure a request can meet ends here, so no client ever sees a framework's own error
+shape: our ApiError, Litestar's routing and validation errors, and the unavailability of
+Kafka or PostgreSQL (503 20503). Anything else is a bug: 500 with code 20500, logged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+import msgspec
+from aiokafka.errors import KafkaError
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE_MESSAGE = "The command bus or the database is unavailable; nothing was changed"
+
+
+class ErrorBody(msgspec.Struct):
+    code: int
+    message: str
+    more_info: str
+    status: int
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, code: int, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError(400, 20001, message)
+
+
+def not_found(what: str, ref: str) -> ApiError:
+    return ApiError(404, 20404, f"The requested {what} {ref!r} was not found")
+
+
+def unavailable() -> ApiError:
+    return ApiError(503, 20503, UNAVAILABLE_MESSAGE)
+
+
+def error_response(
+    status: int, code: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    body = ErrorBody(
+        code=code,
+        message=message,
+        more_info=f"https://www.twilio.com/docs/errors/{code}",
+        status=status,
+    )
+    return Response(
+        msgspec.json.encode(body),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+# Failures that mean "a dependency is down", not "this request is wrong".
+UNAVAILABLE_ERRORS = (
+    OSError,  # connection refused or reset, DNS, timeouts of sockets
+    TimeoutError,
+    asyncpg.InterfaceError,  # e.g. the connection was closed under us
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    KafkaError,
+)
+
+
+def _api_error(request: Request, exc: ApiError) -> Response:
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    if isinstance(exc, NotFoundException):
+        return error_response(
+            404, 20404, f"The requested resource {request.url.path} was not found"
+        )
+    if isinstance(exc, MethodNotAllowedException):
+        # Twilio's own code for a method a resource does not support.
+        return error_response(405, 20004, "Method not allowed", exc.headers)
+    if exc.status_code < 500:
+        # Litestar's validation of path and query values, malformed requests, bad hosts.
+        return error_response(400, 20001, str(exc.detail or "Invalid request"))
+    return _unexpected(request, exc)
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        log.warning("%s %s: dependency unavailable: %r", request.method, request.url.path, exc)
+        return error_response(503, 20503, UNAVAILABLE_MESSAGE)
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(500, 20500, "Internal server error")
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: _api_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}

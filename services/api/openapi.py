@@ -1,0 +1,310 @@
+"""`GET /openapi.json`: OUR OpenAPI 3.1 document, describing exactly what we serve.
+
+It is built from the same things the handlers use, so it cannot drift from them: the `Param`
+tables that parse each operation's form or query, and the msgspec Structs each response is
+encoded from (their JSON Schemas come from msgspec.json.schema_components). Litestar's own
+generator cannot see parameters we parse from raw form bodies, hence this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+
+from services.api import fleets, networks, pages, profiles, sims
+from services.api.errors import ErrorBody
+from services.api.forms import FORM, Param
+from services.api.responses import Pending
+
+_STRUCTS = (
+    fleets.Fleet,
+    fleets.FleetPage,
+    sims.Sim,
+    sims.SimPage,
+    profiles.NetworkAccessProfile,
+    profiles.ProfilePage,
+    profiles.ProfileNetwork,
+    profiles.ProfileNetworkPage,
+    networks.Network,
+    networks.NetworkPage,
+    Pending,
+    ErrorBody,
+)
+_REF = "#/components/schemas/{name}"
+
+
+def _ref(struct: type) -> dict:
+    return {"$ref": _REF.format(name=struct.__name__)}
+
+
+def _param_schema(param: Param) -> dict[str, Any]:
+    if param.kind == "boolean":
+        # Form values are text: true/false in any case.
+        return {"type": "string", "pattern": "^(?i:true|false)$"}
+    if param.kind == "integer":
+        bounds = {"minimum": param.minimum, "maximum": param.maximum}
+        return {"type": "integer", **{k: v for k, v in bounds.items() if v is not None}}
+    if param.kind == "list":
+        return {"type": "array", "items": {"type": "string"}}
+    schema: dict[str, Any] = {"type": "string"}
+    if param.enum:
+        schema["enum"] = list(param.enum)
+    if param.format:
+        schema["format"] = param.format
+    if param.max_length is not None:
+        schema["maxLength"] = param.max_length
+    return schema
+
+
+def _page_param_schema(param: Param) -> dict[str, Any]:
+    if param.name == "PageSize":
+        return {"type": "integer", "minimum": 1, "maximum": pages.MAX_PAGE_SIZE}
+    if param.name == "Page":
+        return {"type": "integer", "minimum": 0}
+    return {"type": "string"}
+
+
+def _query(params: tuple[Param, ...]) -> list[dict]:
+    out = []
+    for p in params:
+        schema = _page_param_schema(p) if p in pages.PAGE_PARAMS else _param_schema(p)
+        out.append({"name": p.name, "in": "query", "schema": schema, "description": p.description})
+    return out
+
+
+def _path(*names: str) -> list[dict]:
+    return [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "The SID, or the unique name where the resource has one",
+        }
+        for name in names
+    ]
+
+
+def _form(params: tuple[Param, ...]) -> dict:
+    properties = {p.name: _param_schema(p) | {"description": p.description} for p in params}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    required = [p.name for p in params if p.required]
+    if required:
+        schema["required"] = required
+    lists = {p.name: {"style": "form", "explode": True} for p in params if p.kind == "list"}
+    content: dict[str, Any] = {"schema": schema}
+    if lists:
+        content["encoding"] = lists
+    return {"required": bool(required), "content": {FORM: content}}
+
+
+def _json(struct: type | None, description: str) -> dict:
+    if struct is None:
+        return {"description": description}
+    return {"description": description, "content": {"application/json": {"schema": _ref(struct)}}}
+
+
+_ERRORS = {
+    "400": "Invalid parameters (20001), a Sim rule (830xx) or an invalid PageToken (21481)",
+    "401": "Missing or wrong credentials (20003)",
+    "404": "No such resource in this account (20404)",
+    "503": "Kafka or PostgreSQL unavailable; nothing was changed (20503)",
+}
+
+
+def _responses(ok: dict[str, dict], conflict: bool = False) -> dict:
+    responses = dict(ok)
+    for status, text in _ERRORS.items():
+        responses[status] = _json(ErrorBody, text)
+    if conflict:
+        responses["409"] = _json(ErrorBody, "A duplicate unique name (20409, 83011)")
+    return responses
+
+
+def _op(op_id: str, summary: str, responses: dict, parameters=(), body=None) -> dict:
+    operation: dict[str, Any] = {
+        "operationId": op_id,
+        "summary": summary,
+        "parameters": list(parameters),
+        "responses": responses,
+    }
+    if body is not None:
+        operation["requestBody"] = body
+    return operation
+
+
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "The same key again returns the first answer and changes nothing",
+}
+_ACCEPTED = "Accepted, still being processed: the resource as known now"
+
+
+def _create(op_id, summary, struct, params, path_params=()) -> dict:
+    return _op(
+        op_id,
+        summary,
+        _responses(
+            {
+                "201": _json(struct, "Created"),
+                "200": _json(struct, "Already there: nothing created"),
+                "202": {
+                    "description": _ACCEPTED,
+                    "content": {
+                        "application/json": {"schema": {"oneOf": [_ref(struct), _ref(Pending)]}}
+                    },
+                },
+            },
+            conflict=True,
+        ),
+        [*_path(*path_params), _IDEMPOTENCY],
+        _form(params),
+    )
+
+
+def _update(op_id, summary, struct, params, path_params=("Sid",)) -> dict:
+    return _op(
+        op_id,
+        summary,
+        _responses(
+            {"200": _json(struct, "Updated"), "202": _json(struct, _ACCEPTED)}, conflict=True
+        ),
+        [*_path(*path_params), _IDEMPOTENCY],
+        _form(params),
+    )
+
+
+def _fetch(op_id, summary, struct, path_params=("Sid",)) -> dict:
+    return _op(op_id, summary, _responses({"200": _json(struct, "OK")}), _path(*path_params))
+
+
+def _list(op_id, summary, struct, filters=(), path_params=()) -> dict:
+    return _op(
+        op_id,
+        summary,
+        _responses({"200": _json(struct, "One page")}),
+        [*_path(*path_params), *_query((*filters, *pages.PAGE_PARAMS))],
+    )
+
+
+def build_document() -> dict:
+    _, components = msgspec.json.schema_components(_STRUCTS, ref_template=_REF)
+    nap = "/v1/NetworkAccessProfiles"
+    nap_networks = nap + "/{NetworkAccessProfileSid}/Networks"
+    paths = {
+        nap: {
+            "post": _create(
+                "CreateNetworkAccessProfile",
+                "Create a Network Access Profile",
+                profiles.NetworkAccessProfile,
+                profiles.CREATE_PARAMS,
+            ),
+            "get": _list(
+                "ListNetworkAccessProfile",
+                "List Network Access Profiles",
+                profiles.ProfilePage,
+            ),
+        },
+        nap + "/{Sid}": {
+            "get": _fetch(
+                "FetchNetworkAccessProfile",
+                "Fetch a Network Access Profile",
+                profiles.NetworkAccessProfile,
+            ),
+            "post": _update(
+                "UpdateNetworkAccessProfile",
+                "Rename a Network Access Profile",
+                profiles.NetworkAccessProfile,
+                profiles.UPDATE_PARAMS,
+            ),
+        },
+        nap_networks: {
+            "post": _create(
+                "CreateNetworkAccessProfileNetwork",
+                "Add a Network to a Network Access Profile",
+                profiles.ProfileNetwork,
+                profiles.ADD_NETWORK_PARAMS,
+                ("NetworkAccessProfileSid",),
+            ),
+            "get": _list(
+                "ListNetworkAccessProfileNetwork",
+                "List the Networks of a Network Access Profile",
+                profiles.ProfileNetworkPage,
+                path_params=("NetworkAccessProfileSid",),
+            ),
+        },
+        nap_networks + "/{Sid}": {
+            "get": _fetch(
+                "FetchNetworkAccessProfileNetwork",
+                "Fetch a Network of a Network Access Profile",
+                profiles.ProfileNetwork,
+                ("NetworkAccessProfileSid", "Sid"),
+            ),
+            "delete": _op(
+                "DeleteNetworkAccessProfileNetwork",
+                "Remove a Network from a Network Access Profile",
+                _responses({"204": {"description": "Removed"}, "202": {"description": _ACCEPTED}}),
+                [*_path("NetworkAccessProfileSid", "Sid"), _IDEMPOTENCY],
+            ),
+        },
+        "/v1/Networks": {
+            "get": _list(
+                "ListNetwork",
+                "List the Network catalogue",
+                networks.NetworkPage,
+                networks.LIST_FILTERS,
+            )
+        },
+        "/v1/Networks/{Sid}": {
+            "get": _fetch("FetchNetwork", "Fetch a Network of the catalogue", networks.Network)
+        },
+        "/v1/Fleets": {
+            "post": _create("CreateFleet", "Create a Fleet", fleets.Fleet, fleets.CREATE_PARAMS),
+            "get": _list("ListFleet", "List Fleets", fleets.FleetPage, fleets.LIST_FILTERS),
+        },
+        "/v1/Fleets/{Sid}": {
+            "get": _fetch("FetchFleet", "Fetch a Fleet", fleets.Fleet),
+            "post": _update("UpdateFleet", "Update a Fleet", fleets.Fleet, fleets.UPDATE_PARAMS),
+        },
+        "/v1/Sims": {
+            "post": _create("CreateSim", "Register a Sim", sims.Sim, sims.CREATE_PARAMS),
+            "get": _list("ListSim", "List Sims", sims.SimPage, sims.LIST_FILTERS),
+        },
+        "/v1/Sims/{Sid}": {
+            "get": _fetch("FetchSim", "Fetch a Sim", sims.Sim),
+            "post": _update("UpdateSim", "Update a Sim", sims.Sim, sims.UPDATE_PARAMS),
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "fleetstate: Twilio Super SIM v1 compatible API",
+            "version": "1.0.0",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"accountSid_authToken": {"type": "http", "scheme": "basic"}},
+        },
+        "security": [{"accountSid_authToken": []}],
+    }
+
+
+_DOCUMENT: bytes | None = None
+
+
+@get("/openapi.json", include_in_schema=False)
+async def openapi_document(request: Request) -> Response:
+    global _DOCUMENT
+    if _DOCUMENT is None:
+        _DOCUMENT = msgspec.json.encode(build_document())
+    return Response(_DOCUMENT, media_type="application/json")

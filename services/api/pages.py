@@ -1,0 +1,178 @@
+"""List pages: PageSize, Page, PageToken and the `meta` block, keyset-paginated.
+
+A PageToken names a position in the list's order, (date_created, sid), and a direction: "the
+rows after this one" (next pages) or "the rows before it" (previous pages). Each page is one
+index range scan from that position, so page 10,000 costs what page 1 does; an offset would scan
+every row before it. The token is opaque to clients (base64 of JSON); a forged one that decodes
+is just another position in the caller's own rows, since every query is filtered by account.
+"""
+
+from __future__ import annotations
+
+import binascii
+from base64 import urlsafe_b64decode, urlsafe_b64encode
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import asyncpg
+import msgspec
+
+from services.api.db import Database
+from services.api.errors import ApiError, invalid
+from services.api.forms import Param
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+PAGE_PARAMS = (
+    Param("PageSize", "page_size", "integer", description="How many resources per page, 1..1000"),
+    Param("Page", "page", "integer", description="The page index, for the client's own state"),
+    Param("PageToken", "page_token", description="Opaque position, issued in page URLs"),
+)
+
+
+class Meta(msgspec.Struct):
+    page: int
+    page_size: int
+    first_page_url: str
+    previous_page_url: str | None
+    url: str
+    next_page_url: str | None
+    key: str
+
+
+class _Token(msgspec.Struct, array_like=True):
+    direction: Literal["a", "b"]  # after / before
+    micros: int  # date_created, microseconds since the epoch
+    sid: str
+
+
+_token_decoder = msgspec.json.Decoder(_Token)
+
+
+def encode_token(direction: str, date_created: datetime, sid: str) -> str:
+    micros = (date_created - _EPOCH) // timedelta(microseconds=1)
+    raw = msgspec.json.encode(_Token(direction, micros, sid))
+    return "PT" + urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def bad_token() -> ApiError:
+    return ApiError(400, 21481, "Invalid PageToken")
+
+
+def decode_token(token: str) -> _Token:
+    if not token.startswith("PT") or len(token) > 200:
+        raise bad_token()
+    body = token[2:]
+    try:
+        decoded = _token_decoder.decode(urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        _EPOCH + timedelta(microseconds=decoded.micros)  # in datetime's range?
+    except (binascii.Error, ValueError, OverflowError, msgspec.DecodeError):
+        raise bad_token() from None
+    return decoded
+
+
+class PageRequest(msgspec.Struct):
+    size: int
+    page: int
+    token: str | None
+    position: _Token | None
+
+
+def page_request(values: dict[str, Any]) -> PageRequest:
+    """PageSize, Page and PageToken out of a list request's parameters (already read)."""
+    size = values.pop("page_size", DEFAULT_PAGE_SIZE)
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise invalid(f"PageSize must be between 1 and {MAX_PAGE_SIZE}")
+    page = values.pop("page", 0)
+    if not 0 <= page <= 10**9:
+        raise invalid("Page must be a non-negative integer")
+    token = values.pop("page_token", None)
+    position = decode_token(token) if token is not None else None
+    return PageRequest(size=size, page=page, token=token, position=position)
+
+
+class Listing(msgspec.Struct):
+    """One page of rows and whether rows exist beyond each end."""
+
+    rows: list[asyncpg.Record]
+    has_next: bool
+    has_previous: bool
+
+
+async def fetch_page(
+    db: Database,
+    select: str,
+    where: list[str],
+    args: list[Any],
+    request: PageRequest,
+    order: tuple[str, str] = ("date_created", "sid"),
+) -> Listing:
+    """Runs `select ... where <where> [and keyset] order by <order> limit size + 1`.
+    `order` names the (timestamp, sid) columns of the keyset, as written in `select`."""
+    args = list(args)
+    conditions = list(where)
+    position = request.position
+    backwards = position is not None and position.direction == "b"
+    if position is not None:
+        args += [_EPOCH + timedelta(microseconds=position.micros), position.sid]
+        op = "<" if backwards else ">"
+        conditions.append(f"({order[0]}, {order[1]}) {op} (${len(args) - 1}, ${len(args)})")
+    direction = "desc" if backwards else "asc"
+    args.append(request.size + 1)
+    sql = (
+        f"{select} where {' and '.join(conditions) or 'true'} "
+        f"order by {order[0]} {direction}, {order[1]} {direction} limit ${len(args)}"
+    )
+    rows = await db.fetch(sql, *args)
+    more = len(rows) > request.size
+    rows = rows[: request.size]
+    if backwards:
+        rows.reverse()
+        # Going back from a row, there is always a next page: that row.
+        return Listing(rows=rows, has_next=True, has_previous=more)
+    return Listing(rows=rows, has_next=more, has_previous=position is not None)
+
+
+def page_meta(
+    base_url: str,
+    path: str,
+    key: str,
+    filters: list[tuple[str, str]],
+    request: PageRequest,
+    listing: Listing,
+    position_of,
+) -> Meta:
+    """The `meta` block: absolute URLs repeating every filter and PageSize, because clients
+    (twilio-python among them) follow next_page_url verbatim. `position_of(row)` gives the
+    (date_created, sid) of a row."""
+
+    def url(page: int, token: str | None) -> str:
+        query = [*filters, ("PageSize", str(request.size)), ("Page", str(page))]
+        if token is not None:
+            query.append(("PageToken", token))
+        return f"{base_url}{path}?{urlencode(query)}"
+
+    rows = listing.rows
+    next_url = previous_url = None
+    if listing.has_next and rows:
+        next_url = url(request.page + 1, encode_token("a", *position_of(rows[-1])))
+    if listing.has_previous:
+        previous_page = max(request.page - 1, 0)
+        if rows:
+            previous_url = url(previous_page, encode_token("b", *position_of(rows[0])))
+        else:  # past the end: step back from where this page would have started
+            position = request.position
+            start = _EPOCH + timedelta(microseconds=position.micros)
+            previous_url = url(previous_page, encode_token("b", start, position.sid + "~"))
+    return Meta(
+        page=request.page,
+        page_size=request.size,
+        first_page_url=url(0, None),
+        previous_page_url=previous_url,
+        url=url(request.page, request.token),
+        next_page_url=next_url,
+        key=key,
+    )

@@ -1,0 +1,184 @@
+"""Sims, `/v1/Sims`: register (create), fetch, list (Status, Fleet, Iccid), update.
+
+A status or Fleet change still being processed when the write's wait ends is answered 202 with
+`status: scheduled` (contract, Sim rule 5): the change is on its way, not yet in effect.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+
+from events.commands import RegisterSim, UpdateSim
+from events.sids import FLEET, SIM, derive_sid
+from services.api import forms, pages
+from services.api.context import api_of, base_url, by_ref, iso, json_response
+from services.api.errors import invalid, not_found
+from services.api.forms import Param
+from services.api.responses import Pending, answer_write, idempotency_key
+
+STATUSES = ("new", "ready", "active", "inactive", "scheduled")
+# The events that make a status or Fleet change: pending ones make the Sim `scheduled`.
+_SCHEDULING_EVENTS = {"SimStatusChanged", "SimAssignedToFleet"}
+
+
+class SimLinks(msgspec.Struct, omit_defaults=True):
+    fleet: str | None = None  # the Sim's Fleet, when it has one
+
+
+class Sim(msgspec.Struct):
+    sid: str
+    unique_name: str | None
+    account_sid: str
+    iccid: str
+    status: str
+    fleet_sid: str | None
+    date_created: str
+    date_updated: str
+    url: str
+    links: SimLinks
+
+
+class SimPage(msgspec.Struct):
+    sims: list[Sim]
+    meta: pages.Meta
+
+
+CREATE_PARAMS = (
+    # Not required here: a missing one is the decider's 83001, not a generic 20001.
+    Param("Iccid", "iccid", description="ICCID of a SIM card of the inventory"),
+    Param("RegistrationCode", "registration_code", description="Its 10-character code"),
+)
+UPDATE_PARAMS = (
+    Param("UniqueName", "unique_name", "nullable", description="Unique per account", max_length=64),
+    Param("Status", "status", enum=("ready", "active", "inactive")),
+    Param("Fleet", "fleet", "nullable", description="SID or unique name; empty unassigns"),
+    Param("CallbackUrl", "callback_url", format="uri"),
+    Param("CallbackMethod", "callback_method", enum=("GET", "POST")),
+)
+LIST_FILTERS = (
+    Param("Status", "status", enum=STATUSES),
+    Param("Fleet", "fleet", description="SID or unique name of a Fleet"),
+    Param("Iccid", "iccid"),
+)
+COLUMNS = "sid, account_sid, unique_name, iccid, status, fleet_sid, date_created, date_updated"
+
+
+def sim_of(row: asyncpg.Record, base: str, status: str | None = None) -> Sim:
+    fleet = row["fleet_sid"]
+    return Sim(
+        sid=row["sid"],
+        unique_name=row["unique_name"],
+        account_sid=row["account_sid"],
+        iccid=row["iccid"],
+        status=status or row["status"],
+        fleet_sid=fleet,
+        date_created=iso(row["date_created"]),
+        date_updated=iso(row["date_updated"]),
+        url=f"{base}/v1/Sims/{row['sid']}",
+        links=SimLinks(fleet=f"{base}/v1/Fleets/{fleet}" if fleet else None),
+    )
+
+
+async def find_sim(db, account_sid: str, ref: str) -> asyncpg.Record | None:
+    return await db.fetchrow(
+        f"select {COLUMNS} from sims where account_sid = $1 and {by_ref(SIM, ref, 2)}",
+        account_sid,
+        ref,
+    )
+
+
+@post("/v1/Sims", status_code=201)
+async def register_sim(request: Request) -> Response:
+    api = api_of(request)
+    account = await api.auth.account_sid(request)
+    values = forms.read(await forms.form_params(request), CREATE_PARAMS)
+    result = await api.writer.execute(
+        RegisterSim(**values),
+        account_sid=account,
+        route="register-sim",
+        idempotency_key=idempotency_key(request),
+    )
+    result.raise_if_rejected()
+    sid = derive_sid(SIM, result.command_id, account)
+    base = base_url(request)
+    row = await find_sim(api.db, account, sid)
+    if row is None:
+        return answer_write(Pending.of(sid, account, f"{base}/v1/Sims/{sid}"), 202)
+    return answer_write(sim_of(row, base), 202 if result.pending else 201)
+
+
+@get("/v1/Sims")
+async def list_sims(request: Request) -> Response:
+    api = api_of(request)
+    account = await api.auth.account_sid(request)
+    values = forms.read(forms.query_params(request), (*LIST_FILTERS, *pages.PAGE_PARAMS))
+    page = pages.page_request(values)
+    if values.get("status", STATUSES[0]) not in STATUSES:
+        raise invalid(f"Status must be one of {', '.join(STATUSES)}")
+    where, args = ["account_sid = $1"], [account]
+    filters = []
+    if "status" in values:
+        args.append(values["status"])
+        where.append(f"status = ${len(args)}")
+        filters.append(("Status", values["status"]))
+    if "fleet" in values:
+        # A filter, not a reference: an unknown Fleet simply matches no Sim.
+        fleet_sid = await api.db.fetchval(
+            "select sid from fleets where account_sid = $1 and "
+            + by_ref(FLEET, values["fleet"], 2),
+            account,
+            values["fleet"],
+        )
+        args.append(fleet_sid or "")
+        where.append(f"fleet_sid = ${len(args)}")
+        filters.append(("Fleet", values["fleet"]))
+    if "iccid" in values:
+        args.append(values["iccid"])
+        where.append(f"iccid = ${len(args)}")
+        filters.append(("Iccid", values["iccid"]))
+    listing = await pages.fetch_page(api.db, f"select {COLUMNS} from sims", where, args, page)
+    base = base_url(request)
+    meta = pages.page_meta(base, "/v1/Sims", "sims", filters, page, listing, _position)
+    return json_response(SimPage([sim_of(r, base) for r in listing.rows], meta))
+
+
+@get("/v1/Sims/{sid:str}")
+async def fetch_sim(request: Request, sid: FromPath[str]) -> Response:
+    api = api_of(request)
+    account = await api.auth.account_sid(request)
+    forms.read(forms.query_params(request), ())
+    row = await find_sim(api.db, account, sid)
+    if row is None:
+        raise not_found("Sim", sid)
+    return json_response(sim_of(row, base_url(request)))
+
+
+@post("/v1/Sims/{sid:str}")
+async def update_sim(request: Request, sid: FromPath[str]) -> Response:
+    api = api_of(request)
+    account = await api.auth.account_sid(request)
+    values = forms.read(await forms.form_params(request), UPDATE_PARAMS)
+    result = await api.writer.execute(
+        UpdateSim(sim=sid, **values),
+        account_sid=account,
+        route="update-sim",
+        idempotency_key=idempotency_key(request),
+    )
+    result.raise_if_rejected()
+    target = (result.aggregate_ids() or [sid])[0]  # a rename leaves the old name behind
+    row = await find_sim(api.db, account, target)
+    if row is None:
+        raise not_found("Sim", sid)
+    if not result.pending:
+        return answer_write(sim_of(row, base_url(request)), 200)
+    asked = "status" in values or "fleet" in values
+    scheduling = result.outcome is None or result.event_types() & _SCHEDULING_EVENTS
+    status = "scheduled" if asked and scheduling else None
+    return answer_write(sim_of(row, base_url(request), status), 202)
+
+
+def _position(row: asyncpg.Record):
+    return row["date_created"], row["sid"]

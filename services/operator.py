@@ -1,0 +1,141 @@
+"""Operator tools: accounts, the SIM-card inventory and the Network catalogue, as commands.
+
+Everything goes through the command bus like any other write (the log stays the one truth); an
+account is only reported created once the read model has it, so its credentials work at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import msgspec
+
+from events.client import CommandClient
+from events.commands import (
+    Command,
+    CreateAccount,
+    NetworkIdentifier,
+    ProvisionNetwork,
+    ProvisionSimCard,
+)
+from events.envelope import Outcome
+from events.sids import OPERATOR_ACCOUNT_SID
+from services.config import Settings
+from services.credentials import hash_auth_token, new_account_sid, new_auth_token
+from services.projection.waiter import ProjectionWaiter
+
+TIMEOUT = 30.0
+DEFAULT_ACCOUNT_NAME = "fleetstate account"
+
+
+class NotDone(RuntimeError):
+    """A command was rejected, or its outcome or projection did not come in time."""
+
+
+class NewAccount(msgspec.Struct):
+    account_sid: str
+    auth_token: str
+
+
+@contextlib.asynccontextmanager
+async def command_client(settings: Settings, actor: str = "operator"):
+    async with CommandClient(
+        settings.kafka_bootstrap,
+        commands_topic=settings.commands_topic,
+        outcomes_topic=settings.outcomes_topic,
+        actor=actor,
+    ) as client:
+        yield client
+
+
+async def execute(
+    settings: Settings,
+    client: CommandClient,
+    command: Command,
+    *,
+    account_sid: str,
+    command_id: str | None = None,
+) -> Outcome:
+    """Sends a command, waits for its outcome and for the read model to show its events."""
+    try:
+        outcome = await client.execute(
+            command, account_sid=account_sid, command_id=command_id, timeout=TIMEOUT
+        )
+    except TimeoutError:
+        raise NotDone("no outcome in time: is `fleetstate processor` running?") from None
+    if outcome.events:
+        wanted: dict[int, int] = {}
+        for ref in outcome.events:
+            wanted[ref.partition] = max(wanted.get(ref.partition, -1), ref.offset)
+        waiter = ProjectionWaiter(settings.database_url, settings.events_topic)
+        await waiter.start()
+        try:
+            if not await waiter.wait_for(wanted, TIMEOUT):
+                raise NotDone("not projected in time: is `fleetstate projector` running?")
+        finally:
+            await waiter.stop()
+    return outcome
+
+
+def describe(outcome: Outcome) -> str:
+    if outcome.rejection is not None:
+        r = outcome.rejection
+        return f"rejected: {r.http_status} {r.code} {r.message}"
+    if not outcome.events:
+        return "accepted: nothing to change (already done)"
+    return "accepted: " + ", ".join(f"{e.type} {e.aggregate_id}" for e in outcome.events)
+
+
+async def create_account(
+    settings: Settings,
+    name: str | None = None,
+    *,
+    account_sid: str | None = None,
+    auth_token: str | None = None,
+    command_id: str | None = None,
+) -> NewAccount:
+    """A new account with a random SID and auth token; only the token's hash is sent."""
+    account_sid = account_sid or new_account_sid()
+    auth_token = auth_token or new_auth_token()
+    command = CreateAccount(
+        friendly_name=name or DEFAULT_ACCOUNT_NAME, auth_token_hash=hash_auth_token(auth_token)
+    )
+    async with command_client(settings) as client:
+        outcome = await execute(
+            settings, client, command, account_sid=account_sid, command_id=command_id
+        )
+    if outcome.rejection is not None:
+        raise NotDone(describe(outcome))
+    return NewAccount(account_sid=account_sid, auth_token=auth_token)
+
+
+async def add_sim_card(
+    settings: Settings, iccid: str, code: str, command_id: str | None = None
+) -> Outcome:
+    async with command_client(settings) as client:
+        return await execute(
+            settings,
+            client,
+            ProvisionSimCard(iccid=iccid, registration_code=code),
+            account_sid=OPERATOR_ACCOUNT_SID,
+            command_id=command_id,
+        )
+
+
+async def add_network(
+    settings: Settings,
+    name: str,
+    country: str,
+    mcc: str,
+    mncs: list[str],
+    command_id: str | None = None,
+) -> Outcome:
+    command = ProvisionNetwork(
+        friendly_name=name,
+        iso_country=country,
+        identifiers=[NetworkIdentifier(mcc=mcc, mnc=mnc) for mnc in mncs],
+    )
+    async with command_client(settings) as client:
+        return await execute(
+            settings, client, command, account_sid=OPERATOR_ACCOUNT_SID, command_id=command_id
+        )

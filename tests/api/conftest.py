@@ -1,0 +1,159 @@
+"""One real stack for the API tests: fresh topics and database, `fleetstate processor`,
+`fleetstate projector` and `fleetstate api` (uvicorn on a free port) as child processes.
+
+Starting it costs seconds, so the API tests share it (session scope) and keep apart by working
+in accounts of their own, which is also what tenant isolation promises them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import uuid
+
+import asyncpg
+import httpx
+import msgspec
+import pytest
+
+from events.commands import ProvisionSimCard
+from events.sids import OPERATOR_ACCOUNT_SID
+from services.config import Settings, load_settings
+from services.migrate import migrate
+from services.operator import add_network, command_client, create_account
+from services.topics import ensure_topics
+from tests.api.support import Account, Stack
+from tests.projection.support import wait_until_projected
+from tests.services import ServiceProcess
+
+# Real carriers (MCC/MNC as assigned); the catalogue is one per stack.
+NETWORKS = [
+    ("T-Mobile USA", "US", "310", "260"),
+    ("AT&T Mobility", "US", "310", "410"),
+    ("Vodafone UK", "GB", "234", "15"),
+    ("Telekom Deutschland", "DE", "262", "01"),
+]
+SIM_CARDS = 300  # provisioned up front: a card is registered once, so each test takes its own
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stack_settings(base: Settings, tag: str, port: int) -> Settings:
+    return msgspec.structs.replace(
+        base,
+        commands_topic=f"test-{tag}.commands",
+        events_topic=f"test-{tag}.events",
+        outcomes_topic=f"test-{tag}.outcomes",
+        dlq_topic=f"test-{tag}.commands.dlq",
+        partitions=2,
+        database_url=base.database_url.rsplit("/", 1)[0] + f"/test_{tag}",
+        api_port=port,
+    )
+
+
+async def wait_healthy(base_url: str, timeout: float = 60) -> None:
+    async with httpx.AsyncClient() as http:
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    if (await http.get(f"{base_url}/healthz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+async def stack(tmp_path_factory) -> Stack:
+    base = load_settings()
+    tag = uuid.uuid4().hex[:10]
+    settings = stack_settings(base, tag, free_port())
+    admin = await asyncpg.connect(base.database_url)
+    await admin.execute(f'create database "test_{tag}"')
+    await admin.close()
+    await migrate(settings.database_url)
+    await ensure_topics(settings)
+    logs = tmp_path_factory.mktemp("api-stack")
+    services = [
+        ServiceProcess(name, settings, log_path=logs / f"{name}.log")
+        for name in ("processor", "projector", "api")
+    ]
+    for service in services:
+        service.start()
+    base_url = f"http://127.0.0.1:{settings.api_port}"
+    try:
+        await wait_healthy(base_url)
+        network_sids = []
+        for name, country, mcc, mnc in NETWORKS:
+            outcome = await add_network(settings, name, country, mcc, [mnc])
+            network_sids.append(outcome.events[0].aggregate_id)
+        cards = [
+            (f"89{secrets.randbelow(10**17):017d}", secrets.token_hex(5).upper())
+            for _ in range(SIM_CARDS)
+        ]
+        async with command_client(settings) as client:
+            await client.execute_many(
+                [
+                    client.envelope(
+                        ProvisionSimCard(iccid=iccid, registration_code=code),
+                        account_sid=OPERATOR_ACCOUNT_SID,
+                    )
+                    for iccid, code in cards
+                ],
+                timeout=60,
+            )
+        await wait_until_projected(settings, settings.database_url)
+        # Every processor learns of cards from the operator's partition by tailing it: give
+        # that tail (a fetch wait of 500 ms) time to pass them on before anyone registers.
+        await asyncio.sleep(1.5)
+        yield Stack(
+            settings=settings,
+            base_url=base_url,
+            network_sids=network_sids,
+            cards=cards,
+            logs=logs,
+            make_account=lambda: _account(settings),
+        )
+    finally:
+        for service in reversed(services):
+            service.stop()
+        admin = await asyncpg.connect(base.database_url)
+        await admin.execute(f'drop database if exists "test_{tag}" with (force)')
+        await admin.close()
+
+
+async def _account(settings: Settings) -> Account:
+    created = await create_account(settings, "api test")
+    return Account(sid=created.account_sid, token=created.auth_token)
+
+
+@pytest.fixture
+async def account(stack: Stack) -> Account:
+    return await stack.make_account()
+
+
+@pytest.fixture
+async def other_account(stack: Stack) -> Account:
+    return await stack.make_account()
+
+
+@pytest.fixture
+async def api(stack: Stack, account: Account):
+    """An HTTP client signed in as `account`."""
+    async with httpx.AsyncClient(
+        base_url=stack.base_url, auth=(account.sid, account.token), timeout=30
+    ) as http:
+        yield http
+
+
+@pytest.fixture
+async def other_api(stack: Stack, other_account: Account):
+    async with httpx.AsyncClient(
+        base_url=stack.base_url, auth=(other_account.sid, other_account.token), timeout=30
+    ) as http:
+        yield http
