@@ -57,7 +57,7 @@ class Projector:
         self.applied = 0  # events applied since start (for tests and logs)
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = log_consumer(self.settings.kafka_bootstrap, fetch_max_wait_ms=5)
+        consumer = log_consumer(self.settings.kafka_bootstrap)
         await consumer.start()
         try:
             partitions = await partition_ids(self.settings.kafka_bootstrap, self.topic)

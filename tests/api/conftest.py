@@ -19,7 +19,7 @@ import pytest
 
 from events.commands import ProvisionSimCard
 from events.sids import OPERATOR_ACCOUNT_SID
-from services.config import Settings, load_settings
+from services.config import Settings, load_settings, with_topic_prefix
 from services.migrate import migrate
 from services.operator import add_network, command_client, create_account
 from services.topics import ensure_topics
@@ -45,11 +45,7 @@ def free_port() -> int:
 
 def stack_settings(base: Settings, tag: str, port: int) -> Settings:
     return msgspec.structs.replace(
-        base,
-        commands_topic=f"test-{tag}.commands",
-        events_topic=f"test-{tag}.events",
-        outcomes_topic=f"test-{tag}.outcomes",
-        dlq_topic=f"test-{tag}.commands.dlq",
+        with_topic_prefix(base, f"test-{tag}"),
         partitions=2,
         database_url=base.database_url.rsplit("/", 1)[0] + f"/test_{tag}",
         api_port=port,
