@@ -1,0 +1,169 @@
+"""Replay benchmark (not a test): `make bench-replay` or
+`.venv/bin/python bench/bench_replay.py [--events N] [--runs R] [--topic T] [--keep-topic]`
+with the dev stack running.
+
+Once: N events (default 1,000,000) made by bench/event_log.py (the pure decider, chained like
+the processor, produced transactionally with raw aiokafka) into a fresh events topic of the
+configured partition count (or an existing topic given with --topic).
+Each run:
+1. replay: `services.audit.replay.replay` of the whole topic into a fresh schema, timed from
+   the start (migrations included) to the commit; events/s, and where the time went.
+2. ceiling: the same final rows (read back from the replayed schema, untimed) COPYed with
+   asyncpg copy_records_to_table into the empty tables of another fresh schema; events/s as
+   if replay cost nothing but that COPY.
+Figures are medians over the runs; the ratio is replay events/s / ceiling events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import msgspec
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.event_log import encoded_events, produce  # noqa: E402
+from services.audit.replay import binary_jsonb, prepare_schema, replay  # noqa: E402
+from services.config import Settings, load_settings  # noqa: E402
+from services.projection.tables import TABLES  # noqa: E402
+from services.topics import FOREVER  # noqa: E402
+
+
+async def make_log(settings: Settings, topic: str, count: int) -> None:
+    started = time.perf_counter()
+    events = encoded_events(count, settings.partitions)
+    made = time.perf_counter() - started
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, settings.partitions, 1, topic_configs=FOREVER)])
+    finally:
+        await admin.close()
+    seconds = await produce(settings.kafka_bootstrap, topic, events)
+    size = statistics.median(len(value) for _, _, value in events[:10_000])
+    print(
+        f"log: {len(events):,} events ({size:.0f}-byte median) into {topic}: "
+        f"decided and chained in {made:.1f}s, produced in {seconds:.1f}s",
+        flush=True,
+    )
+
+
+async def delete_topic(settings: Settings, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+    finally:
+        await admin.close()
+
+
+async def copy_ceiling(dsn: str, source: str, target: str) -> float:
+    """Seconds to COPY the rows of schema `source` into the empty tables of `target`."""
+    await prepare_schema(dsn, target, live="public", replace=True)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await binary_jsonb(conn)
+        rows = {}
+        for table in TABLES:
+            columns = ", ".join(table.columns)
+            fetched = await conn.fetch(f'select {columns} from "{source}".{table.name}')
+            rows[table] = [tuple(row) for row in fetched]
+        started = time.perf_counter()
+        async with conn.transaction():
+            for table, records in rows.items():
+                await conn.copy_records_to_table(
+                    table.name, records=records, columns=table.columns, schema_name=target
+                )
+        return time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+async def drop_schemas(dsn: str, *schemas: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for schema in schemas:
+            await conn.execute(f'drop schema if exists "{schema}" cascade')
+    finally:
+        await conn.close()
+
+
+async def one_run(settings: Settings, run: int) -> dict:
+    tag = uuid.uuid4().hex[:8]
+    replayed, copied = f"bench_replay_{tag}", f"bench_copy_{tag}"
+    try:
+        report = await replay(settings, replayed)
+        ceiling_seconds = await copy_ceiling(settings.database_url, replayed, copied)
+    finally:
+        await drop_schemas(settings.database_url, replayed, copied)
+    t = report.timings
+    result = {
+        "events": report.events,
+        "rate": report.events / t.total,
+        "ceiling": report.events / ceiling_seconds,
+        "total": t.total,
+        "ceiling_seconds": ceiling_seconds,
+        **{f"t_{name}": value for name, value in msgspec.structs.asdict(t).items()},
+    }
+    print(
+        f"run {run + 1}: {result['rate']:,.0f} events/s ({t.total:.1f}s: read {t.read:.1f}, "
+        f"decode {t.decode:.1f}, fold {t.fold:.1f}, waiting for history COPY "
+        f"{t.copy_wait:.1f}, other tables {t.copy_final:.1f}); COPY ceiling "
+        f"{result['ceiling']:,.0f} events/s ({ceiling_seconds:.1f}s)",
+        flush=True,
+    )
+    return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--topic", help="replay this existing events topic instead of a new one")
+    parser.add_argument("--keep-topic", action="store_true", help="keep the topic made here")
+    args = parser.parse_args()
+    base = load_settings()
+    topic = args.topic or f"bench-replay-{uuid.uuid4().hex[:8]}.events"
+    if not args.topic:
+        await make_log(base, topic, args.events)
+    settings = msgspec.structs.replace(base, events_topic=topic)
+    try:
+        runs = [await one_run(settings, run) for run in range(args.runs)]
+    finally:
+        if not args.topic and not args.keep_topic:
+            await delete_topic(base, topic)
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    ratio = statistics.median(r["rate"] / r["ceiling"] for r in runs)
+    print(
+        f"\n{runs[0]['events']:,} events, {base.partitions} partitions, median of {len(runs)} runs"
+    )
+    print(
+        f"replay       : {median('rate'):>10,.0f} events/s  ({median('total'):.1f}s)   "
+        f"goal >= 100,000"
+    )
+    print(
+        f"COPY ceiling : {median('ceiling'):>10,.0f} events/s  ({median('ceiling_seconds'):.1f}s)"
+        f"   ratio {ratio:.2f}, goal >= 0.30"
+    )
+    print(
+        "where replay's time went (medians, s): "
+        + ", ".join(
+            f"{name} {median('t_' + name):.2f}"
+            for name in ("read", "decode", "fold", "copy_wait", "copy_final", "total")
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
