@@ -119,7 +119,7 @@ def _replay(args: argparse.Namespace) -> int:
         console.print(f"[green]the replay equals {args.live_schema}[/]: {rows:,} rows compared")
         return 0
     for line in differences_lines(report.differences):
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"[red]{len(report.differences)} rows differ from {args.live_schema}[/]")
     return FOUND
 
@@ -258,6 +258,7 @@ def _verify_log(args: argparse.Namespace) -> int:
             f"[red]first broken link[/]: partition {first.partition}, offset {first.offset}, "
             f"event {first.event_id or '?'}: {first.problem}",
             highlight=False,
+            soft_wrap=True,
         )
         return FOUND
     if args.save_checkpoint:
