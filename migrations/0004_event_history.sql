@@ -4,11 +4,12 @@
 -- replay rebuilds it too. payload is the event's payload as decoded (upcast to
 -- schema_version); log_partition and log_offset say where the event sits in the events topic.
 -- Versions are indexed, not constrained unique: the read model mirrors the log (0002).
+-- Ids are ASCII: collation "C" orders them as bytes, the cheapest comparison there is.
 create table event_history (
-    event_id text primary key,
-    account_sid text not null,
-    aggregate_type text not null,
-    aggregate_id text not null,
+    event_id text collate "C" primary key,
+    account_sid text collate "C" not null,
+    aggregate_type text collate "C" not null,
+    aggregate_id text collate "C" not null,
     aggregate_version integer not null,
     type text not null,
     schema_version integer not null,

@@ -136,11 +136,13 @@ def replay_summary(report: ReplayReport) -> Table:
         table.add_row("undecodable events skipped", f"{len(report.skipped):,}")
     table.add_row("rows", ", ".join(f"{name} {n:,}" for name, n in report.rows.items()))
     table.add_row("read up to", ", ".join(f"{p}:{o}" for p, o in sorted(report.read_up_to.items())))
+    w = t.workers
     table.add_row(
         "seconds",
-        f"total {t.total:.2f}: reading {t.read:.2f}, decoding {t.decode:.2f}, folding "
-        f"{t.fold:.2f}, waiting for history COPY {t.copy_wait:.2f}, other tables "
-        f"{t.copy_final:.2f}, comparing {t.verify:.2f}",
+        f"total {t.total:.2f}: reading and folding the log {t.stream:.2f} in "
+        f"{report.workers} worker(s), which spent (summed) {w.read:.2f} waiting for the log, "
+        f"{w.decode:.2f} decoding, {w.fold:.2f} folding, {w.encode:.2f} encoding rows; "
+        f"other tables {t.copy_final:.2f}, indexes {t.indexes:.2f}, comparing {t.verify:.2f}",
     )
     return table
 

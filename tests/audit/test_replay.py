@@ -25,6 +25,20 @@ async def snapshots(dsn: str, *schemas: str) -> list[dict[str, list[tuple]]]:
         await conn.close()
 
 
+async def schema_indexes(dsn: str, schema: str) -> set[tuple[str, str]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "select indexname, replace(indexdef, $1, '') as definition from pg_indexes "
+            "where schemaname = $2",
+            f"{schema}.",
+            schema,
+        )
+    finally:
+        await conn.close()
+    return {(row["indexname"], row["definition"]) for row in rows}
+
+
 def fold_rows(fold: Fold) -> dict[str, list[tuple]]:
     """The fold's rows as snapshot() reads them back: in key order, jsonb as plain values."""
 
@@ -52,6 +66,10 @@ async def test_a_replay_of_the_whole_log_equals_the_live_read_models_row_by_row(
     live, replayed = await snapshots(audited.settings.database_url, "public", "replayed")
     assert live == replayed  # the same, read back independently of the comparison
     assert len(live["fleets"]) == 3 and len(live["sims"]) == 2
+    # Replay builds the indexes after the rows: the same ones the migrations make.
+    assert await schema_indexes(audited.settings.database_url, "replayed") == await schema_indexes(
+        audited.settings.database_url, "public"
+    )
 
 
 async def test_verify_names_every_row_that_differs_and_the_command_exits_1(audited):
