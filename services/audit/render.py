@@ -36,6 +36,8 @@ def show(value: Any) -> str:
     """A value as an auditor reads it: null for None, ISO 8601 UTC for times."""
     if value is None:
         return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, list | dict):

@@ -65,6 +65,8 @@ async def verify_log(
             read += len(records)
             if on_progress is not None:
                 on_progress(read, total)
+        if on_progress is not None:
+            on_progress(total, total)
         for p, chain in chains.items():
             if p not in broken:
                 problem = chain.finish()
