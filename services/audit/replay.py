@@ -137,8 +137,30 @@ async def replay(
     if until is not None and verify_against is not None:
         raise ReplayError("--until rebuilds a past state: there is no live state to verify")
     started = time.perf_counter()
-    timings = Timings()
     await prepare_schema(settings.database_url, schema, live_schema, replace)
+    try:
+        return await _rebuild(
+            settings, schema, until, verify_against, on_progress, workers, started
+        )
+    except BaseException:
+        # The schema is ours and its tables empty (the transaction rolled back): leave
+        # nothing behind, so the same command can simply be run again.
+        await _drop_schema(settings.database_url, schema)
+        raise
+
+
+async def _drop_schema(dsn: str, schema: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'drop schema if exists "{schema}" cascade')
+    finally:
+        await conn.close()
+
+
+async def _rebuild(
+    settings, schema, until, verify_against, on_progress, workers, started
+) -> ReplayReport:
+    timings = Timings()
     topic = settings.events_topic
     consumer = scan_consumer(settings.kafka_bootstrap)
     await consumer.start()
@@ -292,7 +314,7 @@ class _Workers:
             elif message[0] == "done":
                 self.results.append(message[1])
             else:
-                raise ReplayError(f"a replay worker failed:\n{message[1]}")
+                raise ReplayError(f"a replay worker failed: {message[1]}")
         if on_progress is not None:
             on_progress(total, total)
         yield TRAILER

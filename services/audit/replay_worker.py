@@ -56,13 +56,15 @@ class WorkerResult(msgspec.Struct, kw_only=True):
 
 
 class DuplicateEvent(ValueError):
-    pass
+    """An event_id twice in the log: exactly-once appending (guarantee 2) was broken."""
 
 
 def main(pipe: Connection, job: WorkerJob) -> None:
     """The process's entry point."""
     try:
         asyncio.run(_replay_partitions(pipe, job))
+    except DuplicateEvent as exc:  # the log's fault, not ours: no traceback
+        pipe.send(("error", str(exc)))
     except BaseException:
         pipe.send(("error", traceback.format_exc()))
     finally:

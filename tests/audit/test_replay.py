@@ -10,10 +10,11 @@ import pytest
 from events.event_types import EVENT_TYPES
 from services.audit.fold import Fold
 from services.audit.replay import ReplayError, replay
+from services.log_reader import read_all
 from services.projection.snapshot import snapshot
 from services.projection.tables import TABLES
 from services.projection.writer import init_connection
-from tests.audit.support import fleetstate
+from tests.audit.support import copied_topic, fleetstate
 
 
 async def snapshots(dsn: str, *schemas: str) -> list[dict[str, list[tuple]]]:
@@ -136,3 +137,22 @@ async def test_a_replay_refuses_the_live_schema_and_a_schema_that_holds_tables(a
         await replay(audited.settings, "taken")
     report = await replay(audited.settings, "taken", replace=True)
     assert report.events == len(audited.log)
+
+
+async def test_an_event_appended_twice_fails_the_replay_by_name_and_leaves_no_schema(audited):
+    settings = audited.settings
+    records = await read_all(settings.kafka_bootstrap, settings.events_topic)
+    busiest = [(r.key, r.value) for r in max(records.values(), key=len)]
+    topic = await copied_topic(settings, [*busiest, busiest[3]])
+    doubled = msgspec.structs.replace(settings, events_topic=topic)
+    event_id = msgspec.json.decode(busiest[3][1])["event_id"]
+    with pytest.raises(ReplayError, match=f"event {event_id} appears twice"):
+        await replay(doubled, "doubled")
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        gone = await conn.fetchval(
+            "select count(*) = 0 from information_schema.schemata where schema_name = 'doubled'"
+        )
+    finally:
+        await conn.close()
+    assert gone

@@ -3,16 +3,12 @@ one event dropped or two swapped is named at its first broken link."""
 
 from __future__ import annotations
 
-import uuid
-
 import msgspec
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.audit.verify_log import verify_log, write_checkpoint
 from services.log_reader import read_all
-from tests.audit.support import fleetstate
+from tests.audit.support import copied_topic, fleetstate
 
 
 async def test_the_log_the_processor_wrote_is_intact(audited):
@@ -33,25 +29,6 @@ async def records(audited):
     return [(r.key, r.value) for r in busiest]
 
 
-async def copied(settings, records) -> str:
-    """A one-partition topic holding `records` at offsets 0..n-1."""
-    topic = f"test-{uuid.uuid4().hex[:10]}.tampered"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        for key, value in records:
-            await producer.send_and_wait(topic, value, key=key, partition=0)
-    finally:
-        await producer.stop()
-    return topic
-
-
 def flip(value: bytes, position: int) -> bytes:
     altered = bytearray(value)
     altered[position] ^= 0x01
@@ -59,7 +36,7 @@ def flip(value: bytes, position: int) -> bytes:
 
 
 async def first_broken(settings, records, checkpoint=None):
-    topic = await copied(settings, records)
+    topic = await copied_topic(settings, records)
     verdict = await verify_log(settings.kafka_bootstrap, topic, checkpoint)
     return verdict.first_broken
 
@@ -85,13 +62,13 @@ async def test_the_newest_event_changed_is_named_against_a_checkpoint_by_the_com
     audited, records, tmp_path
 ):
     settings = audited.settings
-    intact = await copied(settings, records)
+    intact = await copied_topic(settings, records)
     saved = tmp_path / "heads.json"
     topic_settings = msgspec.structs.replace(settings, events_topic=intact)
     code, output = await fleetstate(topic_settings, "verify-log", "--save-checkpoint", str(saved))
     assert code == 0 and "intact" in output, output
     key, value = records[-1]
-    tampered = await copied(settings, [*records[:-1], (key, flip(value, 40))])
+    tampered = await copied_topic(settings, [*records[:-1], (key, flip(value, 40))])
     tampered_settings = msgspec.structs.replace(settings, events_topic=tampered)
     code, output = await fleetstate(tampered_settings, "verify-log", "--checkpoint", str(saved))
     assert code == 1, output
