@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := devstack/stack.sh
 
-.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor
+.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor bench-replay
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetstate needs Python 3.11, found " + sys.version.split()[0]'
@@ -44,6 +44,10 @@ bench-domain: install
 
 bench-processor: stack
 	$(BIN)/python bench/bench_processor.py
+
+# Replay of a 1,000,000-event log beside the COPY ceiling (see bench/bench_replay.py).
+bench-replay: stack
+	$(BIN)/python bench/bench_replay.py
 
 bench: bench-domain bench-processor
 
