@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -124,6 +125,9 @@ async def one_run(settings: Settings, run: int) -> dict:
         "copy_final": t.copy_final,
         "indexes": t.indexes,
         **{f"w_{name}": getattr(w, name) for name in ("read", "decode", "fold", "encode")},
+        "cpu_workers": t.workers_cpu,
+        "cpu_parent": t.parent_cpu,
+        "cpu_postgres": t.postgres_cpu if t.postgres_cpu is not None else float("nan"),
     }
     print(
         f"run {run + 1}: {result['rate']:,.0f} events/s ({t.total:.1f}s: log read, folded and "
@@ -131,7 +135,9 @@ async def one_run(settings: Settings, run: int) -> dict:
         f"{report.workers} workers spent (summed) reading {w.read:.1f}, decoding {w.decode:.1f}, "
         f"folding {w.fold:.1f}, encoding {w.encode:.1f}); COPY ceiling "
         f"{result['ceiling']:,.0f} events/s ({ceiling_seconds:.1f}s), with indexes built "
-        f"after {result['deferred']:,.0f} events/s ({deferred_seconds:.1f}s)",
+        f"after {result['deferred']:,.0f} events/s ({deferred_seconds:.1f}s); CPU seconds: "
+        f"workers {t.workers_cpu:.1f}, parent {t.parent_cpu:.1f}, postgres "
+        f"{result['cpu_postgres']:.1f}",
         flush=True,
     )
     return result
@@ -184,6 +190,15 @@ async def main() -> None:
         + ", ".join(
             f"{name} {median('w_' + name):.2f}" for name in ("read", "decode", "fold", "encode")
         )
+    )
+    cpu = {name: median(f"cpu_{name}") for name in ("workers", "parent", "postgres")}
+    per_event = sum(cpu.values()) / runs[0]["events"] * 1e6
+    cores = os.cpu_count() or 1
+    print(
+        "CPU seconds (medians): "
+        + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
+        + f"; {per_event:.1f} us of CPU per event besides the broker's: on {cores} cores "
+        f"that bounds replay at {cores / per_event * 1e6:,.0f} events/s"
     )
 
 

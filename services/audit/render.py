@@ -146,6 +146,11 @@ def replay_summary(report: ReplayReport) -> Table:
         f"{w.decode:.2f} decoding, {w.fold:.2f} folding, {w.encode:.2f} encoding rows; "
         f"other tables {t.copy_final:.2f}, indexes {t.indexes:.2f}, comparing {t.verify:.2f}",
     )
+    postgres = "?" if t.postgres_cpu is None else f"{t.postgres_cpu:.2f}"
+    table.add_row(
+        "CPU seconds",
+        f"workers {t.workers_cpu:.2f}, this process {t.parent_cpu:.2f}, PostgreSQL {postgres}",
+    )
     return table
 
 

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 
 import asyncpg
 import msgspec
@@ -70,7 +71,9 @@ class Timings(msgspec.Struct, kw_only=True):
     """Where the time went, in seconds of wall time: `stream` from the start of reading until
     every worker had sent its last rows and the event history was in; `copy_final` COPYs the
     other tables; `indexes` builds every index. `workers` sums the workers' own seconds
-    reading (waiting for the broker), decoding, folding and encoding."""
+    reading (waiting for the broker), decoding, folding and encoding. The CPU seconds say what
+    the work cost, whatever else the machine was doing: the workers', this process's, and the
+    PostgreSQL backend's (None when the server is not on this host)."""
 
     stream: float = 0.0
     copy_final: float = 0.0
@@ -78,6 +81,9 @@ class Timings(msgspec.Struct, kw_only=True):
     verify: float = 0.0
     total: float = 0.0
     workers: WorkerTimings = msgspec.field(default_factory=WorkerTimings)
+    workers_cpu: float = 0.0
+    parent_cpu: float = 0.0
+    postgres_cpu: float | None = None
 
 
 class ReplayReport(msgspec.Struct, kw_only=True):
@@ -161,6 +167,7 @@ async def _rebuild(
     settings, schema, until, verify_against, on_progress, workers, started
 ) -> ReplayReport:
     timings = Timings()
+    parent_cpu_before = time.process_time()
     topic = settings.events_topic
     consumer = scan_consumer(settings.kafka_bootstrap)
     await consumer.start()
@@ -169,6 +176,7 @@ async def _rebuild(
     finally:
         await consumer.stop()
     conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": schema})
+    postgres_cpu_before = _process_cpu(conn.get_server_pid())
     try:
         isolation = "repeatable_read" if verify_against else "read_committed"
         async with conn.transaction(isolation=isolation):
@@ -224,9 +232,14 @@ async def _rebuild(
                 await binary_jsonb(conn)
                 found = await differences(conn, verify_against, schema)
                 timings.verify = time.perf_counter() - compared
+        postgres_cpu_after = _process_cpu(conn.get_server_pid())
     finally:
         await conn.close()
     timings.total = time.perf_counter() - started
+    timings.parent_cpu = time.process_time() - parent_cpu_before
+    timings.workers_cpu = sum(result.cpu for result in results)
+    if postgres_cpu_before is not None and postgres_cpu_after is not None:
+        timings.postgres_cpu = postgres_cpu_after - postgres_cpu_before
     for result in results:
         for name in ("read", "decode", "fold", "encode"):
             value = getattr(timings.workers, name) + getattr(result.timings, name)
@@ -325,6 +338,15 @@ class _Workers:
                 process.terminate()
         for process in self.processes:
             await asyncio.to_thread(process.join)
+
+
+def _process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a process of this host has used; None if it is elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _column_types(conn, schema: str) -> dict[str, list[tuple[str, str, bool]]]:

@@ -53,6 +53,7 @@ class WorkerResult(msgspec.Struct, kw_only=True):
     tables: dict[str, bytes]  # final rows of every table but the event history, encoded
     rows: dict[str, int]
     timings: WorkerTimings
+    cpu: float  # CPU seconds this worker process used
 
 
 class DuplicateEvent(ValueError):
@@ -144,5 +145,6 @@ async def _replay_partitions(pipe: Connection, job: WorkerJob) -> None:
         tables=tables,
         rows=rows,
         timings=timings,
+        cpu=time.process_time(),
     )
     pipe.send(("done", result))
