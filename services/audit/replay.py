@@ -183,8 +183,10 @@ async def _rebuild(
             if verify_against is not None:
                 # The first statement: from here on the transaction sees the live schema
                 # exactly as it was when the projector stood at these offsets.
+                # Tracked offsets were committed when the projector read them, so they are
+                # never past the log's end now (the end read above may be older than them).
                 stands = await _tracked(conn, verify_against, topic)
-                ranges = {p: (b, min(e, stands.get(p, b))) for p, (b, e) in bounds.items()}
+                ranges = {p: (b, max(b, stands.get(p, b))) for p, (b, _) in bounds.items()}
             else:
                 ranges = bounds
             columns = await _column_types(conn, schema)
