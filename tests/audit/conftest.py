@@ -30,7 +30,7 @@ from events.commands import (
 )
 from events.envelope import EventEnvelope, Outcome
 from events.sids import OPERATOR_ACCOUNT_SID
-from services.config import Settings
+from services.config import Settings, with_topic_prefix
 from services.log_reader import read_all
 from services.migrate import migrate
 from services.projection.changes import LogPosition
@@ -54,13 +54,7 @@ class Audited:
 
 def _settings(base: Settings, unique: str, database_url: str) -> Settings:
     return msgspec.structs.replace(
-        base,
-        commands_topic=f"test-{unique}.commands",
-        events_topic=f"test-{unique}.events",
-        outcomes_topic=f"test-{unique}.outcomes",
-        dlq_topic=f"test-{unique}.commands.dlq",
-        partitions=2,
-        database_url=database_url,
+        with_topic_prefix(base, f"test-{unique}"), partitions=2, database_url=database_url
     )
 
 
