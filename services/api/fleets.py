@@ -13,11 +13,12 @@ from litestar.params import FromPath
 
 from events.commands import CreateFleet, UpdateFleet
 from events.sids import FLEET, NETWORK_ACCESS_PROFILE, derive_sid
-from services.api import forms, pages
+from services.api import audit_routes, forms, pages
 from services.api.context import api_of, base_url, by_ref, iso, json_response
 from services.api.errors import not_found
 from services.api.forms import Param
 from services.api.responses import Pending, answer_write, idempotency_key
+from services.audit.resources import FLEET as FLEET_KIND
 
 METHODS = ("GET", "POST")
 
@@ -176,8 +177,11 @@ async def list_fleets(request: Request) -> Response:
 async def fetch_fleet(request: Request, sid: FromPath[str]) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
-    forms.read(forms.query_params(request), ())
-    row = await find_fleet(api.db, account, sid)
+    values = forms.read(forms.query_params(request), (audit_routes.AS_OF,))
+    if "as_of" in values:
+        row = await audit_routes.as_of_row(request, account, FLEET_KIND, sid, values["as_of"])
+    else:
+        row = await find_fleet(api.db, account, sid)
     if row is None:
         raise not_found("Fleet", sid)
     return json_response(fleet_of(row, base_url(request)))

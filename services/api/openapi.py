@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get
 
-from services.api import fleets, networks, pages, profiles, sims
+from services.api import audit_routes, fleets, networks, pages, profiles, sims
 from services.api.errors import ErrorBody
 from services.api.forms import FORM, Param
 from services.api.responses import Pending
@@ -31,6 +31,7 @@ _STRUCTS = (
     networks.NetworkPage,
     Pending,
     ErrorBody,
+    audit_routes.ResourceEventPage,
 )
 _REF = "#/components/schemas/{name}"
 
@@ -183,8 +184,18 @@ def _update(op_id, summary, struct, params, path_params=("Sid",)) -> dict:
     )
 
 
-def _fetch(op_id, summary, struct, path_params=("Sid",)) -> dict:
-    return _op(op_id, summary, _responses({"200": _json(struct, "OK")}), _path(*path_params))
+def _fetch(op_id, summary, struct, path_params=("Sid",), query=()) -> dict:
+    parameters = [*_path(*path_params), *_query(query)]
+    return _op(op_id, summary, _responses({"200": _json(struct, "OK")}), parameters)
+
+
+def _events(op_id: str, what: str) -> dict:
+    return _list(
+        op_id,
+        f"Extension: every event of a {what} in order, with the fields each changed",
+        audit_routes.ResourceEventPage,
+        path_params=("Sid",),
+    )
 
 
 def _list(op_id, summary, struct, filters=(), path_params=()) -> dict:
@@ -219,6 +230,7 @@ def build_document() -> dict:
                 "FetchNetworkAccessProfile",
                 "Fetch a Network Access Profile",
                 profiles.NetworkAccessProfile,
+                query=(audit_routes.AS_OF,),
             ),
             "post": _update(
                 "UpdateNetworkAccessProfile",
@@ -272,15 +284,20 @@ def build_document() -> dict:
             "get": _list("ListFleet", "List Fleets", fleets.FleetPage, fleets.LIST_FILTERS),
         },
         "/v1/Fleets/{Sid}": {
-            "get": _fetch("FetchFleet", "Fetch a Fleet", fleets.Fleet),
+            "get": _fetch("FetchFleet", "Fetch a Fleet", fleets.Fleet, query=(audit_routes.AS_OF,)),
             "post": _update("UpdateFleet", "Update a Fleet", fleets.Fleet, fleets.UPDATE_PARAMS),
         },
         "/v1/Sims": {
             "post": _create("CreateSim", "Register a Sim", sims.Sim, sims.CREATE_PARAMS),
             "get": _list("ListSim", "List Sims", sims.SimPage, sims.LIST_FILTERS),
         },
+        "/v1/Fleets/{Sid}/Events": {"get": _events("ListFleetEvent", "Fleet")},
+        "/v1/Sims/{Sid}/Events": {"get": _events("ListSimEvent", "Sim")},
+        nap + "/{Sid}/Events": {
+            "get": _events("ListNetworkAccessProfileEvent", "Network Access Profile")
+        },
         "/v1/Sims/{Sid}": {
-            "get": _fetch("FetchSim", "Fetch a Sim", sims.Sim),
+            "get": _fetch("FetchSim", "Fetch a Sim", sims.Sim, query=(audit_routes.AS_OF,)),
             "post": _update("UpdateSim", "Update a Sim", sims.Sim, sims.UPDATE_PARAMS),
         },
     }

@@ -14,12 +14,13 @@ from events.commands import (
     UpdateNetworkAccessProfile,
 )
 from events.sids import NETWORK, NETWORK_ACCESS_PROFILE, derive_sid, is_sid
-from services.api import forms, pages
+from services.api import audit_routes, forms, pages
 from services.api.context import api_of, base_url, by_ref, iso, json_response
 from services.api.errors import not_found
 from services.api.forms import Param
 from services.api.networks import Identifier
 from services.api.responses import Pending, answer_write, idempotency_key
+from services.audit.resources import PROFILE as PROFILE_KIND
 
 WHAT = "Network Access Profile"
 
@@ -152,8 +153,11 @@ async def list_profiles(request: Request) -> Response:
 async def fetch_profile(request: Request, sid: FromPath[str]) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
-    forms.read(forms.query_params(request), ())
-    row = await existing_profile(api.db, account, sid)
+    values = forms.read(forms.query_params(request), (audit_routes.AS_OF,))
+    if "as_of" in values:
+        row = await audit_routes.as_of_row(request, account, PROFILE_KIND, sid, values["as_of"])
+    else:
+        row = await existing_profile(api.db, account, sid)
     return json_response(profile_of(row, base_url(request)))
 
 

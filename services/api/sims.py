@@ -13,11 +13,12 @@ from litestar.params import FromPath
 
 from events.commands import RegisterSim, UpdateSim
 from events.sids import FLEET, SIM, derive_sid
-from services.api import forms, pages
+from services.api import audit_routes, forms, pages
 from services.api.context import api_of, base_url, by_ref, iso, json_response
 from services.api.errors import invalid, not_found
 from services.api.forms import Param
 from services.api.responses import Pending, answer_write, idempotency_key
+from services.audit.resources import SIM as SIM_KIND
 
 STATUSES = ("new", "ready", "active", "inactive", "scheduled")
 # The events that make a status or Fleet change: pending ones make the Sim `scheduled`.
@@ -149,8 +150,11 @@ async def list_sims(request: Request) -> Response:
 async def fetch_sim(request: Request, sid: FromPath[str]) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
-    forms.read(forms.query_params(request), ())
-    row = await find_sim(api.db, account, sid)
+    values = forms.read(forms.query_params(request), (audit_routes.AS_OF,))
+    if "as_of" in values:
+        row = await audit_routes.as_of_row(request, account, SIM_KIND, sid, values["as_of"])
+    else:
+        row = await find_sim(api.db, account, sid)
     if row is None:
         raise not_found("Sim", sid)
     return json_response(sim_of(row, base_url(request)))

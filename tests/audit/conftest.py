@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
@@ -24,6 +25,8 @@ from events.commands import (
     ProvisionSimCard,
     RegisterSim,
     RemoveNetworkFromProfile,
+    ResumeSimData,
+    SuspendSimData,
     UpdateFleet,
     UpdateNetworkAccessProfile,
     UpdateSim,
@@ -99,6 +102,14 @@ async def _scenario(client: CommandClient, world: Audited) -> None:
     await do(UpdateSim(sim="sim-1", callback_url="https://example.com/cb"))
     await do(UpdateSim(sim="sim-1", status="active"))
     await do(UpdateFleet(fleet="fleet-old", data_limit=500), actor="alice")
+    # What the usage processor asks when sim-1 passes its Fleet's limit, and after a raise.
+    november = {"period_start": NOVEMBER, "period_end": DECEMBER, "data_used": 600_000_000}
+    await do(SuspendSimData(sim="sim-1", data_limit=500, **november), actor="usage-processor")
+    await do(UpdateFleet(fleet="fleet-old", data_limit=1000), actor="alice")
+    await do(
+        ResumeSimData(sim="sim-1", data_limit=1000, reason="limit_raised", **november),
+        actor="usage-processor",
+    )
     # Refusals: a taken name, and activation without a Fleet.
     await do(CreateFleet(network_access_profile="nap-2", unique_name="fleet"), role="taken_name")
     await do(RegisterSim(iccid=ICCID_2, registration_code=CODE_2), role="sim_2")
@@ -108,6 +119,9 @@ async def _scenario(client: CommandClient, world: Audited) -> None:
     await do(
         CreateFleet(network_access_profile="nap", unique_name="fleet"), ACCOUNT_B, role="b_fleet"
     )
+
+
+NOVEMBER, DECEMBER = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
 
 
 async def _read_log(settings: Settings) -> list[tuple[EventEnvelope, LogPosition]]:

@@ -31,7 +31,12 @@ async def test_a_fleets_history_is_its_events_in_order_with_who_changed_what(aud
     assert [e.event_id for e in entries] == [e.event_id for e, _ in audited.events_of(fleet)]
     assert [e.aggregate_version for e in entries] == list(range(1, len(entries) + 1))
     limits = [(e.actor, changed(e)["data_limit"]) for e in entries if "data_limit" in changed(e)]
-    assert limits == [("test", (None, 100)), ("alice", (100, 250)), ("alice", (250, 500))]
+    assert limits == [
+        ("test", (None, 100)),
+        ("alice", (100, 250)),
+        ("alice", (250, 500)),
+        ("alice", (500, 1000)),
+    ]
     [rename] = [e for e in entries if e.type == "FleetRenamed"]
     assert rename.actor == "bob" and changed(rename) == {"unique_name": ("fleet", "fleet-old")}
     assert all(e.log_partition is not None and e.log_offset is not None for e in entries)

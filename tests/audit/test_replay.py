@@ -99,14 +99,14 @@ async def test_verify_names_every_row_that_differs_and_the_command_exits_1(audit
     }
     [fleet_difference] = [d for d in report.differences if d.table == "fleets"]
     assert [(c.column, c.live, c.replayed) for c in fleet_difference.columns] == [
-        ("data_limit", 7, 500)
+        ("data_limit", 7, 1000)
     ]
 
     code, output = await fleetstate(
         audited.settings, "replay", "--into", "by_cli", "--verify", "--live-schema", "doctored"
     )
     assert code == 1, output
-    assert f"fleets [sid={fleet}]: data_limit: live 7, replay 500" in output
+    assert f"fleets [sid={fleet}]: data_limit: live 7, replay 1000" in output
     assert "3 rows differ from doctored" in output
 
     code, output = await fleetstate(audited.settings, "replay", "--into", "equal", "--verify")
