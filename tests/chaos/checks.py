@@ -1,5 +1,6 @@
-"""After the load stops and the system settles: do the log and the read models keep every
-promise made to callers?"""
+"""After the load stops and the system settles: does the log keep every promise made to
+callers, and do the usage totals follow from the raw reports? (Read models against a replay
+and the tamper chain are checked by the audit tools themselves: services/audit.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from events.codec import decode_event
 from events.usage import DataSessionReport
 from services.config import Settings
 from services.log_reader import read_all
-from services.projection.snapshot import snapshot
 from services.usage.periods import BillingPeriod
 from tests.chaos.ledger import Ledger
 
@@ -36,6 +36,11 @@ async def check_log(settings: Settings, ledger: Ledger) -> LogFindings:
         for command_id, event_ids in ledger.accepted.items()
         if any(event_id not in in_log for event_id in event_ids)
     ]
+    # A Fleet the API answered 200/201 for was created by exactly one event.
+    created = Counter(e.command_id for e in events if e.type == "FleetCreated")
+    lost += [
+        f"api:{key}" for command_id, key in ledger.api_created.items() if not created[command_id]
+    ]
     versions: dict[str, list[int]] = {}
     for event in events:
         versions.setdefault(event.aggregate_id, []).append(event.aggregate_version)
@@ -46,18 +51,6 @@ async def check_log(settings: Settings, ledger: Ledger) -> LogFindings:
         duplicated_events=[e for e, n in counts.items() if n > 1],
         version_gaps=gaps,
     )
-
-
-async def mismatched_rows(database_url: str, live: str, rebuilt: str) -> dict[str, int]:
-    """Rows that differ between two schemas, per table (missing on either side counts)."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        a, b = await snapshot(conn, live), await snapshot(conn, rebuilt)
-    finally:
-        await conn.close()
-    return {
-        table: len(set(a[table]) ^ set(b[table])) for table in a if set(a[table]) != set(b[table])
-    }
 
 
 def recomputed_usage(reports: list[DataSessionReport], period: BillingPeriod) -> dict:

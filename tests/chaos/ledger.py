@@ -13,7 +13,8 @@ class Ledger(msgspec.Struct):
     rejected: set[str] = msgspec.field(default_factory=set)
     resent: int = 0  # sends of an id already answered, on purpose (retries must be harmless)
     api_statuses: Counter = msgspec.field(default_factory=Counter)
-    api_acknowledged: set[str] = msgspec.field(default_factory=set)  # Idempotency-Keys with 2xx
+    # command id -> Idempotency-Key of every Fleet the API answered 200/201 for
+    api_created: dict[str, str] = {}
 
     def answered(self, command_id: str, status: str, event_ids: list[str]) -> None:
         if status == "accepted":

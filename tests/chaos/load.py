@@ -8,6 +8,7 @@ import logging
 import random
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from aiokafka.errors import KafkaError
 
 from bench.workload import Workload
@@ -15,6 +16,7 @@ from events.client import CommandClient
 from events.commands import CommandEnvelope
 from events.usage import DataSessionReport
 from events.usage_client import UsageReporter
+from services.api.writes import command_id_for
 from tests.chaos.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -125,3 +127,42 @@ class UsageLoad:
             except (TimeoutError, KafkaError) as exc:
                 log.info("chaos usage: %d reports not stored (%r), again", len(reports), exc)
                 await asyncio.sleep(1.0)
+
+
+class ApiLoad:
+    """Fleets created over the REST API with an Idempotency-Key each, retried with the same
+    key after a 503, a 202 or a lost connection until the API answers 200/201; every status
+    is counted (a 500 fails the run)."""
+
+    def __init__(self, http: httpx.AsyncClient, ledger: Ledger, account_sid: str) -> None:
+        self.http = http
+        self.ledger = ledger
+        self.account_sid = account_sid
+
+    async def setup(self) -> None:
+        await self._until_done("/v1/NetworkAccessProfiles", {"UniqueName": "chaos-nap"}, "nap")
+
+    async def run(self, count: int, rate: float) -> None:
+        loop = asyncio.get_running_loop()
+        for n in range(count):
+            began = loop.time()
+            key = f"chaos-fleet-{n}"
+            form = {"NetworkAccessProfile": "chaos-nap", "UniqueName": key, "DataLimit": "50"}
+            status = await self._until_done("/v1/Fleets", form, key)
+            if status in (200, 201):
+                self.ledger.api_created[command_id_for(self.account_sid, "create-fleet", key)] = key
+            await asyncio.sleep(max(0.0, 1 / rate - (loop.time() - began)))
+
+    async def _until_done(self, path: str, form: dict, key: str) -> int:
+        while True:
+            try:
+                response = await self.http.post(path, data=form, headers={"Idempotency-Key": key})
+            except httpx.HTTPError as exc:
+                self.ledger.api_statuses[type(exc).__name__] += 1
+                await asyncio.sleep(1.0)
+                continue
+            self.ledger.api_statuses[response.status_code] += 1
+            if response.status_code in (202, 503):  # still on its way, or a part is down
+                await asyncio.sleep(1.0)
+                continue
+            return response.status_code

@@ -15,21 +15,25 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import httpx
 import msgspec
 
 from bench.workload import Workload
 from events.client import CommandClient
 from events.sids import NETWORK
 from events.usage_client import UsageReporter
-from services.config import Settings, load_settings, with_topic_prefix
+from services.audit.replay import replay
+from services.audit.verify_log import verify_log
+from services.config import load_settings, with_topic_prefix
 from services.migrate import migrate
-from services.projection.projector import Projector
+from services.operator import create_account
 from services.topics import ensure_topics
 from services.usage.periods import BillingPeriod
-from tests.chaos.checks import check_log, mismatched_rows, usage_mismatches
+from tests.api.conftest import free_port, wait_healthy
+from tests.chaos.checks import check_log, usage_mismatches
 from tests.chaos.faults import FaultInjector
 from tests.chaos.ledger import Ledger
-from tests.chaos.load import ClientLoad, UsageLoad
+from tests.chaos.load import ApiLoad, ClientLoad, UsageLoad
 from tests.chaos.stack import ChaosStack
 from tests.projection.support import wait_until_projected
 from tests.services import ServiceProcess
@@ -63,17 +67,22 @@ class Report(msgspec.Struct, kw_only=True):
     lost: int
     duplicated: int
     version_gaps: int
-    mismatched_rows: dict[str, int]
+    mismatched_rows: dict[str, int]  # rows of the live read models unlike a replay
+    replayed_events: int
+    chain_broken: str | None  # verify-log's first broken link
     reports_sent: int
     usage_mismatches: int
-    api_statuses: dict[str, int]
+    api_statuses: dict[str, int]  # every answer of the REST API during the run, by status
+    api_fleets_created: int
     seconds: float
     examples: dict[str, list[str]]
 
     @property
     def passed(self) -> bool:
         broken = self.lost or self.duplicated or self.version_gaps or self.usage_mismatches
-        return not (broken or self.mismatched_rows) and "500" not in self.api_statuses
+        if broken or self.mismatched_rows or self.chain_broken:
+            return False
+        return "500" not in self.api_statuses
 
 
 async def _fresh_database(stack: ChaosStack, name: str) -> str:
@@ -85,17 +94,6 @@ async def _fresh_database(stack: ChaosStack, name: str) -> str:
     return stack.database_url.rsplit("/", 1)[0] + "/" + name
 
 
-async def _replay_into(settings: Settings, schema: str) -> None:
-    await migrate(settings.database_url, schema=schema)
-    stop = asyncio.Event()
-    task = asyncio.create_task(Projector(settings, schema=schema).run(stop))
-    try:
-        await wait_until_projected(settings, settings.database_url, schema=schema, timeout=600)
-    finally:
-        stop.set()
-        await task
-
-
 async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Report:
     started = time.monotonic()
     rng = random.Random(config.seed)
@@ -104,6 +102,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
     tag = uuid.uuid4().hex[:8]
     settings = msgspec.structs.replace(
         with_topic_prefix(load_settings(), f"chaos-{tag}"),
+        api_port=free_port(),
         kafka_bootstrap=stack.bootstrap,
         database_url=await _fresh_database(stack, f"chaos_{tag}"),
         partitions=4,
@@ -121,7 +120,9 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
             ("usage-projector", "usage-projector"),
         )
     }
-    for service in services.values():
+    # The API is not killed: it must answer 503 while a part is down, and recover by itself.
+    api = ServiceProcess("api", settings, log_path=config.logs / "api.log")
+    for service in [*services.values(), api]:
         service.start()
     ledger = Ledger()
     injector = FaultInjector(
@@ -147,24 +148,35 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
             load = ClientLoad(client, workload, ledger, rng)
             await load.setup()
             usage = UsageLoad(reporter, workload, NETWORK_SID, random.Random(config.seed + 1))
-            await asyncio.gather(
-                load.steady(config.commands, config.rate),
-                usage.run(
-                    int(config.commands * config.reports_per_command),
-                    config.rate * config.reports_per_command,
-                ),
-                injector.run(spread_seconds=config.commands / config.rate),
-            )
+            await wait_healthy(f"http://127.0.0.1:{settings.api_port}")
+            account = await create_account(settings, "chaos")
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{settings.api_port}",
+                auth=(account.account_sid, account.auth_token),
+                timeout=30,
+            ) as http:
+                rest = ApiLoad(http, ledger, account.account_sid)
+                await rest.setup()
+                api_fleets = max(1, int(config.commands * config.api_share))
+                await asyncio.gather(
+                    load.steady(config.commands, config.rate),
+                    usage.run(
+                        int(config.commands * config.reports_per_command),
+                        config.rate * config.reports_per_command,
+                    ),
+                    rest.run(api_fleets, config.rate * config.api_share),
+                    injector.run(spread_seconds=config.commands / config.rate),
+                )
         await wait_until_projected(settings, settings.database_url, timeout=config.settle_seconds)
         findings = await check_log(settings, ledger)
         period = BillingPeriod.parse(settings.billing_period)
         usage_wrong = await usage_mismatches(
             settings.database_url, usage.sent, period, timeout=config.settle_seconds
         )
-        await _replay_into(settings, "replay")
-        mismatched = await mismatched_rows(settings.database_url, "public", "replay")
+        replayed = await replay(settings, "replay", verify_against="public")
+        chain = await verify_log(settings.kafka_bootstrap, settings.events_topic)
     finally:
-        for service in services.values():
+        for service in [*services.values(), api]:
             service.stop()
         await asyncio.to_thread(stack.stop)
     return Report(
@@ -178,10 +190,13 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         lost=len(findings.lost),
         duplicated=len(findings.duplicated_events),
         version_gaps=len(findings.version_gaps),
-        mismatched_rows=mismatched,
+        mismatched_rows=_by_table(replayed.differences or []),
+        replayed_events=replayed.events,
+        chain_broken=str(chain.first_broken) if chain.first_broken else None,
         reports_sent=len(usage.sent),
         usage_mismatches=len(usage_wrong),
         api_statuses={str(k): v for k, v in ledger.api_statuses.items()},
+        api_fleets_created=len(ledger.api_created),
         seconds=round(time.monotonic() - started, 1),
         examples={
             "lost": findings.lost[:5],
@@ -190,3 +205,10 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
             "usage": [str(w) for w in usage_wrong[:5]],
         },
     )
+
+
+def _by_table(differences) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for difference in differences:
+        counts[difference.table] = counts.get(difference.table, 0) + 1
+    return counts
