@@ -4,6 +4,7 @@ PostgreSQL, queried as the API will."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -197,6 +198,13 @@ async def test_bad_parameters_and_page_tokens_are_refused():
         {"StartTime": "yesterday"},
         {"StartTime": "2026-11-02", "EndTime": "2026-11-01"},
         {"Colour": "red"},
+        # Each of these would otherwise fail later, in date arithmetic or in the database.
+        {"StartTime": "0001-01-01T00:00:00+05:00"},
+        {"EndTime": "0001-01-15"},
+        {"EndTime": "9999-12-31T23:00:00"},
+        {"IsoCountry": "ÉÉ"},
+        {"Sim": "a\x00b"},
+        {"Fleet": ""},
     ):
         with pytest.raises(InvalidParameter):
             parse_usage_query(params, NOW)
@@ -207,8 +215,25 @@ async def test_bad_parameters_and_page_tokens_are_refused():
 
 async def test_a_forged_page_token_is_refused(usage_db):
     conn, _, _ = usage_db
-    with pytest.raises(InvalidPageToken):
-        await list_usage_records(conn, ACCOUNT_A, query(), page_token="not-a-token")
+    issued = (
+        await list_usage_records(conn, ACCOUNT_A, query(Granularity="hour"), 1)
+    ).next_page_token
+    assert issued is not None
+    forged = [
+        "not-a-token",
+        "",
+        issued + "=",  # decodes to the same position, but is not a token we issued
+        _token_of(["2026-11-10T01:00:00", "x"]),  # a naive time
+        _token_of(["0001-01-01T00:00:00+05:00", "x"]),  # before year 1 in UTC
+        _token_of(["2026-11-10T01:00:00Z", "a\x00b"]),  # NUL: PostgreSQL text refuses it
+    ]
+    for token in forged:
+        with pytest.raises(InvalidPageToken):
+            await list_usage_records(conn, ACCOUNT_A, query(), page_token=token)
+
+
+def _token_of(position: list[str]) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(position)).decode().rstrip("=")
 
 
 async def test_a_sims_fetch_shows_its_current_period_usage_and_data_state(usage_db):
