@@ -45,6 +45,12 @@ def base_url(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
+def clock() -> datetime:
+    """The API's clock, for what depends on the time of the request (a billing period, a
+    default EndTime). The read models never do: their times come from the events."""
+    return datetime.now(UTC)
+
+
 def json_response(body: object, status: int = 200) -> Response:
     return Response(_encoder.encode(body), status_code=status, media_type="application/json")
 

@@ -35,6 +35,7 @@ class Param(msgspec.Struct, frozen=True):
     minimum: int | None = None
     maximum: int | None = None
     max_length: int | None = None
+    pattern: str = ""  # a regular expression the whole value matches
 
 
 Params = dict[str, list[str]]

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get
 
-from services.api import fleets, networks, pages, profiles, sims
+from services.api import fleets, networks, pages, profiles, sims, usage_records
 from services.api.errors import ErrorBody
 from services.api.forms import FORM, Param
 from services.api.responses import Pending
@@ -23,6 +23,8 @@ _STRUCTS = (
     fleets.FleetPage,
     sims.Sim,
     sims.SimPage,
+    usage_records.UsageRecord,
+    usage_records.UsageRecordPage,
     profiles.NetworkAccessProfile,
     profiles.ProfilePage,
     profiles.ProfileNetwork,
@@ -55,6 +57,8 @@ def _param_schema(param: Param) -> dict[str, Any]:
         schema["format"] = param.format
     if param.max_length is not None:
         schema["maxLength"] = param.max_length
+    if param.pattern:
+        schema["pattern"] = param.pattern
     return schema
 
 
@@ -280,8 +284,19 @@ def build_document() -> dict:
             "get": _list("ListSim", "List Sims", sims.SimPage, sims.LIST_FILTERS),
         },
         "/v1/Sims/{Sid}": {
-            "get": _fetch("FetchSim", "Fetch a Sim", sims.Sim),
+            "get": _fetch(
+                "FetchSim",
+                "Fetch a Sim, with its data usage (our extension)",
+                        ),
             "post": _update("UpdateSim", "Update a Sim", sims.Sim, sims.UPDATE_PARAMS),
+        },
+        usage_records.PATH: {
+            "get": _list(
+                "ListUsageRecord",
+                "List UsageRecords: data usage by period, filtered and grouped",
+                usage_records.UsageRecordPage,
+                usage_records.QUERY_PARAMS,
+            )
         },
     }
     return {
