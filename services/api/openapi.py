@@ -22,6 +22,7 @@ _STRUCTS = (
     fleets.Fleet,
     fleets.FleetPage,
     sims.Sim,
+    sims.SimWithDataUsage,
     sims.SimPage,
     usage_records.UsageRecord,
     usage_records.UsageRecordPage,
@@ -287,7 +288,8 @@ def build_document() -> dict:
             "get": _fetch(
                 "FetchSim",
                 "Fetch a Sim, with its data usage (our extension)",
-                        ),
+                sims.SimWithDataUsage,
+            ),
             "post": _update("UpdateSim", "Update a Sim", sims.Sim, sims.UPDATE_PARAMS),
         },
         usage_records.PATH: {

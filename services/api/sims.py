@@ -18,6 +18,7 @@ from services.api.context import api_of, base_url, by_ref, iso, json_response
 from services.api.errors import invalid, not_found
 from services.api.forms import Param
 from services.api.responses import Pending, answer_write, idempotency_key
+from services.api.sim_data_usage import SimDataUsage, data_usage_of
 
 STATUSES = ("new", "ready", "active", "inactive", "scheduled")
 # The events that make a status or Fleet change: pending ones make the Sim `scheduled`.
@@ -39,6 +40,13 @@ class Sim(msgspec.Struct):
     date_updated: str
     url: str
     links: SimLinks
+
+
+class SimWithDataUsage(Sim):
+    """A fetched Sim: Twilio's properties and `data_usage`, fleetstate's extension (the fetch
+    only, not lists)."""
+
+    data_usage: SimDataUsage
 
 
 class SimPage(msgspec.Struct):
@@ -151,9 +159,11 @@ async def fetch_sim(request: Request, sid: FromPath[str]) -> Response:
     account = await api.auth.account_sid(request)
     forms.read(forms.query_params(request), ())
     row = await find_sim(api.db, account, sid)
-    if row is None:
+    usage = None if row is None else await data_usage_of(api, account, row["sid"])
+    if usage is None:
         raise not_found("Sim", sid)
-    return json_response(sim_of(row, base_url(request)))
+    sim = sim_of(row, base_url(request))
+    return json_response(SimWithDataUsage(**msgspec.structs.asdict(sim), data_usage=usage))
 
 
 @post("/v1/Sims/{sid:str}")
