@@ -12,6 +12,7 @@ import msgspec
 
 from services.config import environment_of
 from services.demo import SIM_CARDS, seed
+from services.usage import records_query
 from tests.api.support import assert_error
 
 
@@ -132,7 +133,7 @@ async def test_the_openapi_document_describes_every_operation_we_serve(stack):
     operations = {
         (method.upper(), path) for path, item in document["paths"].items() for method in item
     }
-    assert len(operations) == 18
+    assert len(operations) == 19
     assert (
         "DELETE",
         "/v1/NetworkAccessProfiles/{NetworkAccessProfileSid}/Networks/{Sid}",
@@ -143,3 +144,15 @@ async def test_the_openapi_document_describes_every_operation_we_serve(stack):
     assert form["required"] == ["NetworkAccessProfile"] and form["additionalProperties"] is False
     fleet = document["components"]["schemas"]["Fleet"]
     assert {"commands_url", "sms_commands_url", "data_limit"} <= set(fleet["properties"])
+    # UsageRecords takes exactly the parameters its query parses; the fetch shows data_usage.
+    usage = document["paths"]["/v1/UsageRecords"]["get"]
+    assert [p["name"] for p in usage["parameters"]] == [
+        *records_query.FILTERS,
+        *records_query.PAGING,
+    ]
+    fetch_sim = document["paths"]["/v1/Sims/{Sid}"]["get"]["responses"]["200"]
+    schema = fetch_sim["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/SimWithDataUsage"}
+    fetched = document["components"]["schemas"]["SimWithDataUsage"]
+    assert "data_usage" in fetched["required"]
+    assert "data_usage" not in document["components"]["schemas"]["Sim"]["properties"]
