@@ -1,4 +1,5 @@
-"""Sims, `/v1/Sims`: register (create), fetch, list (Status, Fleet, Iccid), update.
+"""Sims, `/v1/Sims`: register (create), fetch (with `data_usage`: sim_data_usage.py), list
+(Status, Fleet, Iccid), update.
 
 A status or Fleet change still being processed when the write's wait ends is answered 202 with
 `status: scheduled` (contract, Sim rule 5): the change is on its way, not yet in effect.
