@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := devstack/stack.sh
 
-.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor bench-api chaos
+.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor bench-api bench-replay chaos
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetstate needs Python 3.11, found " + sys.version.split()[0]'
@@ -56,7 +56,11 @@ bench-usage: stack
 bench-api: stack
 	$(BIN)/python bench/bench_api.py
 
-bench: bench-domain bench-processor bench-usage bench-api
+# Replay of a 1,000,000-event log beside the COPY ceiling (see bench/bench_replay.py).
+bench-replay: stack
+	$(BIN)/python bench/bench_replay.py
+
+bench: bench-domain bench-processor bench-usage bench-api bench-replay
 
 lint: install
 	$(BIN)/ruff check .

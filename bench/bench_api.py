@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from events.commands import CreateFleet, ProvisionSimCard  # noqa: E402
 from events.sids import OPERATOR_ACCOUNT_SID  # noqa: E402
 from services.api.pages import encode_token  # noqa: E402
-from services.config import Settings, load_settings  # noqa: E402
+from services.config import Settings, load_settings, with_topic_prefix  # noqa: E402
 from services.migrate import migrate  # noqa: E402
 from services.operator import command_client, create_account  # noqa: E402
 from services.projection.waiter import ProjectionWaiter  # noqa: E402
@@ -133,11 +133,7 @@ async def one_run(base: Settings, seconds: float, tmp: Path) -> dict[str, tuple[
     await admin.execute(f'create database "bench_{tag}"')
     await admin.close()
     settings = msgspec.structs.replace(
-        base,
-        commands_topic=f"bench-{tag}.commands",
-        events_topic=f"bench-{tag}.events",
-        outcomes_topic=f"bench-{tag}.outcomes",
-        dlq_topic=f"bench-{tag}.commands.dlq",
+        with_topic_prefix(base, f"bench-{tag}"),
         database_url=base.database_url.rsplit("/", 1)[0] + f"/bench_{tag}",
         api_port=18000 + int(tag[:3], 16) % 1000,
     )

@@ -23,7 +23,6 @@ import time
 import uuid
 from pathlib import Path
 
-import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,7 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.workload import Workload  # noqa: E402
 from events.client import CommandClient  # noqa: E402
 from events.codec import encode_command  # noqa: E402
-from services.config import Settings, environment_of, load_settings  # noqa: E402
+from services.config import (  # noqa: E402
+    Settings,
+    environment_of,
+    load_settings,
+    with_topic_prefix,
+)
 from services.topics import ensure_topics  # noqa: E402
 
 LATENCY_RATE = 1000  # commands/s offered in the latency phase
@@ -40,17 +44,7 @@ RESULTS = Path(__file__).resolve().parent / "results"  # processor logs of each 
 
 
 def fresh_settings(base: Settings) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    return msgspec.structs.replace(
-        base,
-        commands_topic=f"bench-{tag}.commands",
-        events_topic=f"bench-{tag}.events",
-        outcomes_topic=f"bench-{tag}.outcomes",
-        dlq_topic=f"bench-{tag}.commands.dlq",
-        usage_topic=f"bench-{tag}.usage",
-        usage_log_topic=f"bench-{tag}.usage.log",
-        usage_dlq_topic=f"bench-{tag}.usage.dlq",
-    )
+    return with_topic_prefix(base, f"bench-{uuid.uuid4().hex[:8]}")
 
 
 async def raw_ceiling(settings: Settings, count: int, size: int) -> float:

@@ -28,7 +28,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -46,7 +45,12 @@ from events.commands import (  # noqa: E402
 )
 from events.sids import OPERATOR_ACCOUNT_SID, derive_sid  # noqa: E402
 from events.usage import DataSessionReport, decode_facts, encode_report  # noqa: E402
-from services.config import Settings, environment_of, load_settings  # noqa: E402
+from services.config import (  # noqa: E402
+    Settings,
+    environment_of,
+    load_settings,
+    with_topic_prefix,
+)
 from services.log_reader import read_all  # noqa: E402
 from services.topics import ensure_topics  # noqa: E402
 
@@ -56,22 +60,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def fresh_settings(base: Settings) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    return msgspec.structs.replace(
-        base,
-        **{
-            f: f"bench-{tag}.{f}"
-            for f in (
-                "commands_topic",
-                "events_topic",
-                "outcomes_topic",
-                "dlq_topic",
-                "usage_topic",
-                "usage_log_topic",
-                "usage_dlq_topic",
-            )
-        },  # fmt: skip
-    )
+    return with_topic_prefix(base, f"bench-{uuid.uuid4().hex[:8]}")
 
 
 class Service:

@@ -162,9 +162,9 @@ class CommandClient:
             bootstrap_servers=self._bootstrap,
             isolation_level="read_committed",
             enable_auto_commit=False,
-            # An outcome is awaited by a caller: ask the broker to answer at once, not after
-            # the default 500 ms wait for more data.
-            fetch_max_wait_ms=5,
+            # The broker answers a fetch as soon as an outcome is committed; the wait only
+            # bounds how often an idle client asks again (fleetstate's FETCH_MAX_WAIT_MS).
+            fetch_max_wait_ms=100,
         )
         await consumer.start()
         partitions = [

@@ -206,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     schemas = sub.add_parser("schemas", help="write one JSON Schema per command and event type")
     schemas.add_argument("directory")
     schemas.set_defaults(func=_schemas)
+    from services.audit.cli import add_audit_commands
+
+    add_audit_commands(sub)  # replay, history, as-of, rejections, verify-log
     return parser
 
 

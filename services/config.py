@@ -62,6 +62,25 @@ ENVIRONMENT = {
 }
 
 
+# Each topic setting and the name it takes under a prefix: "fleetstate" gives the defaults.
+TOPIC_SUFFIXES = {
+    "commands_topic": "commands",
+    "events_topic": "events",
+    "outcomes_topic": "outcomes",
+    "dlq_topic": "commands.dlq",
+    "usage_topic": "usage",
+    "usage_log_topic": "usage.log",
+    "usage_dlq_topic": "usage.dlq",
+}
+
+
+def with_topic_prefix(settings: Settings, prefix: str) -> Settings:
+    """`settings` with every topic renamed under `prefix`: how tests, benchmarks and the chaos
+    run get topics of their own (missing one would share, and perhaps misshape, a real one)."""
+    names = {field: f"{prefix}.{suffix}" for field, suffix in TOPIC_SUFFIXES.items()}
+    return msgspec.structs.replace(settings, **names)
+
+
 class ConfigError(ValueError):
     pass
 

@@ -23,17 +23,24 @@ async def partition_ids(bootstrap: str, topic: str) -> list[int]:
     return sorted(p["partition"] for p in described["partitions"])
 
 
+# How long the broker may hold a fetch that finds nothing new. It answers as soon as records
+# (or, for read_committed, a transaction's commit marker) arrive, so this costs no latency; a
+# short wait would only make every idle consumer poll the broker hundreds of times a second,
+# which on a small machine takes CPU from everything else.
+FETCH_MAX_WAIT_MS = 100
+
+
 def log_consumer(bootstrap: str, **options) -> AIOKafkaConsumer:
     """A consumer outside any group, for reading partitions by hand."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_bytes=32 * 1024 * 1024,
-        **options,
-    )
+    settings = {
+        "isolation_level": "read_committed",
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": 8 * 1024 * 1024,
+        "fetch_max_bytes": 32 * 1024 * 1024,
+        "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
+    }
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap, **{**settings, **options})
 
 
 async def read_to_end(

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from events.client import CommandClient
-from services.config import Settings, load_settings
+from services.config import Settings, load_settings, with_topic_prefix
 from services.migrate import migrate
 from services.topics import ensure_topics
 from tests.services import ServiceProcess
@@ -30,17 +30,7 @@ def unique() -> str:
 @pytest.fixture
 def settings(base_settings: Settings, unique: str) -> Settings:
     """Settings whose topics belong to this test alone."""
-    return msgspec.structs.replace(
-        base_settings,
-        commands_topic=f"test-{unique}.commands",
-        events_topic=f"test-{unique}.events",
-        outcomes_topic=f"test-{unique}.outcomes",
-        dlq_topic=f"test-{unique}.commands.dlq",
-        usage_topic=f"test-{unique}.usage",
-        usage_log_topic=f"test-{unique}.usage.log",
-        usage_dlq_topic=f"test-{unique}.usage.dlq",
-        partitions=2,
-    )
+    return msgspec.structs.replace(with_topic_prefix(base_settings, f"test-{unique}"), partitions=2)
 
 
 def _dsn_for(dsn: str, database: str) -> str:

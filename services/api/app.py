@@ -62,5 +62,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[MetricsMiddleware],
         openapi_config=None,  # ours is served at /openapi.json (services/api/openapi.py)
+        # Logging is the command line's (`fleetstate -v`); Litestar's default would turn the
+        # root logger to INFO and add a queue thread to every process.
+        logging_config=None,
         request_max_body_size=64 * 1024,
     )

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from services.config import Settings
 from services.domain.state import State
+from services.log_reader import FETCH_MAX_WAIT_MS
 from services.processor import metrics
 from services.processor.catalogue_reader import CatalogueReader
 from services.processor.partition import PartitionProcessor
@@ -52,7 +53,7 @@ class Processor:
             heartbeat_interval_ms=1_000,
             # Also the rebalance timeout: how long a rebalance waits for members to rejoin.
             max_poll_interval_ms=60_000,
-            fetch_max_wait_ms=5,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -11,7 +11,7 @@ what lets a writer apply a batch in a handful of statements in any order.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -19,6 +19,7 @@ from events import event_types as ev
 from events.envelope import EventEnvelope
 from services.projection.tables import (
     ACCOUNTS,
+    EVENT_HISTORY,
     FLEETS,
     NETWORKS,
     PROFILE_NETWORKS,
@@ -29,6 +30,13 @@ from services.projection.tables import (
 )
 
 Kind = Literal["upsert", "update", "delete"]
+
+
+class LogPosition(NamedTuple):
+    """Where an event sits in the events topic."""
+
+    partition: int
+    offset: int
 
 
 class Change(msgspec.Struct, gc=False):
@@ -197,9 +205,32 @@ PROJECTIONS: dict[type, Callable[[EventEnvelope], list[Change]]] = {
 }
 
 
-def changes(event: EventEnvelope) -> list[Change]:
-    """The row changes `event` makes. Every event type has an entry (a test checks)."""
-    return PROJECTIONS[type(event.payload)](event)
+def history_change(e: EventEnvelope, position: LogPosition | None) -> Change:
+    """The event's own row in the event history (insert-only: one row per event_id)."""
+    values = {
+        "event_id": e.event_id,
+        "account_sid": e.account_sid,
+        "aggregate_type": e.aggregate_type,
+        "aggregate_id": e.aggregate_id,
+        "aggregate_version": e.aggregate_version,
+        "type": e.type,
+        "schema_version": e.schema_version,
+        "occurred_at": e.occurred_at,
+        "actor": e.actor,
+        "command_id": e.command_id,
+        "correlation_id": e.correlation_id,
+        "payload": e.payload,  # a Struct: the jsonb codec encodes it, tag "type" included
+        "log_partition": position.partition if position else None,
+        "log_offset": position.offset if position else None,
+    }
+    return Change(EVENT_HISTORY, (e.event_id,), "upsert", values)
+
+
+def changes(event: EventEnvelope, position: LogPosition | None = None) -> list[Change]:
+    """The row changes `event` makes: its read-model rows, then its event-history row, which
+    records `position` (the projector and replay always give it). Every event type has an
+    entry (a test checks)."""
+    return [*PROJECTIONS[type(event.payload)](event), history_change(event, position)]
 
 
 def coalesce(all_changes: Iterable[Change]) -> list[Change]:

@@ -26,7 +26,7 @@ from events.codec import InvalidMessage, decode_event
 from events.envelope import EventEnvelope
 from services.config import Settings
 from services.log_reader import log_consumer, partition_ids
-from services.projection.changes import Change, changes, coalesce
+from services.projection.changes import Change, LogPosition, changes, coalesce
 from services.projection.writer import init_connection, write_changes
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class Projector:
         self,
         settings: Settings,
         name: str = READ_MODELS,
-        project: Callable[[EventEnvelope], list[Change]] = changes,
+        project: Callable[[EventEnvelope, LogPosition], list[Change]] = changes,
         schema: str = "public",
     ) -> None:
         self.settings = settings
@@ -57,7 +57,7 @@ class Projector:
         self.applied = 0  # events applied since start (for tests and logs)
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = log_consumer(self.settings.kafka_bootstrap, fetch_max_wait_ms=5)
+        consumer = log_consumer(self.settings.kafka_bootstrap)
         await consumer.start()
         try:
             partitions = await partition_ids(self.settings.kafka_bootstrap, self.topic)
@@ -125,7 +125,8 @@ class Projector:
                 continue
             for record in records:
                 try:
-                    all_changes.extend(self.project(decode_event(record.value)))
+                    position = LogPosition(record.partition, record.offset)
+                    all_changes.extend(self.project(decode_event(record.value), position))
                 except InvalidMessage as exc:
                     log.error("projector: skipping %s/%d@%d: %s", *_where(record), exc.reason)
                     skipped.append((record, exc.reason))

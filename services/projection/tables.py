@@ -68,6 +68,29 @@ SIMS = Table(
     ),
 )
 
+# One row per event: the audit trail (migrations/0004). log_partition and log_offset place the
+# event in the events topic; payload is the decoded payload, stored as jsonb.
+EVENT_HISTORY = Table(
+    "event_history",
+    ("event_id",),
+    (
+        "event_id",
+        "account_sid",
+        "aggregate_type",
+        "aggregate_id",
+        "aggregate_version",
+        "type",
+        "schema_version",
+        "occurred_at",
+        "actor",
+        "command_id",
+        "correlation_id",
+        "payload",
+        "log_partition",
+        "log_offset",
+    ),
+)
+
 TABLES: tuple[Table, ...] = (
     ACCOUNTS,
     NETWORKS,
@@ -76,4 +99,5 @@ TABLES: tuple[Table, ...] = (
     PROFILE_NETWORKS,
     FLEETS,
     SIMS,
+    EVENT_HISTORY,
 )

@@ -42,7 +42,7 @@ def directory_events(records) -> list[EventEnvelope]:
 class EventsFollower:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
-        self.consumer = log_consumer(bootstrap, fetch_max_wait_ms=5)
+        self.consumer = log_consumer(bootstrap)
         self.positions: dict[int, int] = {}  # followed partition -> next offset
         self.sinks: dict[int, Sink] = {}
         self._lock = asyncio.Lock()

@@ -16,6 +16,7 @@ import logging
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from services.config import Settings
+from services.log_reader import FETCH_MAX_WAIT_MS
 from services.topics import ensure_topics
 from services.usage import metrics
 from services.usage.follower import EventsFollower
@@ -46,7 +47,7 @@ class UsageProcessor:
             session_timeout_ms=settings.processor_session_timeout_ms,
             heartbeat_interval_ms=1_000,
             max_poll_interval_ms=60_000,
-            fetch_max_wait_ms=5,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             max_partition_fetch_bytes=8 * 1024 * 1024,
         )
 

@@ -90,7 +90,7 @@ class UsageProjector:
         self.positions: dict[int, int] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = log_consumer(self.settings.kafka_bootstrap, fetch_max_wait_ms=5)
+        consumer = log_consumer(self.settings.kafka_bootstrap)
         await consumer.start()
         try:
             partitions = await partition_ids(self.settings.kafka_bootstrap, self.topic)

@@ -20,7 +20,7 @@ import pytest
 from events.commands import ProvisionSimCard
 from events.sids import OPERATOR_ACCOUNT_SID
 from events.usage_client import UsageReporter
-from services.config import Settings, load_settings
+from services.config import Settings, load_settings, with_topic_prefix
 from services.migrate import migrate
 from services.operator import add_network, command_client, create_account
 from services.topics import ensure_topics
@@ -46,14 +46,7 @@ def free_port() -> int:
 
 def stack_settings(base: Settings, tag: str, port: int) -> Settings:
     return msgspec.structs.replace(
-        base,
-        commands_topic=f"test-{tag}.commands",
-        events_topic=f"test-{tag}.events",
-        outcomes_topic=f"test-{tag}.outcomes",
-        dlq_topic=f"test-{tag}.commands.dlq",
-        usage_topic=f"test-{tag}.usage",
-        usage_log_topic=f"test-{tag}.usage.log",
-        usage_dlq_topic=f"test-{tag}.usage.dlq",
+        with_topic_prefix(base, f"test-{tag}"),
         partitions=2,
         database_url=base.database_url.rsplit("/", 1)[0] + f"/test_{tag}",
         api_port=port,

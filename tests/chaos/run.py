@@ -21,7 +21,7 @@ from bench.workload import Workload
 from events.client import CommandClient
 from events.sids import NETWORK
 from events.usage_client import UsageReporter
-from services.config import Settings, load_settings
+from services.config import Settings, load_settings, with_topic_prefix
 from services.migrate import migrate
 from services.projection.projector import Projector
 from services.topics import ensure_topics
@@ -103,16 +103,9 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
     await asyncio.to_thread(stack.start)
     tag = uuid.uuid4().hex[:8]
     settings = msgspec.structs.replace(
-        load_settings(),
+        with_topic_prefix(load_settings(), f"chaos-{tag}"),
         kafka_bootstrap=stack.bootstrap,
         database_url=await _fresh_database(stack, f"chaos_{tag}"),
-        commands_topic=f"chaos-{tag}.commands",
-        events_topic=f"chaos-{tag}.events",
-        outcomes_topic=f"chaos-{tag}.outcomes",
-        dlq_topic=f"chaos-{tag}.commands.dlq",
-        usage_topic=f"chaos-{tag}.usage",
-        usage_log_topic=f"chaos-{tag}.usage.log",
-        usage_dlq_topic=f"chaos-{tag}.usage.dlq",
         partitions=4,
     )
     await migrate(settings.database_url)

@@ -1,0 +1,156 @@
+"""One audited world for the audit tests that cross a boundary: real commands through a real
+`fleetstate processor` into the log, projected into the public schema of a fresh database by
+the live projector. Built once per module: the processor and the projector take seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+
+import asyncpg
+import msgspec
+import pytest
+
+from events.client import CommandClient
+from events.codec import decode_event
+from events.commands import (
+    AddNetworkToProfile,
+    CreateAccount,
+    CreateFleet,
+    CreateNetworkAccessProfile,
+    NetworkIdentifier,
+    ProvisionNetwork,
+    ProvisionSimCard,
+    RegisterSim,
+    RemoveNetworkFromProfile,
+    UpdateFleet,
+    UpdateNetworkAccessProfile,
+    UpdateSim,
+)
+from events.envelope import EventEnvelope, Outcome
+from events.sids import OPERATOR_ACCOUNT_SID
+from services.config import Settings, with_topic_prefix
+from services.log_reader import read_all
+from services.migrate import migrate
+from services.projection.changes import LogPosition
+from services.projection.projector import Projector
+from services.topics import ensure_topics
+from tests.domain.support import ACCOUNT_A, ACCOUNT_B, CODE_1, CODE_2, ICCID_1, ICCID_2
+from tests.projection.support import wait_until_projected
+from tests.services import ServiceProcess
+
+
+@dataclass
+class Audited:
+    settings: Settings  # the test's topics and database
+    log: list[tuple[EventEnvelope, LogPosition]] = field(default_factory=list)
+    sids: dict[str, str] = field(default_factory=dict)  # role -> aggregate id
+    rejected: dict[str, Outcome] = field(default_factory=dict)  # role -> outcome
+
+    def events_of(self, aggregate_id: str) -> list[tuple[EventEnvelope, LogPosition]]:
+        return [(e, p) for e, p in self.log if e.aggregate_id == aggregate_id]
+
+
+def _settings(base: Settings, unique: str, database_url: str) -> Settings:
+    return msgspec.structs.replace(
+        with_topic_prefix(base, f"test-{unique}"), partitions=2, database_url=database_url
+    )
+
+
+async def _scenario(client: CommandClient, world: Audited) -> None:
+    """Every event type the processor can produce, some twice, and two refusals."""
+
+    async def do(command, account=ACCOUNT_A, actor="test", role=None) -> Outcome:
+        outcome = await client.execute(command, account_sid=account, actor=actor, timeout=60)
+        if outcome.status == "accepted" and role is not None:
+            world.sids[role] = outcome.events[0].aggregate_id
+        if outcome.status == "rejected" and role is not None:
+            world.rejected[role] = outcome
+        return outcome
+
+    operator = OPERATOR_ACCOUNT_SID
+    for role, mnc in (("network_1", "410"), ("network_2", "260")):
+        identifiers = [NetworkIdentifier(mcc="310", mnc=mnc)]
+        network = ProvisionNetwork(friendly_name=mnc, iso_country="US", identifiers=identifiers)
+        await do(network, operator, "operator", role)
+    for iccid, code in ((ICCID_1, CODE_1), (ICCID_2, CODE_2)):
+        await do(ProvisionSimCard(iccid=iccid, registration_code=code), operator, "operator")
+    await do(CreateAccount(friendly_name="A", auth_token_hash="h" * 64), role="account")
+    n1, n2 = world.sids["network_1"], world.sids["network_2"]
+    await do(CreateNetworkAccessProfile(unique_name="nap", networks=[n1]), role="profile")
+    await do(UpdateNetworkAccessProfile(network_access_profile="nap", unique_name="nap-2"))
+    await do(AddNetworkToProfile(network_access_profile="nap-2", network=n2))
+    await do(RemoveNetworkFromProfile(network_access_profile="nap-2", network=n1))
+    await do(CreateNetworkAccessProfile(unique_name="other-nap"), role="other_profile")
+    await do(CreateFleet(network_access_profile="nap-2", unique_name="fleet", data_limit=100),
+             role="fleet")  # fmt: skip
+    await do(UpdateFleet(fleet="fleet", data_limit=250), actor="alice")
+    await do(UpdateFleet(fleet="fleet", unique_name="fleet-old"), actor="bob")
+    await do(UpdateFleet(fleet="fleet-old", network_access_profile="other-nap"))
+    await do(UpdateFleet(fleet="fleet-old", sms_commands_url="https://example.com/sms",
+                         sms_commands_method="GET"))  # fmt: skip
+    await do(UpdateFleet(fleet="fleet-old", ip_commands_url="https://example.com/ip",
+                         ip_commands_method="GET"))  # fmt: skip
+    await do(CreateFleet(network_access_profile="nap-2", unique_name="fleet"), role="new_fleet")
+    await do(RegisterSim(iccid=ICCID_1, registration_code=CODE_1), role="sim")
+    await do(UpdateSim(sim=world.sids["sim"], unique_name="sim-1"))
+    await do(UpdateSim(sim="sim-1", fleet="fleet-old", status="ready"), actor="carol")
+    await do(UpdateSim(sim="sim-1", callback_url="https://example.com/cb"))
+    await do(UpdateSim(sim="sim-1", status="active"))
+    await do(UpdateFleet(fleet="fleet-old", data_limit=500), actor="alice")
+    # Refusals: a taken name, and activation without a Fleet.
+    await do(CreateFleet(network_access_profile="nap-2", unique_name="fleet"), role="taken_name")
+    await do(RegisterSim(iccid=ICCID_2, registration_code=CODE_2), role="sim_2")
+    await do(UpdateSim(sim=world.sids["sim_2"], status="active"), actor="dave", role="no_fleet")
+    # Another tenant, with a Fleet of the same name.
+    await do(CreateNetworkAccessProfile(unique_name="nap"), ACCOUNT_B)
+    await do(
+        CreateFleet(network_access_profile="nap", unique_name="fleet"), ACCOUNT_B, role="b_fleet"
+    )
+
+
+async def _read_log(settings: Settings) -> list[tuple[EventEnvelope, LogPosition]]:
+    records = await read_all(settings.kafka_bootstrap, settings.events_topic)
+    return [
+        (decode_event(r.value), LogPosition(p, r.offset))
+        for p, rs in sorted(records.items())
+        for r in rs
+    ]
+
+
+@pytest.fixture(scope="module")
+async def audited(base_settings, tmp_path_factory):
+    unique = uuid.uuid4().hex[:10]
+    name = f"test_{unique}"
+    admin = await asyncpg.connect(base_settings.database_url)
+    await admin.execute(f'create database "{name}"')
+    await admin.close()
+    settings = _settings(
+        base_settings, unique, base_settings.database_url.rsplit("/", 1)[0] + "/" + name
+    )
+    await migrate(settings.database_url)
+    await ensure_topics(settings)
+    logs = tmp_path_factory.mktemp("audited")
+    processor = ServiceProcess("processor", settings, log_path=logs / "processor.log")
+    processor.start()
+    stop = asyncio.Event()
+    projector = asyncio.create_task(Projector(settings).run(stop))
+    world = Audited(settings)
+    try:
+        async with CommandClient(
+            settings.kafka_bootstrap,
+            commands_topic=settings.commands_topic,
+            outcomes_topic=settings.outcomes_topic,
+        ) as client:
+            await _scenario(client, world)
+        await wait_until_projected(settings, settings.database_url)
+        world.log = await _read_log(settings)
+        yield world
+    finally:
+        stop.set()
+        await projector
+        processor.stop()
+        admin = await asyncpg.connect(base_settings.database_url)
+        await admin.execute(f'drop database if exists "{name}" with (force)')
+        await admin.close()

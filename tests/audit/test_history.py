@@ -1,0 +1,91 @@
+"""History from the event-history read model: exactly a resource's events, in order, with the
+right old and new values, for its account only, by SID or name, in keyset pages."""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+import pytest
+
+from services.audit.field_changes import history_entries
+from services.audit.history import history, history_page
+from services.audit.resources import FLEET, PROFILE, SIM
+from tests.audit.support import fleetstate
+from tests.domain.support import ACCOUNT_A, ACCOUNT_B
+
+
+@pytest.fixture
+async def conn(audited):
+    conn = await asyncpg.connect(audited.settings.database_url)
+    yield conn
+    await conn.close()
+
+
+def changed(entry) -> dict:
+    return {c.field: (c.old, c.new) for c in entry.changes}
+
+
+async def test_a_fleets_history_is_its_events_in_order_with_who_changed_what(audited, conn):
+    fleet = audited.sids["fleet"]
+    entries = await history(conn, ACCOUNT_A, FLEET, fleet)
+    assert [e.event_id for e in entries] == [e.event_id for e, _ in audited.events_of(fleet)]
+    assert [e.aggregate_version for e in entries] == list(range(1, len(entries) + 1))
+    limits = [(e.actor, changed(e)["data_limit"]) for e in entries if "data_limit" in changed(e)]
+    assert limits == [("test", (None, 100)), ("alice", (100, 250)), ("alice", (250, 500))]
+    [rename] = [e for e in entries if e.type == "FleetRenamed"]
+    assert rename.actor == "bob" and changed(rename) == {"unique_name": ("fleet", "fleet-old")}
+    assert all(e.log_partition is not None and e.log_offset is not None for e in entries)
+
+
+async def test_the_history_equals_the_one_folded_from_the_log_itself(audited, conn):
+    for role, kind in (("fleet", FLEET), ("sim", SIM), ("profile", PROFILE)):
+        aggregate_id = audited.sids[role]
+        from_table = await history(conn, ACCOUNT_A, kind, aggregate_id)
+        assert from_table == history_entries(audited.events_of(aggregate_id)), role
+
+
+async def test_a_name_means_its_current_carrier_or_else_its_last_one(audited, conn):
+    [now] = {e.aggregate_id for e in await history(conn, ACCOUNT_A, FLEET, "fleet")}
+    assert now == audited.sids["new_fleet"]  # "fleet" was renamed, then taken again
+    [old] = {e.aggregate_id for e in await history(conn, ACCOUNT_A, FLEET, "fleet-old")}
+    assert old == audited.sids["fleet"]
+    [profile] = {e.aggregate_id for e in await history(conn, ACCOUNT_A, PROFILE, "nap")}
+    assert profile == audited.sids["profile"]  # renamed away and never taken again
+
+
+async def test_another_accounts_resource_is_not_found(audited, conn):
+    assert await history(conn, ACCOUNT_B, FLEET, audited.sids["fleet"]) is None
+    assert await history(conn, ACCOUNT_B, FLEET, "fleet-old") is None
+    [b_fleet] = {e.aggregate_id for e in await history(conn, ACCOUNT_B, FLEET, "fleet")}
+    assert b_fleet == audited.sids["b_fleet"]
+    assert await history(conn, ACCOUNT_A, SIM, audited.sids["fleet"]) is None  # wrong kind
+
+
+async def test_keyset_pages_add_up_to_the_whole_history_with_the_same_old_values(audited, conn):
+    fleet = audited.sids["fleet"]
+    whole = await history(conn, ACCOUNT_A, FLEET, fleet)
+    pages, after = [], 0
+    while after is not None:
+        page = await history_page(
+            conn, ACCOUNT_A, FLEET, "fleet-old", page_size=3, after_version=after
+        )
+        assert len(page.entries) <= 3
+        pages.append(page)
+        after = page.next_after_version
+    assert [e for page in pages for e in page.entries] == whole
+    assert len(pages) == -(-len(whole) // 3)
+    assert await history_page(conn, ACCOUNT_B, FLEET, fleet) is None
+
+
+async def test_the_history_command_prints_json_and_a_table(audited):
+    fleet = audited.sids["fleet"]
+    code, output = await fleetstate(
+        audited.settings, "history", "fleet-old", "--account", ACCOUNT_A, "--json"
+    )
+    assert code == 0, output
+    printed = msgspec.json.decode(output)
+    assert [e["event_id"] for e in printed] == [e.event_id for e, _ in audited.events_of(fleet)]
+    code, output = await fleetstate(audited.settings, "history", fleet, "--account", ACCOUNT_A)
+    assert code == 0 and "data_limit: 100 -> 250" in output and "alice" in output, output
+    code, output = await fleetstate(audited.settings, "history", fleet, "--account", ACCOUNT_B)
+    assert code == 1 and "no resource" in output
