@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from events.commands import CreateFleet, UpdateFleet, UpdateSim
 from events.usage import UsageBucket, UsageFacts, encode_facts
-from services.projection.changes import changes, coalesce
+from services.projection.changes import LogPosition, changes, coalesce
 from services.projection.writer import init_connection, write_changes
 from services.usage.periods import BillingPeriod
 from services.usage.projector import USAGE_RECORDS, UsageProjector
@@ -27,6 +27,12 @@ MONTH = BillingPeriod.parse("month")
 DAY1 = datetime(2026, 11, 10, tzinfo=UTC)
 DAY2 = datetime(2026, 11, 11, tzinfo=UTC)
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def logged(world: World) -> list[tuple]:
+    """The World's events, each with the place it would have in a one-partition events topic
+    (the event history records it)."""
+    return [(e, LogPosition(0, i)) for i, e in enumerate(world.log)]
 
 
 def bucket(world, sim, network, at: datetime, up: int, down: int, fleet=None, account=ACCOUNT_A):
@@ -56,7 +62,7 @@ async def usage_db(topics, migrated):
     conn = await asyncpg.connect(migrated)
     await init_connection(conn)
     async with conn.transaction():
-        await write_changes(conn, coalesce(c for e in world.log for c in changes(e)))
+        await write_changes(conn, coalesce(c for e, at in logged(world) for c in changes(e, at)))
         await conn.execute("update networks set iso_country = 'GB' where sid = $1", gb)
     await conn.close()
     fleet, f2 = world.account.fleet_names["fleet"], world.account.fleet_names["f2"]
@@ -271,7 +277,9 @@ async def test_data_suspension_events_set_the_sims_data_state_in_the_read_model(
     )
     await init_connection(conn)
     async with conn.transaction():
-        await write_changes(conn, coalesce(c for e in world.log[-3:] for c in changes(e)))
+        await write_changes(
+            conn, coalesce(c for e, at in logged(world)[-3:] for c in changes(e, at))
+        )
     usage = await sim_data_usage(conn, ACCOUNT_A, world.sim, NOW, MONTH)
     assert usage["data_suspended"] and usage["data_limit"] == 1
     version = await conn.fetchval("select version from sims where sid = $1", world.sim)
