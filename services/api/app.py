@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 
-from services.api import audit_routes, fleets, networks, profiles, sims
+from services.api import audit_routes, fleets, networks, profiles, sims, usage_records
 from services.api.context import Api
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.health import healthz
@@ -39,6 +39,7 @@ ROUTES = [
     sims.list_sims,
     sims.fetch_sim,
     sims.update_sim,
+    usage_records.list_usage_records,
     *audit_routes.ROUTES,
 ]
 

@@ -12,6 +12,7 @@ from services.api.auth import Authenticator
 from services.api.db import Database
 from services.api.writes import Writer
 from services.config import Settings
+from services.usage.periods import BillingPeriod
 
 _encoder = msgspec.json.Encoder()
 
@@ -22,6 +23,7 @@ class Api:
         self.db = Database(settings.database_url)
         self.auth = Authenticator(self.db)
         self.writer = Writer(settings)
+        self.billing_period = BillingPeriod.parse(settings.billing_period)
 
     async def start(self) -> None:
         await self.db.start()
@@ -43,6 +45,12 @@ def base_url(request: Request) -> str:
     if configured:
         return configured.rstrip("/")
     return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def clock() -> datetime:
+    """The API's clock, for what depends on the time of the request (a billing period, a
+    default EndTime). The read models never do: their times come from the events."""
+    return datetime.now(UTC)
 
 
 def json_response(body: object, status: int = 200) -> Response:

@@ -35,6 +35,7 @@ class Param(msgspec.Struct, frozen=True):
     minimum: int | None = None
     maximum: int | None = None
     max_length: int | None = None
+    pattern: str = ""  # a regular expression the whole value matches
 
 
 Params = dict[str, list[str]]
@@ -47,6 +48,10 @@ def parse_pairs(text: str) -> Params:
         raise invalid(f"Invalid parameters: {exc}") from None
     params: Params = {}
     for name, value in pairs:
+        # PostgreSQL text cannot hold NUL: a filter with one fails its query, and a name with
+        # one would be an event the projector can never write.
+        if "\x00" in name or "\x00" in value:
+            raise invalid("Parameters may not contain NUL characters")
         params.setdefault(name, []).append(value)
     return params
 

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get
 
-from services.api import audit_routes, fleets, networks, pages, profiles, sims
+from services.api import audit_routes, fleets, networks, pages, profiles, sims, usage_records
 from services.api.errors import ErrorBody
 from services.api.forms import FORM, Param
 from services.api.responses import Pending
@@ -22,7 +22,10 @@ _STRUCTS = (
     fleets.Fleet,
     fleets.FleetPage,
     sims.Sim,
+    sims.SimWithDataUsage,
     sims.SimPage,
+    usage_records.UsageRecord,
+    usage_records.UsageRecordPage,
     profiles.NetworkAccessProfile,
     profiles.ProfilePage,
     profiles.ProfileNetwork,
@@ -56,6 +59,8 @@ def _param_schema(param: Param) -> dict[str, Any]:
         schema["format"] = param.format
     if param.max_length is not None:
         schema["maxLength"] = param.max_length
+    if param.pattern:
+        schema["pattern"] = param.pattern
     return schema
 
 
@@ -297,8 +302,21 @@ def build_document() -> dict:
             "get": _events("ListNetworkAccessProfileEvent", "Network Access Profile")
         },
         "/v1/Sims/{Sid}": {
-            "get": _fetch("FetchSim", "Fetch a Sim", sims.Sim, query=(audit_routes.AS_OF,)),
+            "get": _fetch(
+                "FetchSim",
+                "Fetch a Sim, with its data usage (our extension)",
+                sims.SimWithDataUsage,
+                query=(audit_routes.AS_OF,),
+            ),
             "post": _update("UpdateSim", "Update a Sim", sims.Sim, sims.UPDATE_PARAMS),
+        },
+        usage_records.PATH: {
+            "get": _list(
+                "ListUsageRecord",
+                "List UsageRecords: data usage by period, filtered and grouped",
+                usage_records.UsageRecordPage,
+                usage_records.QUERY_PARAMS,
+            )
         },
     }
     return {

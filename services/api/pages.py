@@ -136,6 +136,21 @@ async def fetch_page(
     return Listing(rows=rows, has_next=more, has_previous=position is not None)
 
 
+def page_url(
+    base_url: str,
+    path: str,
+    filters: list[tuple[str, str]],
+    size: int,
+    page: int,
+    token: str | None,
+) -> str:
+    """An absolute page URL: every filter, PageSize, Page and the token when there is one."""
+    query = [*filters, ("PageSize", str(size)), ("Page", str(page))]
+    if token is not None:
+        query.append(("PageToken", token))
+    return f"{base_url}{path}?{urlencode(query)}"
+
+
 def page_meta(
     base_url: str,
     path: str,
@@ -150,10 +165,7 @@ def page_meta(
     (date_created, sid) of a row."""
 
     def url(page: int, token: str | None) -> str:
-        query = [*filters, ("PageSize", str(request.size)), ("Page", str(page))]
-        if token is not None:
-            query.append(("PageToken", token))
-        return f"{base_url}{path}?{urlencode(query)}"
+        return page_url(base_url, path, filters, request.size, page, token)
 
     rows = listing.rows
     next_url = previous_url = None

@@ -1,4 +1,5 @@
-"""Sims, `/v1/Sims`: register (create), fetch, list (Status, Fleet, Iccid), update.
+"""Sims, `/v1/Sims`: register (create), fetch (with `data_usage`: sim_data_usage.py), list
+(Status, Fleet, Iccid), update.
 
 A status or Fleet change still being processed when the write's wait ends is answered 202 with
 `status: scheduled` (contract, Sim rule 5): the change is on its way, not yet in effect.
@@ -18,6 +19,7 @@ from services.api.context import api_of, base_url, by_ref, iso, json_response
 from services.api.errors import invalid, not_found
 from services.api.forms import Param
 from services.api.responses import Pending, answer_write, idempotency_key
+from services.api.sim_data_usage import SimDataUsage, data_usage_of
 from services.audit.resources import SIM as SIM_KIND
 
 STATUSES = ("new", "ready", "active", "inactive", "scheduled")
@@ -40,6 +42,13 @@ class Sim(msgspec.Struct):
     date_updated: str
     url: str
     links: SimLinks
+
+
+class SimWithDataUsage(Sim):
+    """A fetched Sim: Twilio's properties and `data_usage`, fleetstate's extension (the fetch
+    only, not lists)."""
+
+    data_usage: SimDataUsage | None  # null with AsOf: usage is not in the Sim's event history
 
 
 class SimPage(msgspec.Struct):
@@ -152,12 +161,18 @@ async def fetch_sim(request: Request, sid: FromPath[str]) -> Response:
     account = await api.auth.account_sid(request)
     values = forms.read(forms.query_params(request), (audit_routes.AS_OF,))
     if "as_of" in values:
+        # The Sim as the log had it then; usage is not part of that history: null.
         row = await audit_routes.as_of_row(request, account, SIM_KIND, sid, values["as_of"])
+        usage = None
     else:
         row = await find_sim(api.db, account, sid)
+        usage = None if row is None else await data_usage_of(api, account, row["sid"])
+        if usage is None:
+            row = None  # gone between the two reads: as missing as if never there
     if row is None:
         raise not_found("Sim", sid)
-    return json_response(sim_of(row, base_url(request)))
+    sim = sim_of(row, base_url(request))
+    return json_response(SimWithDataUsage(**msgspec.structs.asdict(sim), data_usage=usage))
 
 
 @post("/v1/Sims/{sid:str}")

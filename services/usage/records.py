@@ -74,9 +74,15 @@ def _decode_token(token: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         bucket, key = msgspec.json.decode(raw, type=tuple[str, str])
-        return datetime.fromisoformat(bucket), key
-    except (ValueError, msgspec.DecodeError):
-        raise InvalidPageToken("Invalid PageToken") from None
+        position = datetime.fromisoformat(bucket), key
+        # Only tokens as we issue them: a forged one could carry what the query cannot take (a
+        # naive or out-of-range time, a NUL in the key) and fail there instead of here.
+        canonical = "\x00" not in key and _encode_token(*position) == token
+    except (ValueError, OverflowError, msgspec.DecodeError):
+        canonical = False
+    if not canonical:
+        raise InvalidPageToken("Invalid PageToken")
+    return position
 
 
 async def _resolve(conn, table: str, what: str, account_sid: str, ref: str | None) -> str | None:
@@ -100,7 +106,7 @@ async def list_usage_records(
     page_size: int = 50,
     page_token: str | None = None,
 ) -> UsageRecordsPage:
-    after = _decode_token(page_token) if page_token else None
+    after = _decode_token(page_token) if page_token is not None else None
     sim_sid = await _resolve(conn, "sims", "Sim", account_sid, query.sim)
     fleet_sid = await _resolve(conn, "fleets", "Fleet", account_sid, query.fleet)
     args: list = [account_sid, query.start_time, query.end_time]

@@ -8,6 +8,8 @@ Decisions where Twilio is silent:
 - StartTime and EndTime are ISO 8601; a date alone means midnight UTC, a time without an offset
   is UTC. StartTime must be before EndTime.
 - Usage is kept per hour: an hour counts when it starts in [StartTime, EndTime).
+- StartTime and EndTime lie in [1970-01-01, 9999-12-31): no usage is older than the Unix epoch
+  the billing periods count from, and the bounds keep every date computed from them in range.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ GRANULARITIES = ("hour", "day", "all")
 PAGING = ("PageSize", "Page", "PageToken")
 FILTERS = ("Sim", "Fleet", "Network", "IsoCountry", "Group", "Granularity", "StartTime", "EndTime")
 _MONTH = BillingPeriod.parse("month")
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 class InvalidParameter(ValueError):
@@ -45,9 +49,12 @@ class UsageQuery(msgspec.Struct, frozen=True, kw_only=True):
 def _time(name: str, value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset that leaves year 1..9999
         raise InvalidParameter(f"{name} must be an ISO 8601 date-time") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if not _EARLIEST <= moment < _LATEST:
+        raise InvalidParameter(f"{name} must be between 1970-01-01 and 9999-12-31")
+    return moment
 
 
 def _month_before(moment: datetime) -> datetime:
@@ -72,15 +79,18 @@ def parse_usage_query(params: Mapping[str, str], now: datetime) -> UsageQuery:
     if network is not None and not is_sid(NETWORK, network):
         raise InvalidParameter("Network must be the SID of a Network (HW...)")
     iso_country = params.get("IsoCountry")
-    if iso_country is not None and (len(iso_country) != 2 or not iso_country.isalpha()):
+    if iso_country is not None and not (
+        len(iso_country) == 2 and iso_country.isascii() and iso_country.isalpha()
+    ):
         raise InvalidParameter("IsoCountry must be an ISO 3166-1 alpha-2 code such as 'US'")
     end = _time("EndTime", params["EndTime"]) if "EndTime" in params else now
     start = _time("StartTime", params["StartTime"]) if "StartTime" in params else _month_before(end)
     if start >= end:
         raise InvalidParameter("StartTime must be before EndTime")
     for name in ("Sim", "Fleet"):
-        if name in params and not params[name]:
-            raise InvalidParameter(f"{name} must not be empty")
+        # PostgreSQL text cannot hold NUL, so no unique name has one (and a query with it fails).
+        if name in params and (not params[name] or "\x00" in params[name]):
+            raise InvalidParameter(f"{name} must be a SID or a unique name")
     return UsageQuery(
         start_time=start,
         end_time=end,

@@ -19,6 +19,7 @@ import pytest
 
 from events.commands import ProvisionSimCard
 from events.sids import OPERATOR_ACCOUNT_SID
+from events.usage_client import UsageReporter
 from services.config import Settings, load_settings, with_topic_prefix
 from services.migrate import migrate
 from services.operator import add_network, command_client, create_account
@@ -121,6 +122,29 @@ async def stack(tmp_path_factory) -> Stack:
         admin = await asyncpg.connect(base.database_url)
         await admin.execute(f'drop database if exists "test_{tag}" with (force)')
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+def usage_services(stack: Stack):
+    """The usage processor and the usage projector on the shared stack, started by the first
+    test that needs usage (the others do not pay for them)."""
+    services = [
+        ServiceProcess(name, stack.settings, log_path=stack.logs / f"{name}.log")
+        for name in ("usage-processor", "usage-projector")
+    ]
+    for service in services:
+        service.start()
+    yield
+    for service in reversed(services):
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+async def reporter(stack: Stack, usage_services):
+    """Publishes data session reports to the stack's usage processor."""
+    settings = stack.settings
+    async with UsageReporter(settings.kafka_bootstrap, usage_topic=settings.usage_topic) as r:
+        yield r
 
 
 async def _account(settings: Settings) -> Account:

@@ -14,6 +14,7 @@ import msgspec
 from services.api.app import create_app
 from services.config import environment_of
 from services.demo import SIM_CARDS, seed
+from services.usage import records_query
 from tests.api.support import assert_error
 
 
@@ -151,6 +152,18 @@ async def test_the_openapi_document_describes_every_operation_we_serve(stack):
     assert form["required"] == ["NetworkAccessProfile"] and form["additionalProperties"] is False
     fleet = document["components"]["schemas"]["Fleet"]
     assert {"commands_url", "sms_commands_url", "data_limit"} <= set(fleet["properties"])
+    # UsageRecords takes exactly the parameters its query parses; the fetch shows data_usage.
+    usage = document["paths"]["/v1/UsageRecords"]["get"]
+    assert [p["name"] for p in usage["parameters"]] == [
+        *records_query.FILTERS,
+        *records_query.PAGING,
+    ]
+    fetch_sim = document["paths"]["/v1/Sims/{Sid}"]["get"]["responses"]["200"]
+    schema = fetch_sim["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/SimWithDataUsage"}
+    fetched = document["components"]["schemas"]["SimWithDataUsage"]
+    assert "data_usage" in fetched["required"]
+    assert "data_usage" not in document["components"]["schemas"]["Sim"]["properties"]
 
 
 def _shape(path: str) -> str:

@@ -74,6 +74,10 @@ async def test_malformed_requests_are_4xx_twilio_errors_never_500(api):
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert_error(twice, 400, 20001)
+    nul = await api.post("/v1/Fleets", data={"NetworkAccessProfile": "nap", "UniqueName": "a\x00"})
+    assert_error(nul, 400, 20001)
+    assert_error(await api.get("/v1/Sims", params={"Iccid": "\x00"}), 400, 20001)
+    assert (await api.post("/v1/Fleets", data={"NetworkAccessProfile": "nap"})).status_code == 201
     query_on_write = await api.post("/v1/Fleets?NetworkAccessProfile=nap")
     assert_error(query_on_write, 400, 20001)
     assert_error(await api.get("/v1/Nothing"), 404, 20404)

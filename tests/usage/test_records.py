@@ -4,6 +4,7 @@ PostgreSQL, queried as the API will."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -13,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from events.commands import CreateFleet, UpdateFleet, UpdateSim
 from events.usage import UsageBucket, UsageFacts, encode_facts
-from services.projection.changes import changes, coalesce
+from services.projection.changes import LogPosition, changes, coalesce
 from services.projection.writer import init_connection, write_changes
 from services.usage.periods import BillingPeriod
 from services.usage.projector import USAGE_RECORDS, UsageProjector
@@ -26,6 +27,12 @@ MONTH = BillingPeriod.parse("month")
 DAY1 = datetime(2026, 11, 10, tzinfo=UTC)
 DAY2 = datetime(2026, 11, 11, tzinfo=UTC)
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def logged(world: World) -> list[tuple]:
+    """The World's events, each with the place it would have in a one-partition events topic
+    (the event history records it)."""
+    return [(e, LogPosition(0, i)) for i, e in enumerate(world.log)]
 
 
 def bucket(world, sim, network, at: datetime, up: int, down: int, fleet=None, account=ACCOUNT_A):
@@ -55,7 +62,7 @@ async def usage_db(topics, migrated):
     conn = await asyncpg.connect(migrated)
     await init_connection(conn)
     async with conn.transaction():
-        await write_changes(conn, coalesce(c for e in world.log for c in changes(e)))
+        await write_changes(conn, coalesce(c for e, at in logged(world) for c in changes(e, at)))
         await conn.execute("update networks set iso_country = 'GB' where sid = $1", gb)
     await conn.close()
     fleet, f2 = world.account.fleet_names["fleet"], world.account.fleet_names["f2"]
@@ -197,6 +204,13 @@ async def test_bad_parameters_and_page_tokens_are_refused():
         {"StartTime": "yesterday"},
         {"StartTime": "2026-11-02", "EndTime": "2026-11-01"},
         {"Colour": "red"},
+        # Each of these would otherwise fail later, in date arithmetic or in the database.
+        {"StartTime": "0001-01-01T00:00:00+05:00"},
+        {"EndTime": "0001-01-15"},
+        {"EndTime": "9999-12-31T23:00:00"},
+        {"IsoCountry": "ÉÉ"},
+        {"Sim": "a\x00b"},
+        {"Fleet": ""},
     ):
         with pytest.raises(InvalidParameter):
             parse_usage_query(params, NOW)
@@ -207,8 +221,25 @@ async def test_bad_parameters_and_page_tokens_are_refused():
 
 async def test_a_forged_page_token_is_refused(usage_db):
     conn, _, _ = usage_db
-    with pytest.raises(InvalidPageToken):
-        await list_usage_records(conn, ACCOUNT_A, query(), page_token="not-a-token")
+    issued = (
+        await list_usage_records(conn, ACCOUNT_A, query(Granularity="hour"), 1)
+    ).next_page_token
+    assert issued is not None
+    forged = [
+        "not-a-token",
+        "",
+        issued + "=",  # decodes to the same position, but is not a token we issued
+        _token_of(["2026-11-10T01:00:00", "x"]),  # a naive time
+        _token_of(["0001-01-01T00:00:00+05:00", "x"]),  # before year 1 in UTC
+        _token_of(["2026-11-10T01:00:00Z", "a\x00b"]),  # NUL: PostgreSQL text refuses it
+    ]
+    for token in forged:
+        with pytest.raises(InvalidPageToken):
+            await list_usage_records(conn, ACCOUNT_A, query(), page_token=token)
+
+
+def _token_of(position: list[str]) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(position)).decode().rstrip("=")
 
 
 async def test_a_sims_fetch_shows_its_current_period_usage_and_data_state(usage_db):
@@ -246,7 +277,9 @@ async def test_data_suspension_events_set_the_sims_data_state_in_the_read_model(
     )
     await init_connection(conn)
     async with conn.transaction():
-        await write_changes(conn, coalesce(c for e in world.log[-3:] for c in changes(e)))
+        await write_changes(
+            conn, coalesce(c for e, at in logged(world)[-3:] for c in changes(e, at))
+        )
     usage = await sim_data_usage(conn, ACCOUNT_A, world.sim, NOW, MONTH)
     assert usage["data_suspended"] and usage["data_limit"] == 1
     version = await conn.fetchval("select version from sims where sid = $1", world.sim)
