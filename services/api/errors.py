@@ -99,6 +99,10 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, asyncpg.DataError):
+        # PostgreSQL refused a value the request carried (a NUL in a path, say): bad input.
+        log.info("%s %s: a value PostgreSQL refuses: %r", request.method, request.url.path, exc)
+        return error_response(400, 20001, "A parameter holds a value that cannot be stored")
     if isinstance(exc, UNAVAILABLE_ERRORS):
         log.warning("%s %s: dependency unavailable: %r", request.method, request.url.path, exc)
         return error_response(503, 20503, UNAVAILABLE_MESSAGE)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from events.commands import CommandEnvelope
 from events.envelope import EventEnvelope, Rejection
 from events.sids import OPERATOR_ACCOUNT_SID
+from services.domain import rules
 from services.domain.decide_fleet import FLEET_HANDLERS
 from services.domain.decide_operator import ACCOUNT_HANDLERS, OPERATOR_HANDLERS
 from services.domain.decide_profile import PROFILE_HANDLERS
@@ -53,6 +54,9 @@ def decide(state: State, envelope: CommandEnvelope) -> list[EventEnvelope] | Rej
         return Rejection(
             400, 20001, f"{command_type.__name__} is not allowed for account {account_sid}"
         )
+    with_nul = rules.field_with_nul(envelope)
+    if with_nul:
+        return Rejection(400, 20001, f"{with_nul} may not contain NUL characters")
     out = Emitter(envelope)
     try:
         # An account never seen yet decides against an empty, throw-away Account.

@@ -42,6 +42,25 @@ _MCC = re.compile(r"[0-9]{3}")
 _MNC = re.compile(r"[0-9]{2,3}")
 
 
+def field_with_nul(value: object, path: str = "") -> str | None:
+    """The first text in a command (its fields, lists and nested structs) holding a NUL
+    character, by name; None if there is none. NUL is never meaningful in a name, a URL or an
+    id, and PostgreSQL text cannot store it: a read model would refuse the event."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, list | tuple):
+        for item in value:
+            found = field_with_nul(item, path)
+            if found:
+                return found
+        return None
+    for field in getattr(value, "__struct_fields__", ()):
+        found = field_with_nul(getattr(value, field), f"{path}.{field}" if path else field)
+        if found:
+            return found
+    return None
+
+
 def unique_name(value: str | None, sid_prefix: str, parameter: str = "UniqueName") -> str | None:
     """A unique name: 1..64 characters, not shaped like a SID of its own resource type
     (so `{Sid}` in a path is never ambiguous). None clears the name."""

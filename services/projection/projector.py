@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import asyncpg
 from aiokafka import TopicPartition
@@ -113,31 +114,48 @@ class Projector:
         }
 
     async def _apply(self, conn: asyncpg.Connection, consumer, batches) -> None:
-        all_changes: list[Change] = []
-        skipped: list[tuple[ConsumerRecord, str]] = []
-        moved: dict[int, tuple[int, int, ConsumerRecord, ConsumerRecord]] = {}
-        count = 0
+        items: list[_Item] = []
         for tp, records in batches.items():
-            expected = self.positions[tp.partition]
             # A fetch in flight at the last seek can deliver records again: skip them.
-            records = [r for r in records if r.offset >= expected]
-            if not records:
-                continue
-            for record in records:
-                try:
-                    position = LogPosition(record.partition, record.offset)
-                    all_changes.extend(self.project(decode_event(record.value), position))
-                except InvalidMessage as exc:
-                    log.error("projector: skipping %s/%d@%d: %s", *_where(record), exc.reason)
-                    skipped.append((record, exc.reason))
-            moved[tp.partition] = (expected, records[-1].offset + 1, records[0], records[-1])
-            count += len(records)
-        if not moved:
+            items += [
+                self._item(record)
+                for record in records
+                if record.offset >= self.positions[tp.partition]
+            ]
+        if not items:
             return
+        try:
+            await self._commit(conn, consumer, items)
+        except _REFUSED as exc:
+            # One event PostgreSQL refuses must not stop the projection for good: apply the
+            # batch one event at a time and set aside (record) only the refused ones.
+            log.error("projector: a batch was refused (%s); applying it event by event", exc)
+            for item in items:
+                try:
+                    await self._commit(conn, consumer, [item])
+                except _REFUSED as refused:
+                    log.error("projector: skipping %s/%d@%d: %s", *_where(item.record), refused)
+                    set_aside = _Item(item.record, [], f"refused by PostgreSQL: {refused}")
+                    await self._commit(conn, consumer, [set_aside])
+
+    def _item(self, record: ConsumerRecord) -> _Item:
+        try:
+            position = LogPosition(record.partition, record.offset)
+            return _Item(record, self.project(decode_event(record.value), position), None)
+        except InvalidMessage as exc:
+            log.error("projector: skipping %s/%d@%d: %s", *_where(record), exc.reason)
+            return _Item(record, [], exc.reason)
+
+    async def _commit(self, conn: asyncpg.Connection, consumer, items: list[_Item]) -> None:
+        """Writes the items' changes and moves the tracking rows past them, in one transaction."""
+        moved: dict[int, list[ConsumerRecord]] = {}
+        for item in items:
+            moved.setdefault(item.record.partition, []).append(item.record)
         now = time.time()
         async with conn.transaction():
-            await write_changes(conn, coalesce(all_changes))
-            for partition, (expected, next_offset, first, last) in moved.items():
+            await write_changes(conn, coalesce(c for item in items for c in item.changes))
+            for partition, records in moved.items():
+                expected, next_offset = self.positions[partition], records[-1].offset + 1
                 end = consumer.last_stable_offset(TopicPartition(self.topic, partition))
                 status = await conn.execute(
                     "update projection_offsets set next_offset = $1, last_event_at = $2, "
@@ -145,9 +163,9 @@ class Projector:
                     "where projection = $5 and topic = $6 and partition = $7 "
                     "and next_offset = $8",
                     next_offset,
-                    datetime.fromtimestamp(last.timestamp / 1000, UTC),
+                    datetime.fromtimestamp(records[-1].timestamp / 1000, UTC),
                     max(0, (end or next_offset) - next_offset),
-                    max(0.0, now - first.timestamp / 1000),
+                    max(0.0, now - records[0].timestamp / 1000),
                     self.name,
                     self.topic,
                     partition,
@@ -155,17 +173,29 @@ class Projector:
                 )
                 if status != "UPDATE 1":
                     raise StaleTracking(f"partition {partition} is not at offset {expected}")
+            skipped = [item for item in items if item.skipped is not None]
             if skipped:
                 await conn.executemany(
                     'insert into projection_skipped (projection, topic, partition, "offset", '
                     "reason) values ($1, $2, $3, $4, $5) on conflict do nothing",
-                    [(self.name, *_where(r), reason) for r, reason in skipped],
+                    [(self.name, *_where(i.record), i.skipped) for i in skipped],
                 )
-            notice = ",".join(f"{self.topic}:{p}:{m[1]}" for p, m in moved.items())
+            notice = ",".join(f"{self.topic}:{p}:{r[-1].offset + 1}" for p, r in moved.items())
             await conn.execute("select pg_notify($1, $2)", NOTIFY_CHANNEL, notice)
-        for partition, (_, next_offset, _, _) in moved.items():
-            self.positions[partition] = next_offset
-        self.applied += count
+        for partition, records in moved.items():
+            self.positions[partition] = records[-1].offset + 1
+        self.applied += len(items)
+
+
+class _Item(NamedTuple):
+    record: ConsumerRecord
+    changes: list[Change]
+    skipped: str | None  # why the event is set aside (recorded in projection_skipped)
+
+
+# PostgreSQL refusing a value (a data exception or a violated constraint), as opposed to a
+# connection that failed: retrying the same batch would fail the same way forever.
+_REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 
 def _where(record: ConsumerRecord) -> tuple[str, int, int]:

@@ -77,6 +77,8 @@ async def test_malformed_requests_are_4xx_twilio_errors_never_500(api):
     nul = await api.post("/v1/Fleets", data={"NetworkAccessProfile": "nap", "UniqueName": "a\x00"})
     assert_error(nul, 400, 20001)
     assert_error(await api.get("/v1/Sims", params={"Iccid": "\x00"}), 400, 20001)
+    for path in ("/v1/Sims/a%00b", "/v1/Fleets/a%00b/Events", "/v1/NetworkAccessProfiles/%00"):
+        assert_error(await api.get(path), 400, 20001)
     assert (await api.post("/v1/Fleets", data={"NetworkAccessProfile": "nap"})).status_code == 201
     query_on_write = await api.post("/v1/Fleets?NetworkAccessProfile=nap")
     assert_error(query_on_write, 400, 20001)

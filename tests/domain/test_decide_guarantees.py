@@ -65,3 +65,16 @@ def test_an_outcome_lists_the_events_or_the_rejection():
     command = envelope(UpdateFleet(fleet="fleet", data_limit=2))
     outcome = outcome_of(command, decide(world.state, command), ISSUED_AT)
     assert outcome.status == "accepted" and outcome.events[0].type == "FleetDataLimitChanged"
+
+
+def test_a_nul_character_anywhere_in_a_command_is_rejected_with_20001_and_appends_nothing():
+    world = World()
+    for command, where in (
+        (CreateFleet(network_access_profile="nap", unique_name="bad\x00name"), "unique_name"),
+        (UpdateSim(sim=world.sim, callback_url="https://example.com/\x00"), "callback_url"),
+    ):
+        rejection = decide(world.state, envelope(command))
+        assert (rejection.http_status, rejection.code) == (400, 20001)
+        assert where in rejection.message
+    rejection = decide(world.state, envelope(UpdateFleet(fleet="fleet"), command_id="id\x00"))
+    assert rejection.code == 20001 and "command_id" in rejection.message

@@ -8,14 +8,17 @@ import random
 import asyncpg
 import msgspec
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from bench.workload import Workload
+from events.codec import encode_event
 from events.commands import CreateFleet, CreateNetworkAccessProfile, UpdateFleet
 from events.sids import derive_sid
 from services.migrate import migrate
 from services.projection.projector import Projector
 from services.projection.snapshot import snapshot
 from services.projection.waiter import ProjectionWaiter
+from tests.domain.support import World
 from tests.projection.support import wait_until_projected
 from tests.services import ServiceProcess
 
@@ -125,3 +128,46 @@ async def _send_paced(client, envelopes, chunk: int = 100) -> None:
         )
         await asyncio.sleep(0.1)
     await asyncio.gather(*pending)
+
+
+async def test_an_event_postgres_refuses_is_set_aside_and_the_events_after_it_are_projected(
+    projected,
+):
+    # The decider refuses NUL in names; an event written past it (by an older or foreign
+    # writer) must not stop the projection for good.
+    world = World()
+    events = [e for e in world.log if e.type == "FleetCreated"]
+    good = world.run(CreateFleet(network_access_profile="nap", unique_name="after"))[0]
+    poison = msgspec.structs.replace(
+        events[0],
+        event_id="EV" + "0" * 32,
+        aggregate_id="HF" + "0" * 32,
+        payload=msgspec.structs.replace(events[0].payload, unique_name="bad\x00name"),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=projected.kafka_bootstrap)
+    await producer.start()
+    try:
+        for event in (poison, good):
+            await producer.send_and_wait(
+                projected.events_topic,
+                encode_event(event),
+                key=event.account_sid.encode(),
+                partition=0,
+            )
+    finally:
+        await producer.stop()
+    stop = asyncio.Event()
+    task = asyncio.create_task(Projector(projected).run(stop))
+    try:
+        await wait_until_projected(projected, projected.database_url)
+    finally:
+        stop.set()
+        await task
+    conn = await asyncpg.connect(projected.database_url)
+    try:
+        skipped = await conn.fetch('select "offset", reason from projection_skipped')
+        fleets = await conn.fetch("select sid from fleets")
+    finally:
+        await conn.close()
+    assert [r["offset"] for r in skipped] == [0] and "PostgreSQL" in skipped[0]["reason"]
+    assert [r["sid"] for r in fleets] == [good.aggregate_id]
