@@ -51,6 +51,7 @@ class ChaosConfig(msgspec.Struct, kw_only=True):
     broker_kills: int = 3
     database_restarts: int = 1
     reports_per_command: float = 2.0  # data session reports sent beside the commands
+    api_share: float = 0.05  # Fleets created over the REST API, per command of the client
     seed: int = 1
     settle_seconds: float = 180.0
     logs: Path = Path("bench/results/chaos")
