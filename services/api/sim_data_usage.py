@@ -8,11 +8,13 @@ FLEETSTATE_BILLING_PERIOD; usage counts once the usage projector has it.
 
 from __future__ import annotations
 
+import asyncpg
 import msgspec
 
+from events.sids import SIM, is_sid
 from services.api.context import Api, clock
 from services.api.usage_records import UsagePeriod
-from services.usage.sim_usage import sim_data_usage
+from services.usage.sim_usage import sim_and_usage
 
 
 class SimDataUsage(msgspec.Struct):
@@ -30,7 +32,14 @@ class SimDataUsage(msgspec.Struct):
     data_suspended: bool
 
 
-async def data_usage_of(api: Api, account_sid: str, sim_sid: str) -> SimDataUsage | None:
-    """None when the account has no such Sim."""
-    usage = await sim_data_usage(api.db, account_sid, sim_sid, clock(), api.billing_period)
-    return None if usage is None else msgspec.convert(usage, SimDataUsage)
+async def sim_with_data_usage(
+    api: Api, account_sid: str, ref: str
+) -> tuple[asyncpg.Record, SimDataUsage] | None:
+    """The Sim `ref` (SID or unique name) of the account and its data usage, in one query;
+    None when the account has no such Sim."""
+    column = "sid" if is_sid(SIM, ref) else "unique_name"
+    found = await sim_and_usage(api.db, account_sid, column, ref, clock(), api.billing_period)
+    if found is None:
+        return None
+    row, usage = found
+    return row, msgspec.convert(usage, SimDataUsage)

@@ -19,7 +19,7 @@ from services.api.context import api_of, base_url, by_ref, iso, json_response
 from services.api.errors import invalid, not_found
 from services.api.forms import Param
 from services.api.responses import Pending, answer_write, idempotency_key
-from services.api.sim_data_usage import SimDataUsage, data_usage_of
+from services.api.sim_data_usage import SimDataUsage, sim_with_data_usage
 from services.audit.resources import SIM as SIM_KIND
 
 STATUSES = ("new", "ready", "active", "inactive", "scheduled")
@@ -165,10 +165,8 @@ async def fetch_sim(request: Request, sid: FromPath[str]) -> Response:
         row = await audit_routes.as_of_row(request, account, SIM_KIND, sid, values["as_of"])
         usage = None
     else:
-        row = await find_sim(api.db, account, sid)
-        usage = None if row is None else await data_usage_of(api, account, row["sid"])
-        if usage is None:
-            row = None  # gone between the two reads: as missing as if never there
+        found = await sim_with_data_usage(api, account, sid)
+        row, usage = found if found is not None else (None, None)
     if row is None:
         raise not_found("Sim", sid)
     sim = sim_of(row, base_url(request))
