@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+import uvloop
+
 from services.config import ConfigError, load_settings
 
 
@@ -218,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # uvloop's event loop (a dependency; uvicorn picks it too): the services are I/O loops
+    # whose latency is mostly the loop's own overhead per message.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
         return args.func(args)
     except ConfigError as exc:
