@@ -28,6 +28,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     usage_dedup_periods: int = 2
     # How long a processor may be silent before the group gives its partitions to another.
     processor_session_timeout_ms: int = 10_000
+    # Where `fleetstate run` has the processors serve Prometheus metrics (0: not at all).
+    processor_metrics_port: int = 8081
+    usage_metrics_port: int = 8082
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Public base URL for absolute `url` fields; empty means the request's own scheme and host.
@@ -54,6 +57,8 @@ ENVIRONMENT = {
     "FLEETSTATE_BILLING_PERIOD": "billing_period",
     "FLEETSTATE_USAGE_DEDUP_PERIODS": "usage_dedup_periods",
     "FLEETSTATE_PROCESSOR_SESSION_TIMEOUT_MS": "processor_session_timeout_ms",
+    "FLEETSTATE_PROCESSOR_METRICS_PORT": "processor_metrics_port",
+    "FLEETSTATE_USAGE_METRICS_PORT": "usage_metrics_port",
     "FLEETSTATE_API_HOST": "api_host",
     "FLEETSTATE_API_PORT": "api_port",
     "FLEETSTATE_PUBLIC_BASE_URL": "public_base_url",

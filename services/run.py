@@ -19,6 +19,21 @@ from services.migrate import migrate
 from services.topics import ensure_topics
 
 SERVICES = ["processor", "projector", "api", "usage-processor", "usage-projector"]
+
+
+def service_arguments(settings: Settings) -> dict[str, list[str]]:
+    """Each service and its arguments: the processors serve their Prometheus metrics where
+    the settings say (the API serves its own on /metrics)."""
+    metrics = {
+        "processor": settings.processor_metrics_port,
+        "usage-processor": settings.usage_metrics_port,
+    }
+    return {
+        name: ["--metrics-port", str(metrics[name])] if metrics.get(name) else []
+        for name in SERVICES
+    }
+
+
 READY_TIMEOUT = 60.0
 
 
@@ -51,8 +66,8 @@ async def run_all(settings: Settings) -> int:
     await migrate(settings.database_url)
     await ensure_topics(settings)
     children = [
-        await asyncio.create_subprocess_exec(sys.executable, "-m", "services.cli", name)
-        for name in SERVICES
+        await asyncio.create_subprocess_exec(sys.executable, "-m", "services.cli", name, *args)
+        for name, args in service_arguments(settings).items()
     ]
     base_url = f"http://{settings.api_host}:{settings.api_port}"
     print(f"fleetstate: serving {base_url} (Ctrl-C stops)", flush=True)
