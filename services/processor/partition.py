@@ -76,7 +76,7 @@ class PartitionProcessor:
         self.outcomes: OrderedDict[tuple[str, str], Outcome] = OrderedDict()
         self.last_hash = GENESIS_HASH
         self.events_end = 0  # next offset of the events partition
-        self.next_command = 0  # next offset of the commands partition to answer
+        self.next_offset = 0  # next offset of the commands partition to answer
         # Commands fetched but not yet answered; the worker task answers them in batches, so
         # each partition commits at its own pace while the consumer keeps fetching.
         self._queue: list[ConsumerRecord] = []
@@ -118,7 +118,7 @@ class PartitionProcessor:
     def run(self, on_failure: Callable[[int], None]) -> None:
         """Starts answering what feed() queues; on an error calls on_failure(partition) and
         stops (the state may hold uncommitted decisions: the owner must rebuild it)."""
-        self._fed_until = self.next_command
+        self._fed_until = self.next_offset
         self._worker = asyncio.create_task(self._answer_queued(on_failure))
 
     def feed(self, records: list[ConsumerRecord]) -> None:
@@ -134,10 +134,10 @@ class PartitionProcessor:
 
     async def quiesce(self) -> None:
         """Waits for the batch in flight to commit and drops what is queued: after this the
-        consumer must be positioned at `next_command` again."""
+        consumer must be positioned at `next_offset` again."""
         async with self._busy:
             self._queue.clear()
-            self._fed_until = self.next_command
+            self._fed_until = self.next_offset
 
     async def _answer_queued(self, on_failure: Callable[[int], None]) -> None:
         while True:
@@ -205,13 +205,13 @@ class PartitionProcessor:
         processor and start a fresh one, which recovers from the log."""
         # A fetch that was in flight when the consumer was positioned can deliver records again;
         # the committed position is the truth, so anything before it is already answered.
-        records = [r for r in records if r.offset >= self.next_command]
+        records = [r for r in records if r.offset >= self.next_offset]
         if not records:
             return
         answers = [self._answer(record) for record in records]
         started = time.monotonic()
         await self._commit(answers, next_offset=records[-1].offset + 1)
-        self.next_command = records[-1].offset + 1
+        self.next_offset = records[-1].offset + 1
         metrics.TRANSACTION_SECONDS.observe(time.monotonic() - started)
 
     def _answer(self, record: ConsumerRecord) -> _Answer:
