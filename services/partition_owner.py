@@ -26,7 +26,27 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from services.log_reader import FETCH_MAX_WAIT_MS
+
 log = logging.getLogger(__name__)
+
+
+def group_consumer(bootstrap: str, group_id: str, session_timeout_ms: int, **options):
+    """The consumer of a group member: read_committed, offsets committed only inside the
+    output transactions, never automatically."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=1_000,
+        # Also the rebalance timeout: how long a rebalance waits for members to rejoin.
+        max_poll_interval_ms=60_000,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        **options,
+    )
 
 
 class Worker(Protocol):

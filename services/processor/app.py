@@ -17,12 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer
-
 from services.config import Settings
 from services.domain.state import State
-from services.log_reader import FETCH_MAX_WAIT_MS
-from services.partition_owner import PartitionOwner
+from services.partition_owner import PartitionOwner, group_consumer
 from services.processor import metrics
 from services.processor.catalogue_reader import CatalogueReader
 from services.processor.partition import PartitionProcessor
@@ -45,17 +42,8 @@ class Processor(PartitionOwner):
         # partitions it does not own.
         self.state = State()
         self.catalogue = CatalogueReader(settings, self.state)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
-            session_timeout_ms=settings.processor_session_timeout_ms,
-            heartbeat_interval_ms=1_000,
-            # Also the rebalance timeout: how long a rebalance waits for members to rejoin.
-            max_poll_interval_ms=60_000,
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        consumer = group_consumer(
+            settings.kafka_bootstrap, self.group_id, settings.processor_session_timeout_ms
         )
         super().__init__(settings.commands_topic, consumer)
 

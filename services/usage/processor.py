@@ -11,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer
-
 from services.config import Settings
-from services.log_reader import FETCH_MAX_WAIT_MS
-from services.partition_owner import PartitionOwner
+from services.partition_owner import PartitionOwner, group_consumer
 from services.topics import ensure_topics
 from services.usage import metrics
 from services.usage.follower import EventsFollower
@@ -35,16 +32,10 @@ class UsageProcessor(PartitionOwner):
         self.settings = settings
         self.group_id = f"{GROUP_ID}.{settings.usage_topic}"
         self.follower = EventsFollower(settings.kafka_bootstrap, settings.events_topic)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
-            session_timeout_ms=settings.processor_session_timeout_ms,
-            heartbeat_interval_ms=1_000,
-            max_poll_interval_ms=60_000,
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        consumer = group_consumer(
+            settings.kafka_bootstrap,
+            self.group_id,
+            settings.processor_session_timeout_ms,
             max_partition_fetch_bytes=8 * 1024 * 1024,
         )
         super().__init__(settings.usage_topic, consumer)
