@@ -14,12 +14,16 @@ on what happens around ownership, which is the same for both and therefore lives
 - A worker whose batch failed may hold uncommitted decisions: its partition is paused and the
   worker rebuilt from the log before anything more is answered.
 - A partition whose queue grows past `backlog_limit` stops being fetched until it drains.
+
+`QueuedWorker` is the worker's half: a queue of fetched input that a task answers in batches
+(`process`), so each partition commits at its own pace while the consumer keeps fetching.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Protocol
 
@@ -61,23 +65,105 @@ class Worker(Protocol):
     async def quiesce(self) -> None: ...
 
 
+class QueuedWorker(ABC):
+    """Fetched input queued, answered in batches by one task, one batch at a time."""
+
+    label = "partition"  # in log lines
+    max_batch = 2000  # input records answered in one transaction
+    tick: float | None = None  # also answer (an empty batch) this often when idle
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self.next_offset = 0  # the partition's next input offset to answer
+        self._queue: list[ConsumerRecord] = []
+        self._fed_until = 0  # next offset feed() accepts: a re-fetch never queues twice
+        self._ready = asyncio.Event()
+        self._busy = asyncio.Lock()  # held while a batch is being answered and committed
+        self._task: asyncio.Task | None = None
+
+    @abstractmethod
+    async def process(self, records: list[ConsumerRecord]) -> None:
+        """Answers a batch and commits all it produced; on any error the state may hold what
+        was never committed, and the owner rebuilds this worker."""
+
+    def run(self, on_failure: Callable[[int], None]) -> None:
+        """Starts answering what feed() queues; on an error calls on_failure(partition) and
+        stops."""
+        self._fed_until = self.next_offset
+        self._task = asyncio.create_task(self._answer_queued(on_failure))
+
+    def feed(self, records: list[ConsumerRecord]) -> None:
+        fresh = [r for r in records if r.offset >= self._fed_until]
+        if fresh:
+            self._queue.extend(fresh)
+            self._fed_until = fresh[-1].offset + 1
+            self._ready.set()
+
+    def wake(self) -> None:
+        """Something besides input needs answering (the worker's own business)."""
+        self._ready.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    async def quiesce(self) -> None:
+        """Waits for the batch in flight to commit and drops what is queued: after this the
+        consumer must be positioned at `next_offset` again."""
+        async with self._busy:
+            self._queue.clear()
+            self._fed_until = self.next_offset
+
+    async def stop_answering(self) -> None:
+        if self._task is not None:
+            async with self._busy:  # never cancel a transaction half-way if it can finish
+                self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _answer_queued(self, on_failure: Callable[[int], None]) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(self.tick):
+                    await self._ready.wait()
+            except TimeoutError:
+                pass  # a tick
+            async with self._busy:
+                batch = self._queue[: self.max_batch]
+                self._queue = self._queue[self.max_batch :]
+                if not self._queue:
+                    self._ready.clear()
+                if not batch and self.tick is None:
+                    continue
+                try:
+                    await self.process(batch)
+                except Exception:
+                    log.warning(
+                        "%s %d: batch failed; rebuilding from the log",
+                        self.label,
+                        self.partition,
+                        exc_info=True,
+                    )
+                    on_failure(self.partition)
+                    return
+
+
 class PartitionOwner:
     name = "processor"  # in log lines
     fetch_max_records = 2000
     backlog_limit = 10_000
 
-    def __init__(self, topic: str, consumer: AIOKafkaConsumer) -> None:
+    def __init__(
+        self, topic: str, consumer: AIOKafkaConsumer, new_worker: Callable[[int], Worker]
+    ) -> None:
         self.topic = topic
         self.consumer = consumer
+        self.new_worker = new_worker  # the worker of a partition now owned (not started yet)
         self.partitions: dict[int, Worker] = {}
         self.broken: set[int] = set()  # partitions whose last batch failed: rebuilt before use
         self.backlogged: set[int] = set()  # partitions paused until their queue drains
         self.lock = asyncio.Lock()  # a rebalance waits for the batches in flight
 
-    # --- what a processor adds ---------------------------------------------------------------
-
-    def new_worker(self, partition: int) -> Worker:
-        raise NotImplementedError
+    # --- what a processor may add (the defaults do nothing) ------------------------------------
 
     async def start_dependencies(self) -> None:
         """Before consuming: topics, readers of other partitions, ..."""

@@ -45,9 +45,9 @@ class Processor(PartitionOwner):
         consumer = group_consumer(
             settings.kafka_bootstrap, self.group_id, settings.processor_session_timeout_ms
         )
-        super().__init__(settings.commands_topic, consumer)
+        super().__init__(settings.commands_topic, consumer, self._new_worker)
 
-    def new_worker(self, partition: int) -> PartitionProcessor:
+    def _new_worker(self, partition: int) -> PartitionProcessor:
         return PartitionProcessor(self.settings, partition, self.state, self.group_id)
 
     async def start_dependencies(self) -> None:

@@ -9,12 +9,10 @@ partition, so a new owner's `init_transactions` fences a stalled old one (a zomb
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import msgspec
@@ -36,6 +34,7 @@ from services.domain.decide import decide
 from services.domain.evolve import evolve
 from services.domain.state import State
 from services.log_reader import log_consumer, read_to_end
+from services.partition_owner import QueuedWorker
 from services.processor import metrics
 
 log = logging.getLogger(__name__)
@@ -65,10 +64,12 @@ class _Answer(msgspec.Struct):
     dead_letter: ConsumerRecord | None = None
 
 
-class PartitionProcessor:
+class PartitionProcessor(QueuedWorker):
+    max_batch = MAX_BATCH
+
     def __init__(self, settings: Settings, partition: int, state: State, group_id: str) -> None:
+        super().__init__(partition)
         self.settings = settings
-        self.partition = partition
         self.state = state  # shared with the other partitions of this process
         self.group_id = group_id
         self.commands_tp = TopicPartition(settings.commands_topic, partition)
@@ -76,14 +77,6 @@ class PartitionProcessor:
         self.outcomes: OrderedDict[tuple[str, str], Outcome] = OrderedDict()
         self.last_hash = GENESIS_HASH
         self.events_end = 0  # next offset of the events partition
-        self.next_offset = 0  # next offset of the commands partition to answer
-        # Commands fetched but not yet answered; the worker task answers them in batches, so
-        # each partition commits at its own pace while the consumer keeps fetching.
-        self._queue: list[ConsumerRecord] = []
-        self._fed_until = 0  # next offset feed() accepts: a re-fetch never queues twice
-        self._ready = asyncio.Event()
-        self._busy = asyncio.Lock()  # held while a batch is being answered and committed
-        self._worker: asyncio.Task | None = None
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             transactional_id=f"fleetstate-processor.{settings.commands_topic}.{partition}",
@@ -115,56 +108,9 @@ class PartitionProcessor:
             time.monotonic() - started,
         )
 
-    def run(self, on_failure: Callable[[int], None]) -> None:
-        """Starts answering what feed() queues; on an error calls on_failure(partition) and
-        stops (the state may hold uncommitted decisions: the owner must rebuild it)."""
-        self._fed_until = self.next_offset
-        self._worker = asyncio.create_task(self._answer_queued(on_failure))
-
-    def feed(self, records: list[ConsumerRecord]) -> None:
-        fresh = [r for r in records if r.offset >= self._fed_until]
-        if fresh:
-            self._queue.extend(fresh)
-            self._fed_until = fresh[-1].offset + 1
-            self._ready.set()
-
-    @property
-    def backlog(self) -> int:
-        return len(self._queue)
-
-    async def quiesce(self) -> None:
-        """Waits for the batch in flight to commit and drops what is queued: after this the
-        consumer must be positioned at `next_offset` again."""
-        async with self._busy:
-            self._queue.clear()
-            self._fed_until = self.next_offset
-
-    async def _answer_queued(self, on_failure: Callable[[int], None]) -> None:
-        while True:
-            await self._ready.wait()
-            async with self._busy:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                if not self._queue:
-                    self._ready.clear()
-                if not batch:
-                    continue
-                try:
-                    await self.process(batch)
-                except Exception:
-                    log.warning(
-                        "partition %d: batch failed; rebuilding from the log",
-                        self.partition,
-                        exc_info=True,
-                    )
-                    on_failure(self.partition)
-                    return
-
     async def stop(self) -> None:
         """Forgets this partition's accounts (another process owns them now)."""
-        if self._worker is not None:
-            async with self._busy:  # never cancel a transaction half-way if it can finish
-                self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
+        await self.stop_answering()
         for account_sid in self.accounts:
             self.state.accounts.pop(account_sid, None)
         self.accounts.clear()

@@ -13,10 +13,8 @@ whether a new billing period began, which may resume suspended Sims.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -28,6 +26,7 @@ from events.envelope import EventEnvelope
 from events.usage import DataSessionReport, decode_facts, decode_report, encode_facts
 from services.config import Settings
 from services.log_reader import log_consumer, read_to_end
+from services.partition_owner import QueuedWorker
 from services.usage import metrics
 from services.usage.directory import Directory
 from services.usage.domain import REFUSALS, Batch, Verdict, command_for
@@ -42,12 +41,16 @@ TICK_SECONDS = 0.5  # how often an idle partition looks at the clock
 ACTOR = "usage-processor"
 
 
-class UsagePartition:
+class UsagePartition(QueuedWorker):
+    label = "usage partition"
+    max_batch = MAX_BATCH
+    tick = TICK_SECONDS  # an idle partition still looks at the clock: a new period may begin
+
     def __init__(
         self, settings: Settings, partition: int, group_id: str, follower: EventsFollower
     ) -> None:
+        super().__init__(partition)
         self.settings = settings
-        self.partition = partition
         self.group_id = group_id
         self.follower = follower
         self.rule = BillingPeriod.parse(settings.billing_period)
@@ -55,14 +58,8 @@ class UsagePartition:
         self.directory = Directory()
         self.state = UsageState(self.rule, settings.usage_dedup_periods)
         self.events_end = 0  # next offset of the events partition folded into the directory
-        self.next_offset = 0  # next offset of the usage partition to read
-        self._queue: list[ConsumerRecord] = []
         self._events: list[EventEnvelope] = []  # directory events not applied yet
-        self._fed_until = 0
         self._recheck_all = True  # after recovery every Sim is evaluated once
-        self._ready = asyncio.Event()
-        self._busy = asyncio.Lock()
-        self._worker: asyncio.Task | None = None
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             transactional_id=f"fleetstate-usage.{settings.usage_topic}.{partition}",
@@ -114,64 +111,17 @@ class UsagePartition:
     async def follow_events(self) -> None:
         await self.follower.follow(self.partition, self.events_end, self.on_events)
 
-    def run(self, on_failure: Callable[[int], None]) -> None:
-        self._fed_until = self.next_offset
-        self._worker = asyncio.create_task(self._work(on_failure))
-
-    def feed(self, records: list[ConsumerRecord]) -> None:
-        fresh = [r for r in records if r.offset >= self._fed_until]
-        if fresh:
-            self._queue.extend(fresh)
-            self._fed_until = fresh[-1].offset + 1
-            self._ready.set()
-
     def on_events(self, events: list[EventEnvelope]) -> None:
         self._events.extend(events)
-        self._ready.set()
-
-    @property
-    def backlog(self) -> int:
-        return len(self._queue)
-
-    async def quiesce(self) -> None:
-        """Waits for the batch in flight and drops what is queued; the consumer must then be
-        positioned at `next_offset` again."""
-        async with self._busy:
-            self._queue.clear()
-            self._fed_until = self.next_offset
+        self.wake()
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            async with self._busy:  # never cancel a transaction half-way if it can finish
-                self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
+        await self.stop_answering()
         await self.follower.unfollow(self.partition)
         try:
             await self.producer.stop()
         except Exception:  # a fenced or broken producer has nothing left to flush
             log.debug("producer of usage partition %d stopped with an error", self.partition)
-
-    async def _work(self, on_failure: Callable[[int], None]) -> None:
-        while True:
-            try:
-                async with asyncio.timeout(TICK_SECONDS):
-                    await self._ready.wait()
-            except TimeoutError:
-                pass  # a tick: the clock may have started a new period
-            async with self._busy:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                if not self._queue:
-                    self._ready.clear()
-                try:
-                    await self.process(batch)
-                except Exception:
-                    log.warning(
-                        "usage partition %d: batch failed; rebuilding from the logs",
-                        self.partition,
-                        exc_info=True,
-                    )
-                    on_failure(self.partition)
-                    return
 
     # --- one batch -------------------------------------------------------------------------
 

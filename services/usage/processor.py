@@ -38,9 +38,9 @@ class UsageProcessor(PartitionOwner):
             settings.processor_session_timeout_ms,
             max_partition_fetch_bytes=8 * 1024 * 1024,
         )
-        super().__init__(settings.usage_topic, consumer)
+        super().__init__(settings.usage_topic, consumer, self._new_worker)
 
-    def new_worker(self, partition: int) -> UsagePartition:
+    def _new_worker(self, partition: int) -> UsagePartition:
         return UsagePartition(self.settings, partition, self.group_id, self.follower)
 
     async def start_dependencies(self) -> None:
