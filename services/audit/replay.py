@@ -43,6 +43,7 @@ from services.config import Settings
 from services.migrate import migrate
 from services.projection.projector import READ_MODELS
 from services.projection.tables import EVENT_HISTORY, TABLES
+from services.projection.tracking import record_skipped
 
 HISTORY_CHUNK = 20_000  # event-history rows per message from a worker
 # Indexes are built once the rows are in (a sort per index, far cheaper than a million
@@ -227,7 +228,7 @@ async def _rebuild(
             read_up_to = {p: stop for p, (_, stop) in ranges.items()}
             if until is None:  # a past state is not a position a projector may resume from
                 await _track(conn, topic, read_up_to)
-            await _record_skipped(conn, topic, skipped)
+            await record_skipped(conn, READ_MODELS, [(topic, *s) for s in skipped])
             found = None
             if verify_against is not None:
                 compared = time.perf_counter()
@@ -452,12 +453,3 @@ async def _track(conn, topic: str, read_up_to: dict[int, int]) -> None:
         "values ($1, $2, $3, $4)",
         [(READ_MODELS, topic, p, offset) for p, offset in read_up_to.items()],
     )
-
-
-async def _record_skipped(conn, topic: str, skipped: list[tuple[int, int, str]]) -> None:
-    if skipped:
-        await conn.executemany(
-            'insert into projection_skipped (projection, topic, partition, "offset", reason) '
-            "values ($1, $2, $3, $4, $5)",
-            [(READ_MODELS, topic, p, offset, reason) for p, offset, reason in skipped],
-        )

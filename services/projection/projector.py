@@ -28,6 +28,12 @@ from events.envelope import EventEnvelope
 from services.config import Settings
 from services.log_reader import log_consumer, partition_ids
 from services.projection.changes import Change, LogPosition, changes, coalesce
+from services.projection.tracking import (
+    StaleTracking,
+    advance,
+    record_skipped,
+    tracked_offsets,
+)
 from services.projection.writer import init_connection, write_changes
 
 log = logging.getLogger(__name__)
@@ -35,10 +41,6 @@ log = logging.getLogger(__name__)
 READ_MODELS = "read_models"
 NOTIFY_CHANNEL = "fleetstate_projection"
 MAX_BATCH = 5000  # events per transaction
-
-
-class StaleTracking(RuntimeError):
-    """Another projector moved a tracking row: our positions are stale."""
 
 
 class Projector:
@@ -86,7 +88,7 @@ class Projector:
         )
         try:
             await init_connection(conn)
-            self.positions = await self._tracked(conn, partitions)
+            self.positions = await tracked_offsets(conn, self.name, self.topic, partitions)
             for partition, offset in self.positions.items():
                 consumer.seek(TopicPartition(self.topic, partition), offset)
             while not stop.is_set():
@@ -96,22 +98,6 @@ class Projector:
                     await self._apply(conn, consumer, batches)
         finally:
             await conn.close(timeout=2)
-
-    async def _tracked(self, conn: asyncpg.Connection, partitions: list[int]) -> dict[int, int]:
-        await conn.executemany(
-            "insert into projection_offsets (projection, topic, partition, next_offset) "
-            "values ($1, $2, $3, 0) on conflict do nothing",
-            [(self.name, self.topic, p) for p in partitions],
-        )
-        rows = await conn.fetch(
-            "select partition, next_offset from projection_offsets "
-            "where projection = $1 and topic = $2",
-            self.name,
-            self.topic,
-        )
-        return {
-            row["partition"]: row["next_offset"] for row in rows if row["partition"] in partitions
-        }
 
     async def _apply(self, conn: asyncpg.Connection, consumer, batches) -> None:
         items: list[_Item] = []
@@ -157,29 +143,22 @@ class Projector:
             for partition, records in moved.items():
                 expected, next_offset = self.positions[partition], records[-1].offset + 1
                 end = consumer.last_stable_offset(TopicPartition(self.topic, partition))
-                status = await conn.execute(
-                    "update projection_offsets set next_offset = $1, last_event_at = $2, "
-                    "events_behind = $3, seconds_behind = $4, updated_at = now() "
-                    "where projection = $5 and topic = $6 and partition = $7 "
-                    "and next_offset = $8",
-                    next_offset,
-                    datetime.fromtimestamp(records[-1].timestamp / 1000, UTC),
-                    max(0, (end or next_offset) - next_offset),
-                    max(0.0, now - records[0].timestamp / 1000),
+                await advance(
+                    conn,
                     self.name,
                     self.topic,
                     partition,
                     expected,
+                    next_offset,
+                    last_event_at=datetime.fromtimestamp(records[-1].timestamp / 1000, UTC),
+                    events_behind=max(0, (end or next_offset) - next_offset),
+                    seconds_behind=max(0.0, now - records[0].timestamp / 1000),
                 )
-                if status != "UPDATE 1":
-                    raise StaleTracking(f"partition {partition} is not at offset {expected}")
-            skipped = [item for item in items if item.skipped is not None]
-            if skipped:
-                await conn.executemany(
-                    'insert into projection_skipped (projection, topic, partition, "offset", '
-                    "reason) values ($1, $2, $3, $4, $5) on conflict do nothing",
-                    [(self.name, *_where(i.record), i.skipped) for i in skipped],
-                )
+            await record_skipped(
+                conn,
+                self.name,
+                [(*_where(i.record), i.skipped) for i in items if i.skipped is not None],
+            )
             notice = ",".join(f"{self.topic}:{p}:{r[-1].offset + 1}" for p, r in moved.items())
             await conn.execute("select pg_notify($1, $2)", NOTIFY_CHANNEL, notice)
         for partition, records in moved.items():

@@ -20,6 +20,12 @@ from events.codec import InvalidMessage
 from events.usage import UsageFacts, decode_facts
 from services.config import Settings
 from services.log_reader import log_consumer, partition_ids
+from services.projection.tracking import (
+    StaleTracking,
+    advance,
+    record_skipped,
+    tracked_offsets,
+)
 from services.usage import metrics
 
 log = logging.getLogger(__name__)
@@ -43,10 +49,6 @@ _ADD_PERIOD = (
     "data_download = sim_usage.data_download + excluded.data_download, "
     "data_disabled_bytes = sim_usage.data_disabled_bytes + excluded.data_disabled_bytes"
 )
-
-
-class StaleTracking(RuntimeError):
-    """Another projector moved a tracking row: our positions are stale."""
 
 
 def _at(epoch: int) -> datetime:
@@ -117,18 +119,7 @@ class UsageProjector:
             self.settings.database_url, timeout=10, server_settings={"search_path": self.schema}
         )
         try:
-            await conn.executemany(
-                "insert into projection_offsets (projection, topic, partition, next_offset) "
-                "values ($1, $2, $3, 0) on conflict do nothing",
-                [(USAGE_RECORDS, self.topic, p) for p in partitions],
-            )
-            rows = await conn.fetch(
-                "select partition, next_offset from projection_offsets "
-                "where projection = $1 and topic = $2",
-                USAGE_RECORDS,
-                self.topic,
-            )
-            self.positions = {r["partition"]: r["next_offset"] for r in rows}
+            self.positions = await tracked_offsets(conn, USAGE_RECORDS, self.topic, partitions)
             for partition, offset in self.positions.items():
                 consumer.seek(TopicPartition(self.topic, partition), offset)
             while not stop.is_set():
@@ -163,23 +154,8 @@ class UsageProjector:
             await conn.executemany(_ADD_HOURLY, hourly)
             await conn.executemany(_ADD_PERIOD, periods)
             for partition, (expected, next_offset) in moved.items():
-                status = await conn.execute(
-                    "update projection_offsets set next_offset = $1, updated_at = now() "
-                    "where projection = $2 and topic = $3 and partition = $4 and next_offset = $5",
-                    next_offset,
-                    USAGE_RECORDS,
-                    self.topic,
-                    partition,
-                    expected,
-                )
-                if status != "UPDATE 1":
-                    raise StaleTracking(f"partition {partition} is not at offset {expected}")
-            if skipped:
-                await conn.executemany(
-                    'insert into projection_skipped (projection, topic, partition, "offset", '
-                    "reason) values ($1, $2, $3, $4, $5) on conflict do nothing",
-                    [(USAGE_RECORDS, self.topic, *s) for s in skipped],
-                )
+                await advance(conn, USAGE_RECORDS, self.topic, partition, expected, next_offset)
+            await record_skipped(conn, USAGE_RECORDS, [(self.topic, *s) for s in skipped])
         for partition, (_, next_offset) in moved.items():
             self.positions[partition] = next_offset
         metrics.PROJECTED_RECORDS.inc(len(facts))
