@@ -20,13 +20,13 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import fresh_settings, percentile  # noqa: E402
 from bench.workload import Workload  # noqa: E402
 from events.client import CommandClient  # noqa: E402
 from events.codec import encode_command  # noqa: E402
@@ -34,17 +34,12 @@ from services.config import (  # noqa: E402
     Settings,
     environment_of,
     load_settings,
-    with_topic_prefix,
 )
 from services.topics import ensure_topics  # noqa: E402
 
 LATENCY_RATE = 1000  # commands/s offered in the latency phase
 LATENCY_SECONDS = 8
 RESULTS = Path(__file__).resolve().parent / "results"  # processor logs of each run
-
-
-def fresh_settings(base: Settings) -> Settings:
-    return with_topic_prefix(base, f"bench-{uuid.uuid4().hex[:8]}")
 
 
 async def raw_ceiling(settings: Settings, count: int, size: int) -> float:
@@ -133,11 +128,6 @@ async def latency(client: CommandClient, commands: list) -> list[float]:
     await asyncio.gather(*tasks)
     # The first second warms the connections and the JIT-less paths; measure the rest.
     return timings[LATENCY_RATE:]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 async def one_run(base: Settings, count: int, run: int, logs: Path) -> dict:

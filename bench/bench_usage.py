@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import fresh_settings, percentile  # noqa: E402
 from events.client import CommandClient  # noqa: E402
 from events.codec import decode_event  # noqa: E402
 from events.commands import (  # noqa: E402
@@ -49,7 +50,6 @@ from services.config import (  # noqa: E402
     Settings,
     environment_of,
     load_settings,
-    with_topic_prefix,
 )
 from services.log_reader import read_all  # noqa: E402
 from services.topics import ensure_topics  # noqa: E402
@@ -57,10 +57,6 @@ from services.topics import ensure_topics  # noqa: E402
 ACCOUNTS, SIMS_PER_ACCOUNT = 50, 20
 LATENCY_RATE, LATENCY_SECONDS = 1000, 10
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def fresh_settings(base: Settings) -> Settings:
-    return with_topic_prefix(base, f"bench-{uuid.uuid4().hex[:8]}")
 
 
 class Service:
@@ -300,11 +296,6 @@ async def raw_hop_latency(settings: Settings, size: int) -> list[float]:
         await p.stop()
         await consumer.stop()
     return delays[LATENCY_RATE:]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 async def one_run(base: Settings, count: int, run: int, logs: Path) -> dict:

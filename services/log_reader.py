@@ -30,6 +30,15 @@ async def partition_ids(bootstrap: str, topic: str) -> list[int]:
 FETCH_MAX_WAIT_MS = 100
 
 
+def event_type(record: ConsumerRecord) -> bytes | None:
+    """An events record's `type` header (the processor writes one on every event), so readers
+    that need a few types skip the rest without decoding them."""
+    for key, value in record.headers or ():
+        if key == "type":
+            return value
+    return None
+
+
 def log_consumer(bootstrap: str, **options) -> AIOKafkaConsumer:
     """A consumer outside any group, for reading partitions by hand."""
     settings = {

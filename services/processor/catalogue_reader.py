@@ -17,7 +17,7 @@ from events.codec import decode_event
 from services.config import Settings
 from services.domain.catalogue import CATALOGUE_EVENT_TYPES, CatalogueFeed
 from services.domain.state import State
-from services.log_reader import log_consumer
+from services.log_reader import event_type, log_consumer
 
 log = logging.getLogger(__name__)
 _TYPES = {name.encode() for name in CATALOGUE_EVENT_TYPES}
@@ -91,7 +91,7 @@ class CatalogueReader:
                 if tp.partition not in self.positions:
                     continue  # owned since the fetch: the owner's fold has it
                 for record in records:
-                    if _header(record, "type") in _TYPES:
+                    if event_type(record) in _TYPES:
                         self.feed.apply(self.state, decode_event(record.value))
                 self.positions[tp.partition] = records[-1].offset + 1
             # Positions move past transaction markers without records: follow them.
@@ -99,10 +99,3 @@ class CatalogueReader:
                 tp = TopicPartition(self.topic, p)
                 position = await self.consumer.position(tp)
                 self.positions[p] = max(self.positions[p], position)
-
-
-def _header(record, name: str) -> bytes | None:
-    for key, value in record.headers or ():
-        if key == name:
-            return value
-    return None

@@ -18,7 +18,7 @@ from aiokafka import TopicPartition
 
 from events.codec import decode_event
 from events.envelope import EventEnvelope
-from services.log_reader import log_consumer
+from services.log_reader import event_type, log_consumer
 from services.usage.directory import DIRECTORY_EVENT_TYPES
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,7 @@ Sink = Callable[[list[EventEnvelope]], None]
 
 def directory_events(records) -> list[EventEnvelope]:
     """The events of `records` the directory needs, decoded; the others are skipped unread."""
-    wanted = []
-    for record in records:
-        for key, value in record.headers or ():
-            if key == "type":
-                if value in _TYPES:
-                    wanted.append(decode_event(record.value))
-                break
-    return wanted
+    return [decode_event(r.value) for r in records if event_type(r) in _TYPES]
 
 
 class EventsFollower:
