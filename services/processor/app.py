@@ -14,11 +14,11 @@ registrations) read from the partitions it does not own.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from services.config import Settings
 from services.domain.state import State
+from services.lifecycle import serve_metrics, stop_on_signals
 from services.partition_owner import PartitionOwner, group_consumer
 from services.processor import metrics
 from services.processor.catalogue_reader import CatalogueReader
@@ -72,14 +72,5 @@ class Processor(PartitionOwner):
 
 
 async def run_processor(settings: Settings, metrics_port: int = 0) -> None:
-    import signal
-
-    if metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, addr="127.0.0.1")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await Processor(settings).run(stop)
+    serve_metrics(metrics_port)
+    await Processor(settings).run(stop_on_signals())

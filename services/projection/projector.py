@@ -26,6 +26,7 @@ from aiokafka.structs import ConsumerRecord
 from events.codec import InvalidMessage, decode_event
 from events.envelope import EventEnvelope
 from services.config import Settings
+from services.lifecycle import stop_on_signals
 from services.log_reader import log_consumer, partition_ids
 from services.projection.changes import Change, LogPosition, changes, coalesce
 from services.projection.tracking import (
@@ -35,6 +36,7 @@ from services.projection.tracking import (
     tracked_offsets,
 )
 from services.projection.writer import init_connection, write_changes
+from services.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -189,13 +191,6 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
 
 
 async def run_projector(settings: Settings) -> None:
-    import signal
-
-    from services.topics import ensure_topics
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     await ensure_topics(settings)
     await Projector(settings).run(stop)

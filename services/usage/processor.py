@@ -8,10 +8,10 @@ of the same number. Ownership and rebalances work as for the command processor
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from services.config import Settings
+from services.lifecycle import serve_metrics, stop_on_signals
 from services.partition_owner import PartitionOwner, group_consumer
 from services.topics import ensure_topics
 from services.usage import metrics
@@ -59,14 +59,5 @@ class UsageProcessor(PartitionOwner):
 
 
 async def run_usage_processor(settings: Settings, metrics_port: int = 0) -> None:
-    import signal
-
-    if metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, addr="127.0.0.1")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await UsageProcessor(settings).run(stop)
+    serve_metrics(metrics_port)
+    await UsageProcessor(settings).run(stop_on_signals())

@@ -19,6 +19,7 @@ from aiokafka import TopicPartition
 from events.codec import InvalidMessage
 from events.usage import UsageFacts, decode_facts
 from services.config import Settings
+from services.lifecycle import stop_on_signals
 from services.log_reader import log_consumer, partition_ids
 from services.projection.tracking import (
     StaleTracking,
@@ -26,6 +27,7 @@ from services.projection.tracking import (
     record_skipped,
     tracked_offsets,
 )
+from services.topics import ensure_topics
 from services.usage import metrics
 
 log = logging.getLogger(__name__)
@@ -162,13 +164,6 @@ class UsageProjector:
 
 
 async def run_usage_projector(settings: Settings) -> None:
-    import signal
-
-    from services.topics import ensure_topics
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     await ensure_topics(settings)
     await UsageProjector(settings).run(stop)
