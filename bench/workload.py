@@ -1,9 +1,9 @@
 """A realistic command mix, shared by the processor's tests, its benchmark and the chaos run.
 
 Phase one is the operator's: carrier networks and SIM cards into the catalogue and inventory.
-Phase two is the accounts': a profile, Fleets, registered SIMs assigned and activated, data
-limits changed, and some commands that must be rejected (a duplicate name, activation without a
-Fleet). Deterministic for a seed.
+Phase two is the accounts': each created, then a profile, Fleets, registered SIMs assigned and
+activated, data limits changed, and some commands that must be rejected (a duplicate name,
+activation without a Fleet). Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from events.commands import (
     CommandEnvelope,
+    CreateAccount,
     CreateFleet,
     CreateNetworkAccessProfile,
     NetworkIdentifier,
@@ -80,9 +81,11 @@ class Workload:
         return out
 
     def setup_commands(self) -> list[CommandEnvelope]:
-        """Per account: a profile, two Fleets, its SIMs registered."""
+        """Per account: the account, a profile, two Fleets, its SIMs registered."""
         out = []
         for a, account in enumerate(self.accounts):
+            created = CreateAccount(friendly_name=f"workload {a}", auth_token_hash="0" * 64)
+            out.append(_envelope(account, created, self._id()))
             profile = CreateNetworkAccessProfile(unique_name="nap")
             out.append(_envelope(account, profile, self._id()))
             for fleet in ("fleet-a", "fleet-b"):

@@ -51,8 +51,9 @@ class CommandClient:
         )
         self._consumer: AIOKafkaConsumer | None = None
         self._listener: asyncio.Task | None = None
-        # command_id -> futures of callers waiting for its outcome
-        self._waiting: dict[str, list[asyncio.Future[Outcome]]] = {}
+        # (account_sid, command_id) -> futures of callers waiting for its outcome: command ids
+        # are the senders' own, so two accounts may well use the same one.
+        self._waiting: dict[tuple[str, str], list[asyncio.Future[Outcome]]] = {}
 
     async def start(self) -> None:
         await self._producer.start()
@@ -124,19 +125,20 @@ class CommandClient:
         futures = []
         for envelope in envelopes:
             future: asyncio.Future[Outcome] = loop.create_future()
-            self._waiting.setdefault(envelope.command_id, []).append(future)
-            futures.append((envelope.command_id, future))
+            ident = (envelope.account_sid, envelope.command_id)
+            self._waiting.setdefault(ident, []).append(future)
+            futures.append((ident, future))
         try:
             await self.send_many(envelopes)
             async with asyncio.timeout(timeout):
                 return list(await asyncio.gather(*(future for _, future in futures)))
         finally:
-            for command_id, future in futures:
-                waiters = self._waiting.get(command_id)
+            for ident, future in futures:
+                waiters = self._waiting.get(ident)
                 if waiters and future in waiters:
                     waiters.remove(future)
                     if not waiters:
-                        del self._waiting[command_id]
+                        del self._waiting[ident]
 
     def _wrap(self, command: Command | CommandEnvelope, metadata: dict) -> CommandEnvelope:
         if isinstance(command, CommandEnvelope):
@@ -194,7 +196,7 @@ class CommandClient:
                         outcome = decode_outcome(record.value)
                     except InvalidMessage:
                         continue  # not ours to judge; the processor wrote it
-                    waiters = self._waiting.pop(outcome.command_id, None)
+                    waiters = self._waiting.pop((outcome.account_sid, outcome.command_id), None)
                     for future in waiters or ():
                         if not future.done():
                             future.set_result(outcome)

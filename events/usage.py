@@ -2,8 +2,11 @@
 
 A `DataSessionReport` says how many bytes one data session of one SIM moved. Reports go to the
 usage topic keyed by account_sid (the SIM's account: the same partition number as its
-commands and events). The session id is the de-duplication key: a report whose SIM already
-reported that session id in the same billing period is a duplicate and counts nothing.
+commands and events). A network that numbers each SIM's data sessions 1, 2, 3, ... sends the
+number as `sequence`: then the sequence is the de-duplication key, and the usage processor
+keeps a watermark per SIM (a few bytes, however many sessions). Without it, the session id
+is the key: a report whose SIM already reported that session id in the same billing period is
+a duplicate, and every id of the open periods is kept. Either way a duplicate counts nothing.
 
 The usage log is what the usage processor made of the reports, one `UsageFacts` record per
 transaction (or a few, for big batches): bytes per SIM, billing period, hour, Network and
@@ -38,6 +41,7 @@ class DataSessionReport(
     bytes_down: Bytes
     start_time: UtcDatetime
     end_time: UtcDatetime  # decides the billing period and the hour the bytes count in
+    sequence: Annotated[int, Meta(ge=1, le=2**62)] | None = None  # the SIM's session number
 
 
 class UsageBucket(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -54,6 +58,7 @@ class UsageBucket(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     bytes_down: int
     sessions: list[str]  # the session ids counted here, each once per SIM and period
     data_disabled: bool = False  # the Fleet had data disabled: recorded, and flagged
+    sequences: list[int] = []  # the session numbers counted here, of reports that had one
 
 
 DataStateKind = Literal["suspend", "resume", "activate"]

@@ -14,6 +14,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_topic: str = "fleetstate.events"
     outcomes_topic: str = "fleetstate.outcomes"
     dlq_topic: str = "fleetstate.commands.dlq"
+    # The command processor's state, one compacted partition per commands partition, and the
+    # catalogue every processor reads whole (both rebuilt from the events if deleted).
+    processor_changelog_topic: str = "fleetstate.processor.changelog"
+    catalogue_topic: str = "fleetstate.catalogue"
+    # How long command ids are remembered: a retry inside it gets the first outcome, a
+    # command issued longer ago than this is refused (never decided twice).
+    command_dedup_hours: int = 24
     # Commands, events and outcomes share one partition count: a command's events land in the
     # partition of the same number, so one processor owns an account end to end.
     partitions: int = 4
@@ -21,6 +28,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     usage_topic: str = "fleetstate.usage"
     usage_log_topic: str = "fleetstate.usage.log"
     usage_dlq_topic: str = "fleetstate.usage.dlq"
+    usage_changelog_topic: str = "fleetstate.usage.changelog"
     # "month" (calendar month, UTC) or a fixed length aligned to the Unix epoch: "30d", "1h", "20s".
     billing_period: str = "month"
     # Billing periods whose session ids are kept for de-duplication (the current one included);
@@ -50,10 +58,14 @@ ENVIRONMENT = {
     "FLEETSTATE_EVENTS_TOPIC": "events_topic",
     "FLEETSTATE_OUTCOMES_TOPIC": "outcomes_topic",
     "FLEETSTATE_DLQ_TOPIC": "dlq_topic",
+    "FLEETSTATE_PROCESSOR_CHANGELOG_TOPIC": "processor_changelog_topic",
+    "FLEETSTATE_CATALOGUE_TOPIC": "catalogue_topic",
+    "FLEETSTATE_COMMAND_DEDUP_HOURS": "command_dedup_hours",
     "FLEETSTATE_PARTITIONS": "partitions",
     "FLEETSTATE_USAGE_TOPIC": "usage_topic",
     "FLEETSTATE_USAGE_LOG_TOPIC": "usage_log_topic",
     "FLEETSTATE_USAGE_DLQ_TOPIC": "usage_dlq_topic",
+    "FLEETSTATE_USAGE_CHANGELOG_TOPIC": "usage_changelog_topic",
     "FLEETSTATE_BILLING_PERIOD": "billing_period",
     "FLEETSTATE_USAGE_DEDUP_PERIODS": "usage_dedup_periods",
     "FLEETSTATE_PROCESSOR_SESSION_TIMEOUT_MS": "processor_session_timeout_ms",
@@ -73,9 +85,12 @@ TOPIC_SUFFIXES = {
     "events_topic": "events",
     "outcomes_topic": "outcomes",
     "dlq_topic": "commands.dlq",
+    "processor_changelog_topic": "processor.changelog",
+    "catalogue_topic": "catalogue",
     "usage_topic": "usage",
     "usage_log_topic": "usage.log",
     "usage_dlq_topic": "usage.dlq",
+    "usage_changelog_topic": "usage.changelog",
 }
 
 
@@ -101,6 +116,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"invalid {var}: {exc}") from None
     if settings.partitions < 1:
         raise ConfigError("FLEETSTATE_PARTITIONS must be at least 1")
+    if settings.command_dedup_hours < 1:
+        raise ConfigError("FLEETSTATE_COMMAND_DEDUP_HOURS must be at least 1")
     if settings.usage_dedup_periods < 1:
         raise ConfigError("FLEETSTATE_USAGE_DEDUP_PERIODS must be at least 1")
     from services.usage.periods import BillingPeriod  # here: config must not import it first

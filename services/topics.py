@@ -9,6 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from services.config import Settings
+from services.runtime.changelog import CHANGELOG_CONFIG
 
 log = logging.getLogger(__name__)
 
@@ -17,22 +18,31 @@ WEEK = {"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"}
 # Raw usage reports: long enough to re-read them for a month and a half of investigation; the
 # usage log, not the raw reports, is what the totals are kept in.
 SIX_WEEKS = {"retention.ms": str(42 * 24 * 3600 * 1000), "cleanup.policy": "delete"}
+# Commands carry the broker's clock: how long ago a command was first sent is judged by it
+# (the de-duplication horizon), whatever the sender's clock says.
+BROKER_TIME = {"message.timestamp.type": "LogAppendTime"}
+# A dead letter is the input record as it came, plus headers: room for the largest input.
+DEAD_LETTERS = {**FOREVER, "max.message.bytes": str(2 * 1024 * 1024)}
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
     """The topics and their settings. The events topic is the log: it keeps data forever."""
     n = settings.partitions
     return [
-        NewTopic(settings.commands_topic, n, 1, topic_configs=WEEK),
+        NewTopic(settings.commands_topic, n, 1, topic_configs={**WEEK, **BROKER_TIME}),
         NewTopic(settings.events_topic, n, 1, topic_configs=FOREVER),
         # Outcomes answer commands and are the history of rejections: kept forever too.
         NewTopic(settings.outcomes_topic, n, 1, topic_configs=FOREVER),
-        NewTopic(settings.dlq_topic, 1, 1, topic_configs=FOREVER),
+        NewTopic(settings.dlq_topic, 1, 1, topic_configs=DEAD_LETTERS),
+        # Processor state: derived from the events, compacted to its live size.
+        NewTopic(settings.processor_changelog_topic, n, 1, topic_configs=CHANGELOG_CONFIG),
+        NewTopic(settings.catalogue_topic, 1, 1, topic_configs=CHANGELOG_CONFIG),
+        NewTopic(settings.usage_changelog_topic, n, 1, topic_configs=CHANGELOG_CONFIG),
         # Usage: reports keyed by account_sid like commands, so report partition p and events
         # partition p hold the same accounts; the usage log is the truth of usage totals.
         NewTopic(settings.usage_topic, n, 1, topic_configs=SIX_WEEKS),
         NewTopic(settings.usage_log_topic, n, 1, topic_configs=FOREVER),
-        NewTopic(settings.usage_dlq_topic, 1, 1, topic_configs=FOREVER),
+        NewTopic(settings.usage_dlq_topic, 1, 1, topic_configs=DEAD_LETTERS),
     ]
 
 

@@ -15,16 +15,9 @@ newer schema than this reader knows still verifies.
 
 from __future__ import annotations
 
-import hashlib
-
 import msgspec
 
-GENESIS_HASH = "0" * 64
-
-
-def link_hash(stored_value: bytes) -> str:
-    """What the next event's prev_hash must be: sha256 of the stored record value."""
-    return hashlib.sha256(stored_value).hexdigest()
+from events.chain import GENESIS_HASH, link_hash
 
 
 class _Linked(msgspec.Struct, gc=False):

@@ -3,8 +3,8 @@
 Standard library and msgspec only: no Kafka, Postgres, network, clock or randomness.
 """
 
-from services.domain.decide import decide
-from services.domain.evolve import evolve, fold
+from services.domain.decide import NO_LIMITS, Limits, decide
+from services.domain.evolve import aggregate_version, evolve, fold
 from services.domain.state import State
 
-__all__ = ["State", "decide", "evolve", "fold"]
+__all__ = ["NO_LIMITS", "Limits", "State", "aggregate_version", "decide", "evolve", "fold"]

@@ -1,14 +1,18 @@
 """decide(state, command) -> events | Rejection: the one entry point of the write side.
 
-Pure and deterministic: it reads the state and the command envelope only, never mutates the
-state, and derives everything new (SIDs, event ids, versions, timestamps) from the command.
+Pure and deterministic: it reads the state, the command envelope and the log's size limits
+only, never mutates the state, and derives everything new (SIDs, event ids, versions,
+timestamps) from the command.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from events.commands import CommandEnvelope
+import msgspec
+
+from events.codec import encode_event
+from events.commands import CommandEnvelope, CreateAccount
 from events.envelope import EventEnvelope, Rejection
 from events.sids import OPERATOR_ACCOUNT_SID
 from services.domain import rules
@@ -33,16 +37,25 @@ _TENANT_HANDLERS: dict[type, Handler] = {
 _OPERATOR_HANDLERS: dict[type, Handler] = dict(OPERATOR_HANDLERS)
 
 
-def decide(state: State, envelope: CommandEnvelope) -> list[EventEnvelope] | Rejection:
-    """The events that answer `envelope` (possibly none), or why it is refused.
+class Limits(msgspec.Struct, frozen=True):
+    """What the log can hold: the processor reads the broker's limits at start."""
 
-    [] means nothing to append: either a no-op (every value already as asked) or a command id
-    this account has already answered (see `State.seen_command` to tell them apart).
-    """
+    # Largest encoded event; the processor later adds the command offset and the chain hash
+    # (about 100 bytes), which the limit it passes leaves room for.
+    max_event_bytes: int = 1_000_000
+
+
+NO_LIMITS = Limits(max_event_bytes=2**62)
+
+
+def decide(
+    state: State, envelope: CommandEnvelope, limits: Limits = NO_LIMITS
+) -> list[EventEnvelope] | Rejection:
+    """The events that answer `envelope` (possibly none: every value already as asked), or why
+    it is refused. A command id already answered never reaches the decider: the processor
+    answers it with its first outcome."""
     account_sid = envelope.account_sid
     account = state.peek_account(account_sid)
-    if account is not None and envelope.command_id in account.recent_commands:
-        return []
     command_type = type(envelope.command)
     # Decision: operator commands from a tenant, or tenant commands from the operator
     # pseudo-account, are invalid requests (400 20001); the contract has no 403.
@@ -57,10 +70,28 @@ def decide(state: State, envelope: CommandEnvelope) -> list[EventEnvelope] | Rej
     with_nul = rules.field_with_nul(envelope)
     if with_nul:
         return Rejection(400, 20001, f"{with_nul} may not contain NUL characters")
+    # Every tenant command needs its account, but the one that creates it.
+    exists = account is not None and account.version > 0
+    if account_sid != OPERATOR_ACCOUNT_SID and not exists and command_type is not CreateAccount:
+        return Rejection(404, 20404, f"The Account {account_sid!r} does not exist")
     out = Emitter(envelope)
     try:
-        # An account never seen yet decides against an empty, throw-away Account.
+        # A new account decides against an empty, throw-away Account.
         handler(state, account or Account(sid=account_sid), envelope.command, out)
     except Rejected as rejected:
         return rejected.rejection
-    return out.events
+    return _within(limits, out.events)
+
+
+def _within(limits: Limits, events: list[EventEnvelope]) -> list[EventEnvelope] | Rejection:
+    """The events, or a rejection naming the one the log could not hold."""
+    for event in events:
+        size = len(encode_event(event))
+        if size > limits.max_event_bytes:
+            return Rejection(
+                400,
+                20001,
+                f"the {event.type} event this command makes would be {size} bytes, more than "
+                f"the log's limit of {limits.max_event_bytes}: send smaller values",
+            )
+    return events

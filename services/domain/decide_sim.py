@@ -45,9 +45,10 @@ def register_sim(state: State, account: Account, cmd: RegisterSim, out: Emitter)
     card = state.sim_cards.get(iccid)
     if card is None or card.registration_code_hash != rules.registration_code_hash(iccid, code):
         raise rejections.not_registrable()
-    if card.account_sid == account.sid and card.sim_sid is not None:
-        raise rejections.already_registered(card.sim_sid)
-    if card.account_sid is not None:
+    owner = state.card_owners.get(iccid)
+    if owner is not None and owner.account_sid == account.sid:
+        raise rejections.already_registered(owner.sim_sid)
+    if owner is not None:
         raise rejections.not_registrable()  # another account's: indistinguishable from unknown
     out.emit(AGGREGATE, sid, 0, SimRegistered(iccid=iccid))
 

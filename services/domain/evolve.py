@@ -14,7 +14,7 @@ from msgspec.structs import replace
 
 from events import event_types as ev
 from events.envelope import EventEnvelope
-from services.domain.state import Account, Fleet, Network, Profile, Sim, SimCard, State
+from services.domain.state import Account, CardOwner, Fleet, Network, Profile, Sim, SimCard, State
 
 
 def _rename(names: dict[str, str], sid: str, old: str | None, new: str | None) -> None:
@@ -136,9 +136,7 @@ def _sim_registered(state: State, account: Account, e: EventEnvelope) -> None:
         callback_method=None,
         version=e.aggregate_version,
     )
-    card = state.sim_cards.get(iccid)
-    if card is not None:  # the inventory may live with another processor's partitions
-        state.sim_cards[iccid] = replace(card, account_sid=account.sid, sim_sid=e.aggregate_id)
+    state.card_owners[iccid] = CardOwner(account.sid, e.aggregate_id)
 
 
 def _sim_set(field: str, source: str):
@@ -214,10 +212,29 @@ _HANDLERS: dict[type, Callable[[State, Account, EventEnvelope], None]] = {
 
 def evolve(state: State, event: EventEnvelope) -> State:
     """Folds `event` into `state` (in place) and returns it."""
-    account = state.account(event.account_sid)
-    _HANDLERS[type(event.payload)](state, account, event)
-    account.remember_command(event.command_id)
+    _HANDLERS[type(event.payload)](state, state.account(event.account_sid), event)
     return state
+
+
+def aggregate_version(state: State, event: EventEnvelope) -> int:
+    """The version `state` holds of the aggregate `event` changes (0: not there). A fold that
+    may already contain an event (a snapshot taken after it) skips it when this is at least
+    the event's own version: every event is applied exactly once, whatever the overlap."""
+    kind, sid = event.aggregate_type, event.aggregate_id
+    if kind == "Account":
+        account = state.peek_account(sid)
+        return 0 if account is None else account.version
+    if kind == "Network":
+        record = state.networks.get(sid)
+    elif kind == "SimCard":
+        record = state.sim_cards.get(sid)
+    else:
+        account = state.peek_account(event.account_sid)
+        if account is None:
+            return 0
+        records = {"NetworkAccessProfile": account.profiles, "Fleet": account.fleets}
+        record = records.get(kind, account.sims).get(sid)
+    return 0 if record is None else record.version
 
 
 def fold(events: Iterable[EventEnvelope], state: State | None = None) -> State:

@@ -1,19 +1,23 @@
 """The decider's state: what decide() needs to know, folded from the event log.
 
-One State holds every account of the partitions a processor owns plus the operator's
-catalogue of Networks and inventory of SIM cards. Resource records are frozen Structs,
-replaced (never mutated) on change; the containers are plain dicts that evolve() updates in
-place, because a fold owns its state. `copy()` gives an independent State for callers who
-need the old one kept (tests, what-if decisions).
+A State holds the accounts of one command partition plus the operator's catalogue of
+Networks, inventory of SIM cards and who registered which card. Resource records are frozen
+Structs, replaced (never mutated) on change; the containers are mappings that evolve()
+updates in place, because a fold owns its state. The catalogue containers may be layered
+(a partition's own facts over a read-only view of everyone's committed facts: see
+services/processor/catalogue.py); the domain only reads and writes them as mappings.
+`copy()` gives an independent State for callers who need the old one kept (tests, what-if
+decisions).
+
+Which commands were already answered is not domain state: the processor remembers that
+(services/processor/memory.py) and never asks the decider twice.
 """
 
 from __future__ import annotations
 
-import msgspec
+from collections.abc import MutableMapping
 
-# How many recent command ids per account are remembered for de-duplication. Older retries
-# are still harmless: creates derive their SID from the command id and find it taken.
-DEDUP_WINDOW = 10_000
+import msgspec
 
 
 class Network(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -28,9 +32,13 @@ class SimCard(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     iccid: str
     registration_code_hash: str
     version: int
-    # Who registered it, if anyone: a card joins one account, once.
-    account_sid: str | None = None
-    sim_sid: str | None = None
+
+
+class CardOwner(msgspec.Struct, frozen=True, gc=False):
+    """Who registered a SIM card: a card joins one account, once."""
+
+    account_sid: str
+    sim_sid: str
 
 
 class Profile(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -80,8 +88,6 @@ class Account(msgspec.Struct, kw_only=True):
     profile_names: dict[str, str] = {}
     fleet_names: dict[str, str] = {}
     sim_names: dict[str, str] = {}
-    # Recently answered command ids, oldest first (dicts keep insertion order).
-    recent_commands: dict[str, None] = {}
 
     # Lookups by SID or unique name: a name never has the SID shape of its own type,
     # so the two can never be confused.
@@ -94,13 +100,6 @@ class Account(msgspec.Struct, kw_only=True):
     def find_sim(self, ref: str) -> Sim | None:
         return self.sims.get(ref) or self.sims.get(self.sim_names.get(ref, ""))
 
-    def remember_command(self, command_id: str) -> None:
-        if command_id in self.recent_commands:
-            return
-        self.recent_commands[command_id] = None
-        if len(self.recent_commands) > DEDUP_WINDOW:
-            del self.recent_commands[next(iter(self.recent_commands))]
-
     def copy(self) -> Account:
         return Account(
             sid=self.sid,
@@ -112,16 +111,14 @@ class Account(msgspec.Struct, kw_only=True):
             profile_names=dict(self.profile_names),
             fleet_names=dict(self.fleet_names),
             sim_names=dict(self.sim_names),
-            recent_commands=dict(self.recent_commands),
         )
 
 
 class State(msgspec.Struct, kw_only=True):
-    # Operator commands are de-duplicated like any account's: the operator pseudo-account
-    # (OPERATOR_ACCOUNT_SID) has its own entry in `accounts`.
     accounts: dict[str, Account] = {}
-    networks: dict[str, Network] = {}  # the operator catalogue, by HW sid
-    sim_cards: dict[str, SimCard] = {}  # the operator inventory, by ICCID
+    networks: MutableMapping[str, Network] = {}  # the operator catalogue, by HW sid
+    sim_cards: MutableMapping[str, SimCard] = {}  # the operator inventory, by ICCID
+    card_owners: MutableMapping[str, CardOwner] = {}  # registered cards, by ICCID
 
     def account(self, account_sid: str) -> Account:
         """The account, created empty on first sight (for evolve: it owns the state)."""
@@ -134,15 +131,10 @@ class State(msgspec.Struct, kw_only=True):
         """The account if known, without creating it (for decide: it never mutates)."""
         return self.accounts.get(account_sid)
 
-    def seen_command(self, account_sid: str, command_id: str) -> bool:
-        """True if this command already produced events (the processor answers with its
-        first outcome). Distinguishes a duplicate from a no-op, both of which decide to []."""
-        account = self.accounts.get(account_sid)
-        return account is not None and command_id in account.recent_commands
-
     def copy(self) -> State:
         return State(
             accounts={sid: account.copy() for sid, account in self.accounts.items()},
             networks=dict(self.networks),
             sim_cards=dict(self.sim_cards),
+            card_owners=dict(self.card_owners),
         )

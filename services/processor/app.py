@@ -1,15 +1,14 @@
 """`fleetstate processor`: the command processor, one member of a consumer group.
 
 Why aiokafka and not a faust agent: the guarantee rests on controlling, per input partition, the
-transactional producer, the moment state is rebuilt and the offset committed with the output.
+transactional producer, the moment state is restored and the offset committed with the output.
 faust-streaming's exactly-once mode does this internally, is marked experimental and has open
-duplicate bugs (ENGINEERING.md, guarantee 2), so the processor takes the "robust alternative":
-plain aiokafka with one transactional producer per partition, proven by the kill tests.
+duplicate bugs, so the processor uses plain aiokafka with one transactional producer per
+partition (services/runtime), proven by the kill tests.
 
-Several instances share the command partitions (services/partition_owner.py: what happens
-around ownership and rebalances). This module adds what the command processor needs around it:
-one State for the accounts of every partition it owns, and the catalogue (Networks, SIM cards,
-registrations) read from the partitions it does not own.
+Several instances share the command partitions; each partition's state is its own
+(partition.py). What they all read besides: the catalogue table (Networks, SIM cards, card
+owners), followed from its compacted topic.
 """
 
 from __future__ import annotations
@@ -17,17 +16,22 @@ from __future__ import annotations
 import logging
 
 from services.config import Settings
-from services.domain.state import State
+from services.domain import Limits
 from services.lifecycle import serve_metrics, stop_on_signals
-from services.partition_owner import PartitionOwner, group_consumer
 from services.processor import metrics
-from services.processor.catalogue_reader import CatalogueReader
-from services.processor.partition import PartitionProcessor
+from services.processor.partition import CommandPartition
+from services.processor.store import Catalogue
+from services.runtime.global_table import GlobalTable
+from services.runtime.limits import ValueLimits, value_limits
+from services.runtime.owner import PartitionOwner, group_consumer
+from services.runtime.worker import Worker
 from services.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
 GROUP_ID = "fleetstate-processor"
+# Room an event needs beyond what the decider encodes: the command offset and the chain hash.
+STAMP_BYTES = 200
 
 
 class Processor(PartitionOwner):
@@ -35,40 +39,57 @@ class Processor(PartitionOwner):
     fetch_max_records = 2000
     backlog_limit = 10_000  # queued commands per partition before its fetching pauses
 
-    def __init__(self, settings: Settings, group_id: str = GROUP_ID) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        group_id: str = GROUP_ID,
+        worker: type[CommandPartition] = CommandPartition,
+    ) -> None:
         self.settings = settings
         self.group_id = f"{group_id}.{settings.commands_topic}"
-        # One State for every partition this process owns, plus the catalogue fed from the
-        # partitions it does not own.
-        self.state = State()
-        self.catalogue = CatalogueReader(settings, self.state)
+        self.worker = worker
+        self.catalogue = Catalogue()
+        self.table = GlobalTable(
+            settings.kafka_bootstrap, settings.catalogue_topic, self.catalogue.apply
+        )
+        self.limits = Limits()
+        self.sizes = ValueLimits(0, 0)  # read from the broker at start
         consumer = group_consumer(
             settings.kafka_bootstrap, self.group_id, settings.processor_session_timeout_ms
         )
         super().__init__(settings.commands_topic, consumer, self._new_worker)
 
-    def _new_worker(self, partition: int) -> PartitionProcessor:
-        return PartitionProcessor(self.settings, partition, self.state, self.group_id)
+    def _new_worker(self, partition: int) -> CommandPartition:
+        return self.worker(
+            self.settings,
+            partition,
+            self.group_id,
+            self.catalogue,
+            self.table,
+            self.limits,
+            self.sizes,
+        )
 
     async def start_dependencies(self) -> None:
-        await ensure_topics(self.settings)
-        await self.catalogue.start(self.settings.partitions)
+        s = self.settings
+        await ensure_topics(s)
+        self.sizes = await value_limits(
+            s.kafka_bootstrap,
+            [s.events_topic, s.outcomes_topic, s.processor_changelog_topic, s.catalogue_topic],
+            s.dlq_topic,
+        )
+        self.limits = Limits(max_event_bytes=self.sizes.output - STAMP_BYTES)
+        await self.table.start()
 
     async def stop_dependencies(self) -> None:
-        await self.catalogue.stop()
+        await self.table.stop()
 
-    async def before_acquire(self, partition: int) -> None:
-        await self.catalogue.exclude(partition)  # our own fold of it covers it now
-
-    async def after_acquire(self, worker: PartitionProcessor) -> None:
+    async def after_ready(self, worker: Worker) -> None:
         metrics.PARTITIONS_OWNED.set(len(self.partitions))
+        metrics.RECOVERY_SECONDS.observe(getattr(worker, "restore_seconds", 0.0))
 
-    async def after_release(self, partition: int, worker: PartitionProcessor) -> None:
-        await self.catalogue.include(partition, worker.events_end)
+    async def after_release(self, partition: int, worker: Worker) -> None:
         metrics.PARTITIONS_OWNED.set(len(self.partitions))
-
-    async def after_assignment(self) -> None:
-        await self.catalogue.caught_up()
 
 
 async def run_processor(settings: Settings, metrics_port: int = 0) -> None:

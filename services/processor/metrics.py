@@ -1,4 +1,4 @@
-"""What the command processor counts; served as Prometheus text (see services/metrics_server)."""
+"""What the command processor counts; served as Prometheus text (services/lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ TRANSACTION_SECONDS = Histogram(
 PARTITIONS_OWNED = Gauge("fleetstate_processor_partitions_owned", "Command partitions owned")
 RECOVERY_SECONDS = Histogram(
     "fleetstate_processor_recovery_seconds",
-    "Time to rebuild a partition's state from the log",
+    "Time to restore a partition's state (changelog and tail) before it answers",
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
 )
 RECOVERED_EVENTS = Counter(

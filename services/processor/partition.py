@@ -1,25 +1,33 @@
-"""One command partition: its state, its transactional producer, its decisions.
+"""One command partition: its state, its memory of answered commands, its decisions.
 
-The state of a partition is a fold of its events partition (the log is the truth). Each batch of
-commands is answered in ONE Kafka transaction: the events, the outcomes, the dead letters and the
-consumer offset. A crash anywhere leaves either all of a batch or none of it, and a restart
-rebuilds the state from exactly what was committed. The producer's transactional id is fixed per
-partition, so a new owner's `init_transactions` fences a stalled old one (a zombie) for good.
+The partition's state is the fold of its events partition, restored from its changelog
+(services/runtime). Each batch of commands is answered in ONE Kafka transaction: the events,
+the outcomes, the dead letters, the changed state records, the catalogue facts and the input
+offset. A batch whose transaction fails or is fenced is dropped with the whole worker (the
+owner restores the partition from what was committed), so no decision that is not in the log
+is ever seen by another.
+
+A command id this partition answered within the horizon is answered again with its first
+outcome, read back from the outcomes partition, and appends nothing (memory.py). A command
+issued longer ago than the horizon, by the broker's clock, is refused: it may be a retry of
+one answered and forgotten, and deciding it again could append its events twice.
+
+Anything that is not a command this partition can decide (a null value, undecodable bytes,
+a record keyed by another account, one too large to decide) gets a rejected outcome and goes,
+raw, to the dead-letter topic; the partition goes on.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime
 
 import msgspec
-from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.producer import sender as aiokafka_sender
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from events.chain import GENESIS_HASH, link_hash
 from events.codec import (
     InvalidMessage,
     decode_command,
@@ -28,170 +36,301 @@ from events.codec import (
     encode_event,
     encode_outcome,
 )
+from events.commands import (
+    AddNetworkToProfile,
+    CommandEnvelope,
+    CreateNetworkAccessProfile,
+    RegisterSim,
+)
 from events.envelope import EventEnvelope, Outcome, Rejection, event_ref, outcome_of
 from services.config import Settings
-from services.domain.decide import decide
-from services.domain.evolve import evolve
-from services.domain.state import State
-from services.log_reader import log_consumer, read_to_end
-from services.partition_owner import QueuedWorker
+from services.domain import Limits, decide
+from services.log_reader import log_consumer
 from services.processor import metrics
+from services.processor.memory import (
+    FUTURE_TOLERANCE_MS,
+    HOUR_MS,
+    PACK_PREFIX,
+    CommandMemory,
+    command_key,
+)
+from services.processor.outcome_reader import OutcomeReader
+from services.processor.store import Catalogue, PartitionState
+from services.runtime.changelog import META
+from services.runtime.dead_letters import dead_letter
+from services.runtime.global_table import GlobalTable
+from services.runtime.limits import ValueLimits
+from services.runtime.tail import fold_tail
+from services.runtime.worker import PartitionWorker
 
 log = logging.getLogger(__name__)
 
-# After a commit the broker writes the transaction markers; a new transaction that starts
-# meanwhile is answered CONCURRENT_TRANSACTIONS and aiokafka retries its first
-# AddPartitionsToTxn after a fixed 20 ms (KAFKA-5477), a wait nearly every batch paid at a
-# steady load. aiokafka (pinned to 0.14.x) has no setting for it, so we set its constant to
-# the producer's retry backoff below.
-aiokafka_sender.BACKOFF_OVERRIDE = 0.003
-
-# Outcomes remembered per partition to answer a retried command with its first outcome.
-OUTCOME_MEMORY = 200_000
-GENESIS_HASH = "0" * 64
 MAX_BATCH = 2000  # commands answered in one transaction
+# Commands whose refusal may only mean the catalogue table has not shown a fact yet (a
+# Network or card provisioned a moment ago): refused only once the table has caught up.
+CATALOGUE_COMMANDS = (RegisterSim, AddNetworkToProfile, CreateNetworkAccessProfile)
+CATALOGUE_WAIT_SECONDS = 2.0
 
 
-def chain_hash(encoded_event: bytes) -> str:
-    return hashlib.sha256(encoded_event).hexdigest()
+class Meta(msgspec.Struct, frozen=True):
+    """Where the changelog's state stands: written in every transaction."""
+
+    events_end: int  # the events partition is folded below this offset
+    last_hash: str  # link_hash of the last event: the next event's prev_hash
+    stream_time_ms: int  # the latest command timestamp answered
+    packed_until: int  # the first outcomes below this offset are in the changelog's packs
 
 
-class _Answer(msgspec.Struct):
+_encode_meta = msgspec.msgpack.Encoder().encode
+_decode_meta = msgspec.msgpack.Decoder(Meta).decode
+
+
+class _Answer:
     """What one command produced, before it is written."""
 
-    outcome: Outcome
-    events: list[EventEnvelope] = []
-    dead_letter: ConsumerRecord | None = None
+    __slots__ = ("outcome", "events", "dead_letter", "remember", "same_as")
+
+    def __init__(self, outcome: Outcome | None, events=(), dead_letter=None, remember=None):
+        self.outcome = outcome
+        self.events: list[EventEnvelope] = list(events)
+        self.dead_letter = dead_letter  # (key, value, headers)
+        self.remember: tuple[int, int] | None = remember  # (command key, time) of a new answer
+        self.same_as: _Answer | None = None  # a repeat of a command of the same batch
 
 
-class PartitionProcessor(QueuedWorker):
+class CommandPartition(PartitionWorker):
     max_batch = MAX_BATCH
 
-    def __init__(self, settings: Settings, partition: int, state: State, group_id: str) -> None:
-        super().__init__(partition)
+    def __init__(
+        self,
+        settings: Settings,
+        partition: int,
+        group_id: str,
+        catalogue: Catalogue,
+        table: GlobalTable,
+        limits: Limits,
+        sizes: ValueLimits,
+    ) -> None:
+        super().__init__(
+            partition,
+            bootstrap=settings.kafka_bootstrap,
+            input_topic=settings.commands_topic,
+            group_id=group_id,
+            changelog_topic=settings.processor_changelog_topic,
+            transactional_id=f"fleetstate-processor.{settings.commands_topic}.{partition}",
+        )
         self.settings = settings
-        self.state = state  # shared with the other partitions of this process
-        self.group_id = group_id
-        self.commands_tp = TopicPartition(settings.commands_topic, partition)
-        self.accounts: set[str] = set()  # the accounts whose state this partition holds
-        self.outcomes: OrderedDict[tuple[str, str], Outcome] = OrderedDict()
+        self.catalogue = catalogue
+        self.table = table
+        self.limits = limits
+        self.sizes = sizes
+        self.store = PartitionState()
+        self.memory = CommandMemory(settings.command_dedup_hours * HOUR_MS)
+        self.unpacked: list[tuple[int, int, int]] = []  # remembered, not in a pack yet
+        self.events_tp = TopicPartition(settings.events_topic, partition)
+        self.outcomes_tp = TopicPartition(settings.outcomes_topic, partition)
+        self.reader = OutcomeReader(settings.kafka_bootstrap, self.outcomes_tp)
         self.last_hash = GENESIS_HASH
         self.events_end = 0  # next offset of the events partition
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            transactional_id=f"fleetstate-processor.{settings.commands_topic}.{partition}",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=0,
-            # A transaction begun while the broker still writes the previous one's markers is
-            # answered CONCURRENT_TRANSACTIONS and retried after this backoff: the default
-            # 100 ms would be paid by nearly every command at a steady load.
-            retry_backoff_ms=3,
-            max_batch_size=1024 * 1024,
-            max_request_size=8 * 1024 * 1024,
+        self.outcomes_end = 0  # next offset of the outcomes partition
+        self.packed_until = 0
+        self.stream_time = 0
+
+    # --- restore ---------------------------------------------------------------------------
+
+    async def restore(self, changelog: dict[bytes, bytes]) -> None:
+        """The changelog's state, then the events after it (none, unless the changelog was
+        lost), then the commands answered after its last pack (a batch at most; with no
+        changelog, those of the horizon)."""
+        meta_value = changelog.pop(META, None)
+        meta = None if meta_value is None else _decode_meta(meta_value)
+        for key, value in changelog.items():
+            if key.startswith(PACK_PREFIX):
+                self.memory.load(key, value)
+            else:
+                self.store.load(key, value)
+        if meta is not None:
+            self.last_hash, self.stream_time = meta.last_hash, meta.stream_time_ms
+        what = f"restoring command partition {self.partition}:"
+        self.events_end = await fold_tail(
+            self.bootstrap, self.events_tp, meta.events_end if meta else 0, self._fold, what
         )
-
-    # --- life cycle ------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        """Fences any previous owner, then rebuilds this partition's state from the log."""
-        await self.producer.start()  # init_transactions: aborts what a dead owner left open
-        started = time.monotonic()
-        folded = await self._recover()
-        metrics.RECOVERY_SECONDS.observe(time.monotonic() - started)
-        metrics.RECOVERED_EVENTS.inc(folded)
-        log.info(
-            "partition %d recovered: %d events, %d accounts, %.2fs",
-            self.partition,
-            folded,
-            len(self.accounts),
-            time.monotonic() - started,
+        self.packed_until = meta.packed_until if meta else await self._horizon_start()
+        self.outcomes_end = await fold_tail(
+            self.bootstrap, self.outcomes_tp, self.packed_until, self._recall, what
         )
+        self.store.attach(self.catalogue)
+        published = self.catalogue.records()
+        self.store.published.update(k for k in self.store.own_facts() if k not in published)
+        if meta is None or self.store.dirty or self.store.published:
+            await self._checkpoint()  # so the next restore needs no tail
 
-    async def stop(self) -> None:
-        """Forgets this partition's accounts (another process owns them now)."""
-        await self.stop_answering()
-        for account_sid in self.accounts:
-            self.state.accounts.pop(account_sid, None)
-        self.accounts.clear()
-        try:
-            await self.producer.stop()
-        except Exception:  # a fenced or broken producer has nothing left to flush
-            log.debug("producer of partition %d stopped with an error", self.partition)
+    def _fold(self, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            self.store.fold(decode_event(record.value))
+            self.last_hash = link_hash(record.value)
+        metrics.RECOVERED_EVENTS.inc(len(records))
 
-    async def _recover(self) -> int:
-        s = self.settings
-        events_tp = TopicPartition(s.events_topic, self.partition)
-        outcomes_tp = TopicPartition(s.outcomes_topic, self.partition)
-        consumer = log_consumer(s.kafka_bootstrap)
+    def _recall(self, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            try:
+                outcome = decode_outcome(record.value)
+            except InvalidMessage:
+                continue
+            key = command_key(outcome.account_sid, outcome.command_id)
+            self.memory.remember(key, record.offset, record.timestamp)
+            self.unpacked.append((key, record.offset, record.timestamp))
+
+    async def _horizon_start(self) -> int:
+        """The first outcome of the horizon: with no changelog, where remembering starts."""
+        since = int(time.time() * 1000) - self.memory.horizon_ms - FUTURE_TOLERANCE_MS - HOUR_MS
+        consumer = log_consumer(self.bootstrap)
         await consumer.start()
-        folded = 0
         try:
-            async for tp, records in read_to_end(consumer, {events_tp: 0, outcomes_tp: 0}):
-                if tp == events_tp:
-                    for record in records:
-                        event = decode_event(record.value)
-                        evolve(self.state, event)
-                        self.accounts.add(event.account_sid)
-                        self.last_hash = chain_hash(record.value)
-                        self.events_end = record.offset + 1
-                        folded += 1
-                else:
-                    for record in records:
-                        self._remember(decode_outcome(record.value))
+            found = (await consumer.offsets_for_times({self.outcomes_tp: since}))[self.outcomes_tp]
+            if found is not None:
+                return found.offset
+            return (await consumer.end_offsets([self.outcomes_tp]))[self.outcomes_tp]
         finally:
             await consumer.stop()
-        return folded
+
+    async def _checkpoint(self) -> None:
+        """Writes what restoring changed, with no input: a transaction of state alone."""
+        async with self.transaction() as txn:
+            await self._write_state(txn)
+        self.unpacked = []
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.reader.stop()
 
     # --- deciding --------------------------------------------------------------------------
 
     async def process(self, records: list[ConsumerRecord]) -> None:
-        """Decides a batch of commands of this partition and commits all answers at once.
-        On any error the state may hold uncommitted decisions: the caller must stop this
-        processor and start a fresh one, which recovers from the log."""
+        """Decides a batch and commits all its answers at once. On any error the state may
+        hold uncommitted decisions: the owner drops this worker and restores the partition."""
         # A fetch that was in flight when the consumer was positioned can deliver records again;
         # the committed position is the truth, so anything before it is already answered.
         records = [r for r in records if r.offset >= self.next_offset]
         if not records:
             return
-        answers = [self._answer(record) for record in records]
+        answers = await self._answer_all(records)
         started = time.monotonic()
         await self._commit(answers, next_offset=records[-1].offset + 1)
         self.next_offset = records[-1].offset + 1
         metrics.TRANSACTION_SECONDS.observe(time.monotonic() - started)
 
-    def _answer(self, record: ConsumerRecord) -> _Answer:
-        try:
-            command = decode_command(record.value)
-        except InvalidMessage as exc:
-            return self._dead_letter(record, exc.reason)
-        if command.account_sid.encode() != record.key:
-            return self._dead_letter(
-                record, f"record key {record.key!r} is not the account_sid {command.account_sid}"
+    async def _answer_all(self, records: list[ConsumerRecord]) -> list[_Answer]:
+        parsed = [(record, *self._parse(record)) for record in records]
+        # Commands this partition may have answered before: their first outcomes, read once.
+        maybe_seen = {
+            offset
+            for _, envelope, _ in parsed
+            if envelope is not None
+            for offset in self.memory.offsets(
+                command_key(envelope.account_sid, envelope.command_id)
             )
-        first = self.outcomes.get((command.account_sid, command.command_id))
-        if first is not None:
-            metrics.COMMANDS.labels("duplicate").inc()
-            return _Answer(outcome=first)  # a retry: the same outcome again, nothing appended
-        started = time.perf_counter()
-        try:
-            result = decide(self.state, command)
-        except Exception as exc:  # a bug must not stop the line: park the command, go on
-            log.exception("decide failed for command %s", command.command_id)
-            return self._dead_letter(record, f"could not be decided ({type(exc).__name__})")
-        if not isinstance(result, Rejection):
-            for event in result:
-                evolve(self.state, event)
-            self.accounts.add(command.account_sid)
-        metrics.DECIDE_SECONDS.observe(time.perf_counter() - started)
-        events = [] if isinstance(result, Rejection) else result
-        outcome = outcome_of(command, result, datetime.now(UTC))
-        self._remember(outcome)
-        metrics.COMMANDS.labels(outcome.status).inc()
-        return _Answer(outcome=outcome, events=self._chain(events, record.offset))
+        }
+        firsts = await self.reader.read(sorted(maybe_seen)) if maybe_seen else {}
+        answers: list[_Answer] = []
+        in_batch: dict[tuple[str, str], _Answer] = {}
+        for record, envelope, reason in parsed:
+            now_ms = record.timestamp if record.timestamp >= 0 else int(time.time() * 1000)
+            self.stream_time = max(self.stream_time, now_ms)
+            if envelope is None:
+                answers.append(self._dead_letter(record, reason, now_ms))
+                continue
+            ident = (envelope.account_sid, envelope.command_id)
+            key = command_key(*ident)
+            earlier = in_batch.get(ident)
+            first = self._first_outcome(key, ident, firsts)
+            if earlier is not None or first is not None:
+                metrics.COMMANDS.labels("duplicate").inc()
+                answer = _Answer(first)
+                answer.same_as = earlier
+                answers.append(answer)
+                continue
+            answer = await self._decide(record, envelope, now_ms)
+            answer.remember = (key, now_ms)
+            in_batch[ident] = answer
+            answers.append(answer)
+        return answers
 
-    def _dead_letter(self, record: ConsumerRecord, reason: str) -> _Answer:
-        """A message that is not a valid command: rejected with the reason, kept raw in the DLQ."""
+    def _first_outcome(self, key: int, ident, firsts: dict[int, Outcome]) -> Outcome | None:
+        for offset in self.memory.offsets(key):
+            outcome = firsts.get(offset)
+            if outcome is not None and (outcome.account_sid, outcome.command_id) == ident:
+                return outcome
+        return None  # never seen, or only a hash collision
+
+    def _parse(self, record: ConsumerRecord) -> tuple[CommandEnvelope | None, str]:
+        if record.value is None:
+            return None, "an empty record (null value) is not a command"
+        if len(record.value) > self.sizes.output:
+            return None, (
+                f"too large to decide: {len(record.value)} bytes, the limit is {self.sizes.output}"
+            )
+        try:
+            envelope = decode_command(record.value)
+        except InvalidMessage as exc:
+            return None, exc.reason
+        if envelope.account_sid.encode() != record.key:
+            return None, f"record key {record.key!r} is not the account_sid {envelope.account_sid}"
+        return envelope, ""
+
+    async def _decide(
+        self, record: ConsumerRecord, envelope: CommandEnvelope, now_ms: int
+    ) -> _Answer:
+        rejection = self._too_old_or_early(envelope, now_ms)
+        started = time.perf_counter()
+        if rejection is not None:
+            result: list[EventEnvelope] | Rejection = rejection
+        else:
+            try:
+                result = decide(self.store.state, envelope, self.limits)
+                if isinstance(result, Rejection) and isinstance(
+                    envelope.command, CATALOGUE_COMMANDS
+                ):
+                    # Perhaps provisioned a moment ago: read the catalogue up to now first.
+                    if await self.table.caught_up(CATALOGUE_WAIT_SECONDS):
+                        result = decide(self.store.state, envelope, self.limits)
+            except Exception as exc:  # a bug must not stop the line: park the command, go on
+                log.exception("decide failed for command %s", envelope.command_id)
+                return self._dead_letter(
+                    record, f"could not be decided ({type(exc).__name__})", now_ms
+                )
+        events = [] if isinstance(result, Rejection) else result
+        for event in events:
+            self.store.apply(event)
+        metrics.DECIDE_SECONDS.observe(time.perf_counter() - started)
+        outcome = outcome_of(envelope, result, datetime.now(UTC))
+        metrics.COMMANDS.labels(outcome.status).inc()
+        return _Answer(outcome, events=self._chain(events, record.offset))
+
+    def _too_old_or_early(self, envelope: CommandEnvelope, now_ms: int) -> Rejection | None:
+        issued_ms = int(envelope.issued_at.timestamp() * 1000)
+        if now_ms - issued_ms > self.memory.horizon_ms:
+            hours = self.memory.horizon_ms // HOUR_MS
+            return Rejection(
+                400,
+                20001,
+                f"command {envelope.command_id!r} was issued at {envelope.issued_at.isoformat()}, "
+                f"more than {hours} hours before it reached the log: too old to tell from a "
+                "retry of a command already answered, so it is not decided; send a new "
+                "command, with a new id",
+            )
+        if issued_ms - now_ms > FUTURE_TOLERANCE_MS:
+            return Rejection(
+                400,
+                20001,
+                f"command {envelope.command_id!r} was issued at {envelope.issued_at.isoformat()}, "
+                f"more than {FUTURE_TOLERANCE_MS // 60_000} minutes ahead of the log's clock: "
+                "check the sender's clock",
+            )
+        return None
+
+    def _dead_letter(self, record: ConsumerRecord, reason: str, now_ms: int) -> _Answer:
+        """Not a command: rejected with the reason, kept raw in the DLQ."""
         metrics.COMMANDS.labels("dead_letter").inc()
         command_id, account_sid = _best_effort_ids(record)
         outcome = Outcome(
@@ -201,7 +340,10 @@ class PartitionProcessor(QueuedWorker):
             rejection=Rejection(400, 20001, f"invalid command: {reason}"),
             decided_at=datetime.now(UTC),
         )
-        return _Answer(outcome=outcome, dead_letter=record)
+        letter = dead_letter(record, reason, self.sizes.dead_letter)
+        return _Answer(
+            outcome, dead_letter=letter, remember=(command_key(account_sid, command_id), now_ms)
+        )
 
     def _chain(self, events: list[EventEnvelope], command_offset: int) -> list[EventEnvelope]:
         """Stamps each event with the command offset it answers and the hash of the event
@@ -211,29 +353,22 @@ class PartitionProcessor(QueuedWorker):
             event = msgspec.structs.replace(
                 event, command_offset=command_offset, prev_hash=self.last_hash
             )
-            self.last_hash = chain_hash(encode_event(event))
+            self.last_hash = link_hash(encode_event(event))
             chained.append(event)
         return chained
-
-    def _remember(self, outcome: Outcome) -> None:
-        key = (outcome.account_sid, outcome.command_id)
-        self.outcomes[key] = outcome
-        self.outcomes.move_to_end(key)
-        if len(self.outcomes) > OUTCOME_MEMORY:
-            self.outcomes.popitem(last=False)
 
     # --- writing ---------------------------------------------------------------------------
 
     async def _commit(self, answers: list[_Answer], next_offset: int) -> None:
-        s, p, producer = self.settings, self.partition, self.producer
-        await producer.begin_transaction()
-        try:
+        s, p = self.settings, self.partition
+        remembered = []
+        async with self.transaction() as txn:
             # Events first: their offsets go into the outcomes ("accepted, at these positions").
             pending = []
             for answer in answers:
                 for event in answer.events:
                     pending.append(
-                        await producer.send(
+                        await txn.send(
                             s.events_topic,
                             encode_event(event),
                             key=event.account_sid.encode(),
@@ -243,64 +378,76 @@ class PartitionProcessor(QueuedWorker):
                     )
             offsets = [(await future).offset for future in pending]
             positions = iter(offsets)
+            last_outcome = None
             for answer in answers:
-                outcome = answer.outcome
                 if answer.events:
                     refs = [
                         msgspec.structs.replace(event_ref(e), partition=p, offset=next(positions))
                         for e in answer.events
                     ]
-                    outcome = msgspec.structs.replace(outcome, events=refs)
-                    self._remember(outcome)
+                    answer.outcome = msgspec.structs.replace(answer.outcome, events=refs)
                     metrics.EVENTS_APPENDED.inc(len(refs))
-                await producer.send(
+                outcome = answer.same_as.outcome if answer.same_as else answer.outcome
+                last_outcome = await txn.send(
                     s.outcomes_topic,
                     encode_outcome(outcome),
                     key=outcome.account_sid.encode(),
                     partition=p,
                 )
+                if answer.remember is not None:
+                    remembered.append((answer.remember, last_outcome))
                 if answer.dead_letter is not None:
-                    await self._send_dead_letter(answer.dead_letter, outcome)
-            await producer.send_offsets_to_transaction(
-                {self.commands_tp: next_offset}, self.group_id
-            )
-            await producer.commit_transaction()
-        except BaseException:
-            try:
-                await producer.abort_transaction()
-            except Exception:
-                pass  # fenced or disconnected: the broker aborts it, the next owner recovers
-            raise
-        if offsets:
-            self.events_end = offsets[-1] + 1
+                    key, value, headers = answer.dead_letter
+                    await txn.send(s.dlq_topic, value, key=key, headers=headers)
+            if offsets:
+                self.events_end = offsets[-1] + 1
+            await self._write_state(txn)
+            self.commit_input(txn, next_offset)
+        # Committed: these outcomes are now the first answers to their commands.
+        self.unpacked = []
+        for (key, at_ms), future in remembered:
+            offset = future.result().offset
+            self.memory.remember(key, offset, at_ms)
+            self.unpacked.append((key, offset, at_ms))
+        if last_outcome is not None:
+            self.outcomes_end = last_outcome.result().offset + 1
 
-    async def _send_dead_letter(self, record: ConsumerRecord, outcome: Outcome) -> None:
-        reason = outcome.rejection.message if outcome.rejection else ""
-        await self.producer.send(
-            self.settings.dlq_topic,
-            record.value,
-            key=record.key,
-            headers=[
-                ("source.topic", record.topic.encode()),
-                ("source.partition", str(record.partition).encode()),
-                ("source.offset", str(record.offset).encode()),
-                ("reason", reason.encode()),
-            ],
+    async def _write_state(self, txn) -> None:
+        """The records this transaction changed, the packs of earlier answers and where the
+        state stands; the own catalogue facts to the table."""
+        changes = self.store.changes()
+        changes.update(self.memory.pack(self.unpacked))
+        for gone in self.memory.expire(self.stream_time):
+            changes[gone] = None
+        changes[META] = _encode_meta(
+            Meta(
+                events_end=self.events_end,
+                last_hash=self.last_hash,
+                stream_time_ms=self.stream_time,
+                packed_until=self.outcomes_end,
+            )
         )
+        await txn.write_changes(changes)
+        for key, value in self.store.publications().items():
+            await txn.send(self.settings.catalogue_topic, value, key=key, partition=0)
+
+
+def _key_of(envelope: CommandEnvelope) -> int:
+    return command_key(envelope.account_sid, envelope.command_id)
 
 
 def _best_effort_ids(record: ConsumerRecord) -> tuple[str, str]:
     """The command_id and account_sid of an invalid command if they can be read at all, so the
     sender waiting for its outcome still gets it; otherwise ids made from the position."""
     command_id = f"dlq:{record.topic}:{record.partition}:{record.offset}"
-    account_sid = record.key.decode(errors="replace") if record.key else ""
+    account_sid = record.key.decode(errors="replace")[:64] if record.key else ""
     try:
         document = msgspec.json.decode(record.value) if record.value else None
     except msgspec.DecodeError:
         document = None
     if isinstance(document, dict):
-        if isinstance(document.get("command_id"), str) and document["command_id"]:
+        if isinstance(document.get("command_id"), str) and 0 < len(document["command_id"]) <= 200:
             command_id = document["command_id"]
-        if isinstance(document.get("account_sid"), str):
+        if isinstance(document.get("account_sid"), str) and len(document["account_sid"]) <= 64:
             account_sid = document["account_sid"]
     return command_id, account_sid

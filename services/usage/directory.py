@@ -1,12 +1,18 @@
 """What the usage processor knows of Sims and Fleets: a fold of its events partition.
 
 Only the facts usage needs (a Sim's account, ICCID, Fleet and status; a Fleet's data limit and
-whether it has data at all), so recovery decodes only the event types listed in
-`DIRECTORY_EVENT_TYPES` (the processor filters on the record's `type` header). `apply` returns
-the Sims whose data state may have to change because of the event.
+whether it has data at all), so only the event types listed in `DIRECTORY_EVENT_TYPES` are
+decoded (the processor filters on the record's `type` header). `apply` returns the Sims whose
+data state may have to change because of the event.
+
+Each entry keeps the version of the last event applied to it, so an event the entry already
+holds (a changelog written after it, then the tail of the log read again) is skipped: every
+event is applied exactly once. Entries are changelog records: s/<sim> and f/<fleet>.
 """
 
 from __future__ import annotations
+
+import msgspec
 
 from events import event_types as ev
 from events.envelope import EventEnvelope
@@ -16,27 +22,29 @@ DIRECTORY_EVENT_TYPES = frozenset(
     {"SimRegistered", "SimAssignedToFleet", "SimStatusChanged", "FleetCreated",
      "FleetDataLimitChanged"}
 )  # fmt: skip
+SIM_KEY, FLEET_KEY = b"s/", b"f/"
 
 
-class SimEntry:
-    __slots__ = ("sid", "account_sid", "iccid", "fleet_sid", "status")
-
-    def __init__(self, sid: str, account_sid: str, iccid: str) -> None:
-        self.sid = sid
-        self.account_sid = account_sid
-        self.iccid = iccid
-        self.fleet_sid: str | None = None
-        self.status = "new"
+class SimEntry(msgspec.Struct, array_like=True, gc=False):
+    sid: str
+    account_sid: str
+    iccid: str
+    fleet_sid: str | None = None
+    status: str = "new"
+    version: int = 0
 
 
-class FleetEntry:
-    __slots__ = ("sid", "data_limit", "data_enabled", "members")
+class FleetEntry(msgspec.Struct, array_like=True, gc=False):
+    sid: str
+    data_limit: int  # MB
+    data_enabled: bool
+    version: int = 0
+    members: set[str] = set()  # Sim sids: derived, not stored
 
-    def __init__(self, sid: str, data_limit: int, data_enabled: bool) -> None:
-        self.sid = sid
-        self.data_limit = data_limit  # MB
-        self.data_enabled = data_enabled
-        self.members: set[str] = set()  # Sim sids
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode_sim = msgspec.msgpack.Decoder(SimEntry).decode
+_decode_fleet = msgspec.msgpack.Decoder(tuple[str, int, bool, int]).decode
 
 
 class Directory:
@@ -44,6 +52,7 @@ class Directory:
         self.sims: dict[str, SimEntry] = {}
         self.fleets: dict[str, FleetEntry] = {}
         self._by_iccid: dict[tuple[str, str], str] = {}  # (account, iccid) -> sim sid
+        self.dirty: set[bytes] = set()  # changelog keys changed since the last write
 
     def resolve(self, account_sid: str, ref: str) -> SimEntry | None:
         """The account's Sim with this SID or ICCID; another account's is unknown here."""
@@ -57,29 +66,74 @@ class Directory:
         return None if sim.fleet_sid is None else self.fleets.get(sim.fleet_sid)
 
     def apply(self, event: EventEnvelope) -> set[str]:
-        """Folds one event; returns the Sims it may change the data state of."""
+        """Folds one event unless its entry already holds it; returns the Sims it may change
+        the data state of."""
         p = event.payload
         sid = event.aggregate_id
+        version = event.aggregate_version
+        if isinstance(p, ev.FleetCreated | ev.FleetDataLimitChanged):
+            fleet = self.fleets.get(sid)
+            if fleet is not None and fleet.version >= version:
+                return set()
+            self.dirty.add(FLEET_KEY + sid.encode())
+            if isinstance(p, ev.FleetCreated):  # no Sim can be in a Fleet before it exists
+                self.fleets[sid] = FleetEntry(sid, p.data_limit, p.data_enabled, version)
+                return set()
+            fleet.data_limit, fleet.version = p.to_data_limit, version
+            return set(fleet.members)
+        sim = self.sims.get(sid)
+        if sim is not None and sim.version >= version:
+            return set()
+        self.dirty.add(SIM_KEY + sid.encode())
         if isinstance(p, ev.SimRegistered):
-            self.sims[sid] = SimEntry(sid, event.account_sid, p.iccid)
-            self._by_iccid[(event.account_sid, p.iccid)] = sid
+            self._add(SimEntry(sid, event.account_sid, p.iccid, version=version))
             return {sid}
         if isinstance(p, ev.SimAssignedToFleet):
-            sim = self.sims[sid]
-            if sim.fleet_sid in self.fleets:
-                self.fleets[sim.fleet_sid].members.discard(sid)
-            sim.fleet_sid = p.to_fleet_sid
-            if p.to_fleet_sid in self.fleets:
-                self.fleets[p.to_fleet_sid].members.add(sid)
-            return {sid}
-        if isinstance(p, ev.SimStatusChanged):
-            self.sims[sid].status = p.to_status
-            return {sid}
-        if isinstance(p, ev.FleetCreated):
-            self.fleets[sid] = FleetEntry(sid, p.data_limit, p.data_enabled)
+            self._join(sim, p.to_fleet_sid)
+        elif isinstance(p, ev.SimStatusChanged):
+            sim.status = p.to_status
+        else:
             return set()
-        if isinstance(p, ev.FleetDataLimitChanged):
-            fleet = self.fleets[sid]
-            fleet.data_limit = p.to_data_limit
-            return set(fleet.members)
-        return set()
+        sim.version = version
+        return {sid}
+
+    def _add(self, sim: SimEntry) -> None:
+        self.sims[sim.sid] = sim
+        self._by_iccid[(sim.account_sid, sim.iccid)] = sim.sid
+        if sim.fleet_sid in self.fleets:
+            self.fleets[sim.fleet_sid].members.add(sim.sid)
+
+    def _join(self, sim: SimEntry, fleet_sid: str | None) -> None:
+        if sim.fleet_sid in self.fleets:
+            self.fleets[sim.fleet_sid].members.discard(sim.sid)
+        sim.fleet_sid = fleet_sid
+        if fleet_sid in self.fleets:
+            self.fleets[fleet_sid].members.add(sim.sid)
+
+    # --- the changelog -------------------------------------------------------------------------
+
+    def record_of(self, key: bytes) -> bytes | None:
+        sid = key[2:].decode()
+        if key.startswith(SIM_KEY):
+            sim = self.sims.get(sid)
+            return None if sim is None else _encode(sim)
+        fleet = self.fleets.get(sid)
+        if fleet is None:
+            return None
+        return _encode((fleet.sid, fleet.data_limit, fleet.data_enabled, fleet.version))
+
+    def load(self, key: bytes, value: bytes) -> None:
+        """Restores one changelog record; call `loaded()` after the last."""
+        if key.startswith(SIM_KEY):
+            sim = _decode_sim(value)
+            self.sims[sim.sid] = sim
+            self._by_iccid[(sim.account_sid, sim.iccid)] = sim.sid
+        else:
+            sid, limit, enabled, version = _decode_fleet(value)
+            self.fleets[sid] = FleetEntry(sid, limit, enabled, version)
+
+    def loaded(self) -> None:
+        """Derives each Fleet's members once every record is in."""
+        for sim in self.sims.values():
+            if sim.fleet_sid in self.fleets:
+                self.fleets[sim.fleet_sid].members.add(sim.sid)

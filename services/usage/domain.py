@@ -1,10 +1,11 @@
 """What reports count and which data thresholds they cross: the pure half of usage.
 
 A `Batch` takes the reports of one transaction in order. Each report is resolved to its Sim,
-placed in the billing period and hour its session ended in, de-duplicated by session id, and
-added to the state and to the batch's buckets. `settle()` then compares, for every Sim the
-batch touched, the data state the usage calls for with the one last commanded, and records a
-change (and the command to send) where they differ:
+placed in the billing period and hour its session ended in, de-duplicated (by its session
+number, or its session id: see state.py), and added to the state and to the batch's
+buckets. `settle()` then compares, for every Sim the batch touched, the data state the usage
+calls for with the one last commanded, and records a change (and the command to send) where
+they differ:
 
 - suspend: the Sim's usage in the current period passes its Fleet's limit;
 - resume: the Sim is suspended but its current period's usage no longer passes the limit
@@ -52,13 +53,14 @@ REFUSALS = {
 
 
 class _Bucket:
-    __slots__ = ("bytes_up", "bytes_down", "sessions", "account_sid")
+    __slots__ = ("bytes_up", "bytes_down", "sessions", "sequences", "account_sid")
 
     def __init__(self, account_sid: str) -> None:
         self.account_sid = account_sid
         self.bytes_up = 0
         self.bytes_down = 0
         self.sessions: list[str] = []
+        self.sequences: list[int] = []
 
 
 class Batch:
@@ -95,9 +97,18 @@ class Batch:
             return Verdict.TOO_LATE
         usage = state.sim(sim.account_sid, sim.sid)
         seen = usage.period(period)
-        if report.session_id in seen.sessions:
+        number = report.sequence
+        if number is not None:
+            counted = usage.sequence_counted(number)
+            if counted is None:
+                return Verdict.TOO_LATE
+            if counted:
+                return Verdict.DUPLICATE
+            usage.count_sequence(number)
+        elif seen.has_session(report.session_id):
             return Verdict.DUPLICATE
-        seen.sessions.add(report.session_id)
+        else:
+            seen.add_session(report.session_id)
         seen.bytes_up += report.bytes_up
         seen.bytes_down += report.bytes_down
         usage.total += report.bytes_up + report.bytes_down
@@ -109,7 +120,10 @@ class Batch:
             bucket = self.buckets[key] = _Bucket(sim.account_sid)
         bucket.bytes_up += report.bytes_up
         bucket.bytes_down += report.bytes_down
-        bucket.sessions.append(report.session_id)
+        if number is None:
+            bucket.sessions.append(report.session_id)
+        else:
+            bucket.sequences.append(number)
         self.touched.add(sim.sid)
         return Verdict.COUNTED_DATA_DISABLED if disabled else Verdict.COUNTED
 
@@ -183,7 +197,7 @@ class Batch:
         chunk: list[UsageBucket] = []
         sessions = 0
         for (sim, fleet, network, period, hour, disabled), b in self.buckets.items():
-            if chunk and sessions + len(b.sessions) > MAX_SESSIONS_PER_RECORD:
+            if chunk and sessions + len(b.sessions) + len(b.sequences) > MAX_SESSIONS_PER_RECORD:
                 records.append(UsageFacts(current_period=state.current_period, buckets=chunk))
                 chunk, sessions = [], 0
             chunk.append(
@@ -199,9 +213,10 @@ class Batch:
                     bytes_down=b.bytes_down,
                     sessions=b.sessions,
                     data_disabled=disabled,
+                    sequences=b.sequences,
                 )
             )
-            sessions += len(b.sessions)
+            sessions += len(b.sessions) + len(b.sequences)
         records.append(UsageFacts(current_period=state.current_period, buckets=chunk))
         first = records[0]
         records[0] = UsageFacts(

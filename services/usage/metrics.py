@@ -26,7 +26,7 @@ TRANSACTION_SECONDS = Histogram(
 PARTITIONS_OWNED = Gauge("fleetstate_usage_partitions_owned", "Usage partitions owned")
 RECOVERY_SECONDS = Histogram(
     "fleetstate_usage_recovery_seconds",
-    "Time to rebuild a partition's usage state from the events and the usage log",
+    "Time to restore a usage partition's state (changelog and tail) before it answers",
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
 )
 PROJECTED_RECORDS = Counter(

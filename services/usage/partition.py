@@ -1,11 +1,12 @@
 """One usage partition: its state, its transactional producer, its batches.
 
-Same guarantees as the command processor (services/processor/partition.py): the state is a fold
-of logs (the directory of events partition p, the usage state of usage-log partition p), and
-each batch of reports is answered in ONE Kafka transaction: its usage-log records, the threshold
-commands, the dead letters and the consumer offset. A crash leaves all of a batch or none of it;
-a restart rebuilds from exactly what was committed, so no report counts twice and no command is
-sent twice. The transactional id is fixed per partition: a new owner fences a zombie for good.
+Same guarantees as the command processor, on the same runtime (services/runtime): the state
+(the directory of Sims and Fleets, folded from events partition p, and the usage of usage-log
+partition p) is restored from the partition's changelog, and each batch of reports is
+answered in ONE Kafka transaction: its usage-log records, the threshold commands, the dead
+letters, the changed state records and the consumer offset. A crash leaves all of a batch or
+none of it, so no report counts twice and no command is sent twice. The transactional id is
+fixed per partition: a new owner fences a zombie for good.
 
 The clock lives here, not in the domain: every batch (and a tick when no report comes) asks
 whether a new billing period began, which may resume suspended Sims.
@@ -17,20 +18,25 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+import msgspec
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from events.codec import InvalidMessage, encode_command
+from events.codec import InvalidMessage, decode_event, encode_command
 from events.commands import CommandEnvelope
 from events.envelope import EventEnvelope
 from events.usage import DataSessionReport, decode_facts, decode_report, encode_facts
 from services.config import Settings
-from services.log_reader import log_consumer, read_to_end
-from services.partition_owner import QueuedWorker
+from services.log_reader import event_type
+from services.runtime.changelog import META
+from services.runtime.dead_letters import dead_letter
+from services.runtime.follower import PartitionFollower
+from services.runtime.limits import ValueLimits
+from services.runtime.tail import fold_tail
+from services.runtime.worker import PartitionWorker
 from services.usage import metrics
-from services.usage.directory import Directory
+from services.usage.directory import DIRECTORY_EVENT_TYPES, Directory
 from services.usage.domain import REFUSALS, Batch, Verdict, command_for
-from services.usage.follower import EventsFollower, directory_events
 from services.usage.periods import BillingPeriod
 from services.usage.state import UsageState
 
@@ -39,95 +45,115 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 20_000  # reports per transaction
 TICK_SECONDS = 0.5  # how often an idle partition looks at the clock
 ACTOR = "usage-processor"
+USAGE_KEY = b"u/"  # u/<sim>: a Sim's usage; the directory's keys are s/ and f/
+_TYPES = {name.encode() for name in DIRECTORY_EVENT_TYPES}
 
 
-class UsagePartition(QueuedWorker):
+class Meta(msgspec.Struct, frozen=True):
+    """Where the changelog's state stands: written in every transaction."""
+
+    events_end: int  # the directory has every event below this offset
+    log_end: int  # the usage state has every usage-log record below this offset
+    current_period: int
+
+
+_encode_meta = msgspec.msgpack.Encoder().encode
+_decode_meta = msgspec.msgpack.Decoder(Meta).decode
+
+
+def directory_events(records: list[ConsumerRecord]) -> list[EventEnvelope]:
+    """The events of `records` the directory needs, decoded; the others are skipped unread."""
+    return [decode_event(r.value) for r in records if event_type(r) in _TYPES]
+
+
+class UsagePartition(PartitionWorker):
     label = "usage partition"
     max_batch = MAX_BATCH
     tick = TICK_SECONDS  # an idle partition still looks at the clock: a new period may begin
 
     def __init__(
-        self, settings: Settings, partition: int, group_id: str, follower: EventsFollower
+        self,
+        settings: Settings,
+        partition: int,
+        group_id: str,
+        follower: PartitionFollower,
+        sizes: ValueLimits,
     ) -> None:
-        super().__init__(partition)
+        super().__init__(
+            partition,
+            bootstrap=settings.kafka_bootstrap,
+            input_topic=settings.usage_topic,
+            group_id=group_id,
+            changelog_topic=settings.usage_changelog_topic,
+            transactional_id=f"fleetstate-usage.{settings.usage_topic}.{partition}",
+        )
         self.settings = settings
-        self.group_id = group_id
         self.follower = follower
+        self.sizes = sizes
         self.rule = BillingPeriod.parse(settings.billing_period)
-        self.usage_tp = TopicPartition(settings.usage_topic, partition)
+        self.events_tp = TopicPartition(settings.events_topic, partition)
+        self.log_tp = TopicPartition(settings.usage_log_topic, partition)
         self.directory = Directory()
         self.state = UsageState(self.rule, settings.usage_dedup_periods)
-        self.events_end = 0  # next offset of the events partition folded into the directory
+        self.events_end = 0  # next offset of the events partition the directory has
+        self.log_end = 0  # next offset of the usage-log partition the state has
         self._events: list[EventEnvelope] = []  # directory events not applied yet
-        self._recheck_all = True  # after recovery every Sim is evaluated once
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            transactional_id=f"fleetstate-usage.{settings.usage_topic}.{partition}",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=0,
-            retry_backoff_ms=3,  # see services/processor/partition.py: CONCURRENT_TRANSACTIONS
-            max_batch_size=1024 * 1024,
-            max_request_size=8 * 1024 * 1024,
+        self._events_position = 0  # the events offset they reach
+        self._recheck_all = True  # after a restore every Sim is evaluated once
+
+    # --- restore ---------------------------------------------------------------------------
+
+    async def restore(self, changelog: dict[bytes, bytes]) -> None:
+        """The changelog's state, then the usage log and the events after it (none, unless
+        the changelog was lost); then the events partition is followed."""
+        meta_value = changelog.pop(META, None)
+        meta = None if meta_value is None else _decode_meta(meta_value)
+        if meta is not None:
+            self.state.current_period = meta.current_period
+        for key, value in changelog.items():
+            if key.startswith(USAGE_KEY):
+                self.state.load(key[len(USAGE_KEY) :].decode(), value)
+            else:
+                self.directory.load(key, value)
+        self.directory.loaded()
+        what = f"restoring usage partition {self.partition}:"
+        self.log_end = await fold_tail(
+            self.bootstrap, self.log_tp, meta.log_end if meta else 0, self._replay, what
         )
-
-    # --- life cycle ------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        """Fences any previous owner, then rebuilds the directory and the usage state."""
-        await self.producer.start()
-        started = time.monotonic()
-        facts = await self._recover()
-        metrics.RECOVERY_SECONDS.observe(time.monotonic() - started)
-        log.info(
-            "usage partition %d recovered: %d usage-log records, %d Sims, %.2fs",
-            self.partition,
-            facts,
-            len(self.state.sims),
-            time.monotonic() - started,
+        self.events_end = await fold_tail(
+            self.bootstrap, self.events_tp, meta.events_end if meta else 0, self._fold, what
         )
+        self._events_position = self.events_end
+        if meta is None or self.state.dirty or self.directory.dirty:
+            await self._checkpoint()  # so the next restore needs no tail
+        await self.follower.follow(self.partition, self.events_end, self._events_arrived)
 
-    async def _recover(self) -> int:
-        s = self.settings
-        events_tp = TopicPartition(s.events_topic, self.partition)
-        log_tp = TopicPartition(s.usage_log_topic, self.partition)
-        consumer = log_consumer(s.kafka_bootstrap)
-        await consumer.start()
-        folded = 0
-        try:
-            # The directory first: it only has to be at least as new as the usage log.
-            async for _, records in read_to_end(consumer, {events_tp: 0}):
-                for event in directory_events(records):
-                    self.directory.apply(event)
-                self.events_end = records[-1].offset + 1
-            async for _, records in read_to_end(consumer, {log_tp: 0}):
-                for record in records:
-                    self.state.apply_facts(decode_facts(record.value))
-                    folded += 1
-        finally:
-            await consumer.stop()
-        return folded
+    def _replay(self, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            self.state.apply_facts(decode_facts(record.value))
 
-    async def follow_events(self) -> None:
-        await self.follower.follow(self.partition, self.events_end, self.on_events)
+    def _fold(self, records: list[ConsumerRecord]) -> None:
+        for event in directory_events(records):
+            self.directory.apply(event)
 
-    def on_events(self, events: list[EventEnvelope]) -> None:
-        self._events.extend(events)
+    def _events_arrived(self, records: list[ConsumerRecord], position: int) -> None:
+        self._events.extend(directory_events(records))
+        self._events_position = position
         self.wake()
 
+    async def _checkpoint(self) -> None:
+        async with self.transaction() as txn:
+            await txn.write_changes(self._changes())
+
     async def stop(self) -> None:
-        await self.stop_answering()
+        await super().stop()
         await self.follower.unfollow(self.partition)
-        try:
-            await self.producer.stop()
-        except Exception:  # a fenced or broken producer has nothing left to flush
-            log.debug("producer of usage partition %d stopped with an error", self.partition)
 
     # --- one batch -------------------------------------------------------------------------
 
     async def process(self, records: list[ConsumerRecord]) -> None:
         """Counts a batch of reports and commits everything it produced at once. On any error
-        the state may hold what was never committed: the owner must rebuild this partition."""
+        the state may hold what was never committed: the owner restores this partition."""
         records = [r for r in records if r.offset >= self.next_offset]
         now = time.time()
         batch = Batch(self.state, self.directory)
@@ -141,7 +167,7 @@ class UsagePartition(QueuedWorker):
         reports, dead = self._decode(records)
         if any(self.directory.resolve(r.account_sid, r.sim) is None for _, r in reports):
             # Perhaps registered a moment ago: read the events up to now before refusing it.
-            await self.follower.caught_up(self.partition)
+            await self.follower.caught_up(self.partition, timeout=2.0)
             self._apply_directory_events(batch)
         counted = 0
         for record, report in reports:
@@ -152,10 +178,11 @@ class UsagePartition(QueuedWorker):
             elif verdict is not Verdict.DUPLICATE:
                 counted += report.bytes_up + report.bytes_down
         changes = batch.settle()
-        if not records and not changes and self.state.current_period == period_before:
+        logged = records or changes or self.state.current_period != period_before
+        if not logged and not self.directory.dirty:
             return
         started = time.monotonic()
-        await self._commit(batch.facts(len(records)), changes, dead, records)
+        await self._commit(batch.facts(len(records)) if logged else [], changes, dead, records)
         metrics.TRANSACTION_SECONDS.observe(time.monotonic() - started)
         metrics.BATCH_REPORTS.observe(len(records))
         metrics.BYTES_COUNTED.inc(counted)
@@ -168,33 +195,54 @@ class UsagePartition(QueuedWorker):
         events, self._events = self._events, []
         for event in events:
             batch.touch(self.directory.apply(event))
+        self.events_end = self._events_position
 
     def _decode(self, records: list[ConsumerRecord]):
         reports: list[tuple[ConsumerRecord, DataSessionReport]] = []
         dead: list[tuple[ConsumerRecord, str]] = []
         for record in records:
-            try:
-                report = decode_report(record.value)
-            except InvalidMessage as exc:
-                metrics.REPORTS.labels("invalid").inc()
-                dead.append((record, exc.reason))
-                continue
-            if record.key != report.account_sid.encode():
-                metrics.REPORTS.labels("invalid").inc()
-                dead.append((record, f"record key {record.key!r} is not the account_sid"))
-                continue
-            reports.append((record, report))
+            if record.value is None:
+                reason = "an empty record (null value) is not a usage report"
+            elif len(record.value) > self.sizes.output:
+                reason = f"too large: {len(record.value)} bytes, the limit is {self.sizes.output}"
+            else:
+                try:
+                    report = decode_report(record.value)
+                except InvalidMessage as exc:
+                    reason = exc.reason
+                else:
+                    if record.key == report.account_sid.encode():
+                        reports.append((record, report))
+                        continue
+                    reason = f"record key {record.key!r} is not the account_sid"
+            metrics.REPORTS.labels("invalid").inc()
+            dead.append((record, reason))
         return reports, dead
 
+    def _changes(self) -> dict[bytes, bytes | None]:
+        """Every state record changed since the last write, and where the state stands."""
+        changes = {key: self.directory.record_of(key) for key in self.directory.dirty}
+        self.directory.dirty.clear()
+        for sid in self.state.dirty:
+            changes[USAGE_KEY + sid.encode()] = self.state.record_of(sid)
+        self.state.dirty.clear()
+        changes[META] = _encode_meta(
+            Meta(
+                events_end=self.events_end,
+                log_end=self.log_end,
+                current_period=self.state.current_period,
+            )
+        )
+        return changes
+
     async def _commit(self, facts, changes, dead, records) -> None:
-        s, producer = self.settings, self.producer
+        s = self.settings
         issued_at = datetime.now(UTC)
-        await producer.begin_transaction()
-        try:
-            for record in facts:
-                await producer.send(
-                    s.usage_log_topic, encode_facts(record), partition=self.partition
-                )
+        async with self.transaction() as txn:
+            written = [
+                await txn.send(s.usage_log_topic, encode_facts(f), partition=self.partition)
+                for f in facts
+            ]
             for change in changes:
                 envelope = CommandEnvelope(
                     command_id=change.command_id,
@@ -204,29 +252,15 @@ class UsagePartition(QueuedWorker):
                     command=command_for(change),
                 )
                 # Keyed by account like every command: it lands in partition p again.
-                await producer.send(
+                await txn.send(
                     s.commands_topic, encode_command(envelope), key=change.account_sid.encode()
                 )
             for record, reason in dead:
-                await producer.send(
-                    s.usage_dlq_topic,
-                    record.value,
-                    key=record.key,
-                    headers=[
-                        ("source.topic", record.topic.encode()),
-                        ("source.partition", str(record.partition).encode()),
-                        ("source.offset", str(record.offset).encode()),
-                        ("reason", reason.encode()),
-                    ],
-                )
+                key, value, headers = dead_letter(record, reason, self.sizes.dead_letter)
+                await txn.send(s.usage_dlq_topic, value, key=key, headers=headers)
+            if written:
+                # The changelog says where the usage log stands: after this batch's records.
+                self.log_end = (await written[-1]).offset + 1
+            await txn.write_changes(self._changes())
             if records:
-                await producer.send_offsets_to_transaction(
-                    {self.usage_tp: records[-1].offset + 1}, self.group_id
-                )
-            await producer.commit_transaction()
-        except BaseException:
-            try:
-                await producer.abort_transaction()
-            except Exception:
-                pass  # fenced or disconnected: the broker aborts it, the next owner recovers
-            raise
+                self.commit_input(txn, records[-1].offset + 1)

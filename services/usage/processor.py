@@ -1,9 +1,9 @@
 """`fleetstate usage-processor`: usage reports -> usage log and threshold commands, exactly once.
 
-One member of a consumer group on the usage topic. For each usage partition it owns it runs a
-`UsagePartition` (state, transactional producer, worker task) and follows the events partition
-of the same number. Ownership and rebalances work as for the command processor
-(services/partition_owner.py).
+One member of a consumer group on the usage topic, on the partition runtime
+(services/runtime): for each usage partition it owns it runs a `UsagePartition` (state
+restored from its changelog, transactional producer, worker task) that follows the events
+partition of the same number.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import logging
 
 from services.config import Settings
 from services.lifecycle import serve_metrics, stop_on_signals
-from services.partition_owner import PartitionOwner, group_consumer
+from services.runtime.follower import PartitionFollower
+from services.runtime.limits import ValueLimits, value_limits
+from services.runtime.owner import PartitionOwner, group_consumer
+from services.runtime.worker import Worker
 from services.topics import ensure_topics
 from services.usage import metrics
-from services.usage.follower import EventsFollower
 from services.usage.partition import UsagePartition
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,8 @@ class UsageProcessor(PartitionOwner):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.group_id = f"{GROUP_ID}.{settings.usage_topic}"
-        self.follower = EventsFollower(settings.kafka_bootstrap, settings.events_topic)
+        self.follower = PartitionFollower(settings.kafka_bootstrap, settings.events_topic)
+        self.sizes = ValueLimits(0, 0)  # read from the broker at start
         consumer = group_consumer(
             settings.kafka_bootstrap,
             self.group_id,
@@ -41,20 +44,26 @@ class UsageProcessor(PartitionOwner):
         super().__init__(settings.usage_topic, consumer, self._new_worker)
 
     def _new_worker(self, partition: int) -> UsagePartition:
-        return UsagePartition(self.settings, partition, self.group_id, self.follower)
+        return UsagePartition(self.settings, partition, self.group_id, self.follower, self.sizes)
 
     async def start_dependencies(self) -> None:
-        await ensure_topics(self.settings)
+        s = self.settings
+        await ensure_topics(s)
+        self.sizes = await value_limits(
+            s.kafka_bootstrap,
+            [s.usage_topic, s.usage_log_topic, s.usage_changelog_topic],
+            s.usage_dlq_topic,
+        )
         await self.follower.start()
 
     async def stop_dependencies(self) -> None:
         await self.follower.stop()
 
-    async def after_acquire(self, worker: UsagePartition) -> None:
-        await worker.follow_events()  # the Sims and Fleets of its accounts, from the log
+    async def after_ready(self, worker: Worker) -> None:
         metrics.PARTITIONS_OWNED.set(len(self.partitions))
+        metrics.RECOVERY_SECONDS.observe(getattr(worker, "restore_seconds", 0.0))
 
-    async def after_release(self, partition: int, worker: UsagePartition) -> None:
+    async def after_release(self, partition: int, worker: Worker) -> None:
         metrics.PARTITIONS_OWNED.set(len(self.partitions))
 
 

@@ -115,6 +115,7 @@ async def _scenario(client: CommandClient, world: Audited) -> None:
     await do(RegisterSim(iccid=ICCID_2, registration_code=CODE_2), role="sim_2")
     await do(UpdateSim(sim=world.sids["sim_2"], status="active"), actor="dave", role="no_fleet")
     # Another tenant, with a Fleet of the same name.
+    await do(CreateAccount(friendly_name="B", auth_token_hash="h" * 64), ACCOUNT_B)
     await do(CreateNetworkAccessProfile(unique_name="nap"), ACCOUNT_B)
     await do(
         CreateFleet(network_access_profile="nap", unique_name="fleet"), ACCOUNT_B, role="b_fleet"

@@ -17,7 +17,7 @@ Record = tuple[int, bytes, bytes]  # offset, key, value
 def processor_chained_log() -> list[Record]:
     """The busy world's events chained exactly as the processor chains them, at offsets
     that skip some numbers (transaction markers take offsets too)."""
-    chain = processor.PartitionProcessor.__new__(processor.PartitionProcessor)
+    chain = processor.CommandPartition.__new__(processor.CommandPartition)
     chain.last_hash = processor.GENESIS_HASH
     events = chain._chain(busy_world().log, command_offset=0)
     return [(3 * i, e.account_sid.encode(), encode_event(e)) for i, e in enumerate(events)]

@@ -99,12 +99,14 @@ def networks(state: State) -> list[str]:
 
 
 class World:
-    """An account with a profile named "nap", a Fleet named "fleet" and a registered Sim."""
+    """An account with a profile named "nap", a Fleet named "fleet" and a registered Sim, and
+    a second, empty account B."""
 
     def __init__(self) -> None:
         self.log: list[EventEnvelope] = []  # every event appended so far
         self.state = operator_world(self.log)
         self.run(CreateAccount(friendly_name="A", auth_token_hash="h" * 64))
+        self.run(CreateAccount(friendly_name="B", auth_token_hash="h" * 64), ACCOUNT_B)
         self.profile = aggregate_id(
             self.run(
                 CreateNetworkAccessProfile(unique_name="nap", networks=networks(self.state)[:1])

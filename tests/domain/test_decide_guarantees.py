@@ -1,29 +1,43 @@
 """Guarantees of decide/evolve as a whole: idempotency, purity, derived metadata, replay."""
 
-from events.commands import CreateFleet, UpdateFleet, UpdateSim
-from events.envelope import outcome_of
-from events.sids import is_sid
-from services.domain import State, decide, fold
+from events.commands import CreateAccount, CreateFleet, UpdateFleet, UpdateSim
+from events.envelope import Rejection, outcome_of
+from events.sids import derive_sid, is_sid
+from services.domain import Limits, State, decide, fold
 
 from .support import ISSUED_AT, World, envelope
 
 
-def test_a_command_id_already_answered_appends_nothing():
-    world = World()
-    command = envelope(CreateFleet(network_access_profile="nap"))
-    first = decide(world.state, command)
-    for event in first:
-        world.state = fold([event], world.state)
-    assert decide(world.state, command) == []
-    assert world.state.seen_command(command.account_sid, command.command_id)
-
-
-def test_a_retry_older_than_the_dedup_window_still_creates_nothing_new():
+def test_a_create_decided_again_finds_its_derived_sid_taken_and_appends_nothing():
+    # The processor answers a remembered command id itself; a create that reaches the decider
+    # a second time all the same still creates nothing new.
     world = World()
     command = envelope(CreateFleet(network_access_profile="nap"))
     fold(decide(world.state, command), world.state)
-    world.account.recent_commands.clear()  # as if the window had moved on
     assert decide(world.state, command) == []
+
+
+def test_a_command_for_an_account_that_was_never_created_is_rejected_with_20404():
+    world = World()
+    stranger = derive_sid("AC", "never-created")
+    rejection = decide(world.state, envelope(CreateFleet(network_access_profile="nap"), stranger))
+    assert isinstance(rejection, Rejection)
+    assert (rejection.http_status, rejection.code) == (404, 20404)
+    assert stranger in rejection.message
+    created = decide(
+        world.state, envelope(CreateAccount(friendly_name="n", auth_token_hash="h"), stranger)
+    )
+    assert [e.type for e in created] == ["AccountCreated"]
+
+
+def test_a_command_whose_event_the_log_cannot_hold_is_rejected_with_the_sizes():
+    world = World()
+    url = "https://example.com/" + "a" * 1900
+    command = envelope(UpdateSim(sim=world.sim, callback_url=url))
+    assert decide(world.state, command, Limits(max_event_bytes=100_000)) != []
+    rejection = decide(world.state, command, Limits(max_event_bytes=1_000))
+    assert isinstance(rejection, Rejection) and rejection.code == 20001
+    assert "SimCallbackChanged" in rejection.message and "1000" in rejection.message
 
 
 def test_decide_never_mutates_the_state_and_is_deterministic():

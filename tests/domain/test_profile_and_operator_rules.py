@@ -13,7 +13,7 @@ from events.commands import (
 )
 from events.sids import OPERATOR_ACCOUNT_SID, derive_sid
 
-from .support import ACCOUNT_A, ACCOUNT_B, ICCID_1, World, accepted, networks, rejected, run
+from .support import ACCOUNT_A, ICCID_1, World, accepted, networks, rejected, run
 
 # --- Network Access Profiles -------------------------------------------------------------------
 
@@ -160,5 +160,6 @@ def test_an_account_is_created_once():
     world = World()
     r = rejected(world.state, CreateAccount(friendly_name="again", auth_token_hash="h"), ACCOUNT_A)
     assert (r.http_status, r.code) == (409, 20409)
-    assert run(world.state, CreateAccount(friendly_name="B", auth_token_hash="h"), ACCOUNT_B)
-    assert world.state.accounts[ACCOUNT_B].version == 1
+    new = derive_sid("AC", "account-c")
+    assert run(world.state, CreateAccount(friendly_name="C", auth_token_hash="h"), new)
+    assert world.state.accounts[new].version == 1

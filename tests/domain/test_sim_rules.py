@@ -77,8 +77,8 @@ def test_registering_a_sim_already_in_this_account_is_rejected_with_83003_carryi
 
 def test_registration_marks_the_inventory_card_as_taken_by_the_account():
     world = World()
-    card = world.state.sim_cards[ICCID_1]
-    assert (card.account_sid, card.sim_sid) == (world.account.sid, world.sim)
+    owner = world.state.card_owners[ICCID_1]
+    assert (owner.account_sid, owner.sim_sid) == (world.account.sid, world.sim)
 
 
 # --- status rules ----------------------------------------------------------------------------

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
+import msgspec
 from aiokafka import AIOKafkaProducer
 
-from events.commands import CreateFleet, CreateNetworkAccessProfile
+from events.commands import CreateAccount, CreateFleet, CreateNetworkAccessProfile
 from events.sids import derive_sid
 from services.log_reader import read_all
+from tests.processor.conftest import ACCOUNT
 from tests.processor.support import committed_log
 
-ACCOUNT = derive_sid("AC", "processor-tests")
 
-
-async def test_an_accepted_command_returns_its_events_with_their_log_positions(client, processor):
+async def test_an_accepted_command_returns_its_events_with_their_log_positions(client, account):
     outcome = await client.execute(
         CreateNetworkAccessProfile(unique_name="nap"), account_sid=ACCOUNT, timeout=60
     )
@@ -27,7 +28,7 @@ async def test_an_accepted_command_returns_its_events_with_their_log_positions(c
 
 
 async def test_a_rejected_command_returns_status_code_and_reason_and_appends_nothing(
-    client, processor
+    client, account
 ):
     outcome = await client.execute(
         CreateFleet(network_access_profile="no-such-profile"), account_sid=ACCOUNT, timeout=60
@@ -39,7 +40,7 @@ async def test_a_rejected_command_returns_status_code_and_reason_and_appends_not
     assert [e for e in events if e.command_id == outcome.command_id] == []
 
 
-async def test_the_same_command_id_twice_appends_once_and_answers_the_same(client, processor):
+async def test_the_same_command_id_twice_appends_once_and_answers_the_same(client, account):
     await client.execute(
         CreateNetworkAccessProfile(unique_name="nap"), account_sid=ACCOUNT, timeout=60
     )
@@ -57,7 +58,7 @@ async def test_the_same_command_id_twice_appends_once_and_answers_the_same(clien
 
 
 async def test_garbage_and_unknown_commands_go_to_the_dlq_and_the_next_command_is_processed(
-    client, processor
+    client, account
 ):
     settings = client_settings(client)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
@@ -93,7 +94,7 @@ async def test_garbage_and_unknown_commands_go_to_the_dlq_and_the_next_command_i
     assert rejected.status == "rejected" and rejected.rejection.code == 20001
 
 
-async def test_many_commands_sent_at_once_are_each_answered(client, processor):
+async def test_many_commands_sent_at_once_are_each_answered(client, account):
     await client.execute(
         CreateNetworkAccessProfile(unique_name="nap"), account_sid=ACCOUNT, timeout=60
     )
@@ -110,8 +111,6 @@ async def test_many_commands_sent_at_once_are_each_answered(client, processor):
 
 
 def client_settings(client):
-    import msgspec
-
     from services.config import load_settings
 
     return msgspec.structs.replace(
@@ -121,3 +120,50 @@ def client_settings(client):
         events_topic=client.commands_topic.replace(".commands", ".events"),
         dlq_topic=client.commands_topic.replace(".commands", ".commands.dlq"),
     )
+
+
+async def test_a_command_issued_before_the_horizon_is_refused_and_never_decided(client, account):
+    # A command the log receives more than 24 hours after it was issued may be a retry of one
+    # answered and since forgotten: it is refused, and so is every repeat of it.
+    old = client.envelope(
+        CreateNetworkAccessProfile(unique_name="from-yesterday"), account_sid=ACCOUNT
+    )
+    old = msgspec.structs.replace(old, issued_at=datetime.now(UTC) - timedelta(hours=25))
+    refused = await client.execute(old, timeout=60)
+    assert refused.status == "rejected" and refused.rejection.code == 20001
+    assert "more than 24 hours" in refused.rejection.message
+    assert await client.execute(old, timeout=60) == refused
+    future = client.envelope(CreateNetworkAccessProfile(unique_name="ahead"), account_sid=ACCOUNT)
+    future = msgspec.structs.replace(future, issued_at=datetime.now(UTC) + timedelta(hours=1))
+    ahead = await client.execute(future, timeout=60)
+    assert ahead.status == "rejected" and "ahead of the log's clock" in ahead.rejection.message
+    events, _ = await committed_log(client_settings(client))
+    assert [e for e in events if e.command_id in (old.command_id, future.command_id)] == []
+
+
+async def test_a_command_for_an_account_never_created_is_rejected_and_appends_nothing(
+    client, account
+):
+    stranger = derive_sid("AC", "never-created")
+    outcome = await client.execute(
+        CreateNetworkAccessProfile(unique_name="nap"), account_sid=stranger, timeout=60
+    )
+    assert (outcome.status, outcome.rejection.code) == ("rejected", 20404)
+    events, _ = await committed_log(client_settings(client))
+    assert [e for e in events if e.account_sid == stranger] == []
+
+
+async def test_two_accounts_using_the_same_command_id_each_get_their_own_outcome(client, account):
+    other = derive_sid("AC", "processor-tests-other")
+    await client.execute(
+        CreateAccount(friendly_name="other", auth_token_hash="0" * 64), account_sid=other
+    )
+    mine = client.envelope(CreateNetworkAccessProfile(unique_name="mine"), account_sid=ACCOUNT,
+                           command_id="shared-id")  # fmt: skip
+    theirs = client.envelope(CreateNetworkAccessProfile(unique_name="n" * 70),
+                             account_sid=other, command_id="shared-id")  # fmt: skip
+    first, second = await asyncio.gather(
+        client.execute(mine, timeout=60), client.execute(theirs, timeout=60)
+    )
+    assert (first.account_sid, first.status) == (ACCOUNT, "accepted")
+    assert (second.account_sid, second.status) == (other, "rejected")

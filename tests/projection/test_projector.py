@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.workload import Workload
 from events.codec import encode_event
-from events.commands import CreateFleet, CreateNetworkAccessProfile, UpdateFleet
+from events.commands import CreateAccount, CreateFleet, CreateNetworkAccessProfile, UpdateFleet
 from events.sids import derive_sid
 from services.migrate import migrate
 from services.projection.projector import Projector
@@ -38,6 +38,8 @@ async def test_a_fleet_created_through_the_processor_is_in_the_read_model_when_t
     waiter = ProjectionWaiter(projected.database_url, projected.events_topic)
     await waiter.start()
     try:
+        created = CreateAccount(friendly_name="projected", auth_token_hash="0" * 64)
+        await client.execute(created, account_sid=ACCOUNT, timeout=60)
         await client.execute(CreateNetworkAccessProfile(unique_name="nap"), account_sid=ACCOUNT)
         outcome = await client.execute(
             CreateFleet(network_access_profile="nap", unique_name="f", data_limit=5),

@@ -13,6 +13,7 @@ from aiokafka import TopicPartition
 
 from events.codec import decode_event
 from events.commands import (
+    CreateAccount,
     CreateFleet,
     CreateNetworkAccessProfile,
     NetworkIdentifier,
@@ -61,6 +62,10 @@ async def provision(
         for i, iccid in enumerate(iccids)
     ]
     await client.execute_many(cards, timeout=60)
+    created = await client.execute(
+        CreateAccount(friendly_name=f"usage {tag}", auth_token_hash="0" * 64), account_sid=account
+    )
+    assert created.status == "accepted", created
     await client.execute(CreateNetworkAccessProfile(unique_name="nap"), account_sid=account)
     [fleet] = (
         await client.execute(

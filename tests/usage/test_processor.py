@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from events.commands import UpdateFleet
 from services.log_reader import read_all
+from services.runtime.limits import largest_value
 from tests.services import ServiceProcess
 from tests.usage.pipeline import (
     data_events,
@@ -76,25 +77,32 @@ async def test_bad_reports_go_to_the_usage_dlq_with_a_reason_and_the_next_report
 ):
     world = await provision(client, "badinput", ["active"], data_limit=10)
     [sim] = world.sims
-    producer = AIOKafkaProducer(bootstrap_servers=topics.kafka_bootstrap)
+    limit = await largest_value(topics.kafka_bootstrap, [topics.usage_log_topic])
+    producer = AIOKafkaProducer(
+        bootstrap_servers=topics.kafka_bootstrap, max_request_size=4 * 1024 * 1024
+    )
     await producer.start()
     try:
         key = world.account.encode()
         await producer.send_and_wait(topics.usage_topic, b"\x00\xffnot json", key=key)
         unknown = report(world.account, "HS" + "0" * 32, 1, end=now(), network_sid=world.network)
         await reporter.report(unknown)
+        await producer.send_and_wait(topics.usage_topic, None, key=key)  # a null value
+        await producer.send_and_wait(topics.usage_topic, b"x" * (limit + 100), key=key)
     finally:
         await producer.stop()
     good = report(world.account, sim, 10, 20, end=now(), network_sid=world.network)
     await reporter.report(good)
-    await wait_until_counted(topics, 3)
+    await wait_until_counted(topics, 5)
     assert totals_from_log(await usage_log(topics)) == recomputed_totals([good])
     dead = [r for rs in (await read_all(topics.kafka_bootstrap, topics.usage_dlq_topic)).values()
             for r in rs]  # fmt: skip
     reasons = [dict(r.headers)["reason"].decode() for r in dead]
-    assert len(dead) == 2
+    assert len(dead) == 4
     assert "invalid usage report" in reasons[0]
     assert "no Sim" in reasons[1]
+    assert "null value" in reasons[2] and dead[2].value is None
+    assert "too large" in reasons[3] and len(dead[3].value) == limit + 100
 
 
 async def test_a_new_billing_period_by_the_clock_resumes_a_suspended_sim_once(

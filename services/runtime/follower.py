@@ -1,10 +1,8 @@
-"""Follows the events partitions whose usage this process owns, for the usage directory.
+"""Follows partitions of a topic from chosen offsets, handing what arrives to a sink each.
 
-Usage partition p and events partition p hold the same accounts (both keyed by account_sid),
-so the owner of usage partition p tails events partition p: Sims registered, assigned and
-activated, Fleets created and their limits changed. Only those event types are decoded (the
-record's `type` header says which). Each partition's events go to its sink; the partition
-applies them between batches, so its directory never changes under a decision.
+One consumer outside any group (read_committed) for all the partitions a process follows:
+the usage processor follows the events partitions of the usage partitions it owns, and every
+process follows the global tables it reads.
 """
 
 from __future__ import annotations
@@ -15,24 +13,18 @@ import time
 from collections.abc import Callable
 
 from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
 
-from events.codec import decode_event
-from events.envelope import EventEnvelope
-from services.log_reader import event_type, log_consumer
-from services.usage.directory import DIRECTORY_EVENT_TYPES
+from services.log_reader import log_consumer
 
 log = logging.getLogger(__name__)
-_TYPES = {name.encode() for name in DIRECTORY_EVENT_TYPES}
 
-Sink = Callable[[list[EventEnvelope]], None]
-
-
-def directory_events(records) -> list[EventEnvelope]:
-    """The events of `records` the directory needs, decoded; the others are skipped unread."""
-    return [decode_event(r.value) for r in records if event_type(r) in _TYPES]
+# Records that arrived, and the partition's position after them: every committed record below
+# it has been handed over.
+Sink = Callable[[list[ConsumerRecord], int], None]
 
 
-class EventsFollower:
+class PartitionFollower:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
         self.consumer = log_consumer(bootstrap)
@@ -56,7 +48,6 @@ class EventsFollower:
             self.positions[partition] = from_offset
             self.sinks[partition] = sink
             self._reassign()
-            self.consumer.seek(TopicPartition(self.topic, partition), from_offset)
 
     async def unfollow(self, partition: int) -> None:
         async with self._lock:
@@ -64,13 +55,14 @@ class EventsFollower:
             self.sinks.pop(partition, None)
             self._reassign()
 
-    async def caught_up(self, partition: int, timeout: float = 2.0) -> bool:
-        """Waits until `partition` is delivered up to its committed end as of now."""
+    async def caught_up(self, partition: int, timeout: float | None = None) -> bool:
+        """Waits until `partition` is handed over up to its committed end as of now; False
+        if `timeout` seconds passed first."""
         tp = TopicPartition(self.topic, partition)
         end = (await self.consumer.end_offsets([tp]))[tp]
-        deadline = time.monotonic() + timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         while self.positions.get(partition, end) < end:  # noqa: ASYNC110 - moved by _run
-            if time.monotonic() > deadline:
+            if deadline is not None and time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.005)
         return True
@@ -87,26 +79,23 @@ class EventsFollower:
             except asyncio.CancelledError:
                 raise
             except Exception:  # a broker outage: keep trying, positions are ours
-                log.warning("events follower: read failed, retrying", exc_info=True)
+                log.warning("follower of %s: read failed, retrying", self.topic, exc_info=True)
                 await asyncio.sleep(1)
 
     async def _read_once(self) -> None:
         if not self.positions:
             await asyncio.sleep(0.05)
             return
-        batches = await self.consumer.getmany(timeout_ms=200)
+        batches = await self.consumer.getmany(timeout_ms=200, max_records=20_000)
         async with self._lock:
             for tp, records in batches.items():
                 position = self.positions.get(tp.partition)
                 if position is None:
                     continue  # unfollowed since the fetch
                 records = [r for r in records if r.offset >= position]
-                if not records:
-                    continue
-                events = directory_events(records)
-                if events:
-                    self.sinks[tp.partition](events)
-                self.positions[tp.partition] = records[-1].offset + 1
+                if records:
+                    self.positions[tp.partition] = records[-1].offset + 1
+                    self.sinks[tp.partition](records, records[-1].offset + 1)
             # Positions move past transaction markers without records: follow them.
             for p in self.positions:
                 position = await self.consumer.position(TopicPartition(self.topic, p))

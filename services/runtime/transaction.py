@@ -1,0 +1,78 @@
+"""One Kafka transaction of a worker: its output, its changelog changes, its input offset."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+class Transaction:
+    """`async with Transaction(...) as txn:` begins; leaving the block normally commits, an
+    exception aborts (best effort: a fenced producer cannot, and the broker aborts it) and
+    propagates. Nothing written inside is visible to read_committed readers until commit."""
+
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        changelog: TopicPartition | None = None,
+        before_commit=None,
+    ) -> None:
+        self.producer = producer
+        self.changelog = changelog
+        self._before_commit = before_commit  # a worker's hook: fault injection in tests
+        self._offsets: tuple[dict[TopicPartition, int], str] | None = None
+
+    async def __aenter__(self) -> Transaction:
+        await self.producer.begin_transaction()
+        return self
+
+    async def __aexit__(self, kind, exc, tb) -> None:
+        if kind is None:
+            try:
+                if self._offsets is not None:
+                    await self.producer.send_offsets_to_transaction(*self._offsets)
+                if self._before_commit is not None:
+                    await self._before_commit()
+                await self.producer.commit_transaction()
+                return
+            except BaseException:
+                await self._abort()
+                raise
+        await self._abort()
+
+    async def _abort(self) -> None:
+        try:
+            await self.producer.abort_transaction()
+        except Exception:
+            pass  # fenced or disconnected: the broker aborts it, the next owner restores
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+    ) -> asyncio.Future:
+        """Queues a record; the future gives its metadata (offset) once the broker has it."""
+        return await self.producer.send(topic, value, key=key, partition=partition, headers=headers)
+
+    async def write_changes(self, changes: Mapping[bytes, bytes | None]) -> None:
+        """The worker's state changes, to its changelog partition (None deletes a key)."""
+        assert self.changelog is not None, "this worker keeps no changelog"
+        for key, value in changes.items():
+            await self.producer.send(
+                self.changelog.topic, value, key=key, partition=self.changelog.partition
+            )
+
+    def commit_input(self, offsets: dict[TopicPartition, int], group_id: str) -> None:
+        """The input answered by this transaction: committed with it, or not at all."""
+        self._offsets = (offsets, group_id)

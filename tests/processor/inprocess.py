@@ -1,0 +1,85 @@
+"""A `fleetstate processor` in the test's own event loop, to reach its partitions' state and
+to give it workers that fail on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiokafka import AIOKafkaProducer
+
+from bench.event_log import partition_of
+from events.codec import InvalidMessage, decode_command
+from services.config import Settings
+from services.processor.app import Processor
+from services.processor.partition import CommandPartition
+from services.processor.store import PartitionState
+from tests.processor.support import committed_log
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, worker: type[CommandPartition] = CommandPartition):
+    processor = Processor(settings, worker=worker)
+    stop = asyncio.Event()
+    task = asyncio.create_task(processor.run(stop))
+    try:
+        yield processor
+    finally:
+        stop.set()
+        await task
+
+
+async def fence(settings: Settings, partition: int) -> None:
+    """What a new owner of `partition` does first: init_transactions with its transactional id,
+    which aborts the open transaction and makes the old producer's next call fail."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        transactional_id=f"fleetstate-processor.{settings.commands_topic}.{partition}",
+    )
+    await producer.start()
+    await producer.stop()
+
+
+class FailingCommits(CommandPartition):
+    """Fails the commit of the first batch that holds a command of a type in `plan`, once per
+    type: "abort" raises before the commit, "fence" fences the producer as a new owner would."""
+
+    plan: dict[str, str] = {}
+    failed: list[str] = []
+
+    async def process(self, records) -> None:
+        self._types = set()
+        for record in records:
+            with contextlib.suppress(InvalidMessage, TypeError):
+                self._types.add(type(decode_command(record.value).command).__name__)
+        await super().process(records)
+
+    async def before_commit(self) -> None:
+        for name in sorted(self._types):
+            if name in self.plan and name not in self.failed:
+                self.failed.append(name)
+                if self.plan[name] == "fence":
+                    await fence(self.settings, self.partition)
+                else:
+                    raise RuntimeError(f"injected: the commit of a batch with {name} fails")
+
+    async def restore(self, changelog) -> None:
+        self._types = set()
+        await super().restore(changelog)
+
+
+def own_state(store: PartitionState):
+    """What a partition decided itself: its accounts and own catalogue facts."""
+    s = store.state
+    accounts = {sid: a for sid, a in s.accounts.items() if a != type(a)(sid=sid)}
+    return accounts, store.own_networks, store.own_cards, store.own_owners
+
+
+async def fold_of_the_log(settings: Settings) -> dict[int, tuple]:
+    """Each partition's state folded from its committed events alone."""
+    events, _ = await committed_log(settings)
+    stores: dict[int, PartitionState] = {}
+    for event in events:
+        stores.setdefault(partition_of(event.account_sid, settings.partitions), PartitionState())
+        stores[partition_of(event.account_sid, settings.partitions)].apply(event)
+    return {p: own_state(store) for p, store in stores.items()}

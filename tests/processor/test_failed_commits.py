@@ -1,0 +1,117 @@
+"""A batch whose Kafka transaction fails or is fenced leaves nothing behind: for every command
+type, with the commit made to fail on the real broker, the processor's state afterwards is the
+fold of the committed log, and every command is answered once, as if nothing had failed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from events.commands import (
+    COMMAND_TYPES,
+    ActivateSimOnDataUsage,
+    AddNetworkToProfile,
+    CreateAccount,
+    CreateFleet,
+    CreateNetworkAccessProfile,
+    NetworkIdentifier,
+    ProvisionNetwork,
+    ProvisionSimCard,
+    RegisterSim,
+    RemoveNetworkFromProfile,
+    ResumeSimData,
+    SuspendSimData,
+    UpdateFleet,
+    UpdateNetworkAccessProfile,
+    UpdateSim,
+)
+from events.sids import OPERATOR_ACCOUNT_SID, derive_sid
+from tests.processor.inprocess import FailingCommits, fold_of_the_log, own_state, running
+from tests.processor.support import assert_log_is_exactly_once, committed_log
+
+A, B = derive_sid("AC", "failed-commits-a"), derive_sid("AC", "failed-commits-b")
+ICCID, CODE = "8944000000000000017", "CARDCODE01"
+NOVEMBER = {
+    "period_start": datetime(2026, 11, 1, tzinfo=UTC),
+    "period_end": datetime(2026, 12, 1, tzinfo=UTC),
+}
+
+
+def scenario(network: str) -> list[tuple[str, object]]:
+    """(account, command): every command type, each accepted."""
+    op = OPERATOR_ACCOUNT_SID
+    return [
+        (op, ProvisionSimCard(iccid=ICCID, registration_code=CODE)),
+        (A, CreateAccount(friendly_name="A", auth_token_hash="a" * 64)),
+        (B, CreateAccount(friendly_name="B", auth_token_hash="b" * 64)),
+        (A, CreateNetworkAccessProfile(unique_name="nap")),
+        (A, UpdateNetworkAccessProfile(network_access_profile="nap", unique_name="nap-2")),
+        (A, AddNetworkToProfile(network_access_profile="nap-2", network=network)),
+        (A, RemoveNetworkFromProfile(network_access_profile="nap-2", network=network)),
+        (A, CreateFleet(network_access_profile="nap-2", unique_name="fleet")),
+        (A, UpdateFleet(fleet="fleet", data_limit=5)),
+        (A, RegisterSim(iccid=ICCID, registration_code=CODE)),
+        (A, UpdateSim(sim="<sim>", fleet="fleet", status="ready")),
+        (A, ActivateSimOnDataUsage(sim="<sim>", data_used=300_000)),
+        (A, SuspendSimData(sim="<sim>", data_used=6_000_000, data_limit=5, **NOVEMBER)),
+        (
+            A,
+            ResumeSimData(
+                sim="<sim>", data_used=6_000_000, data_limit=9, reason="limit_raised", **NOVEMBER
+            ),
+        ),  # fmt: skip
+    ]
+
+
+@pytest.mark.parametrize("mode", ["abort", "fence"])
+async def test_a_failed_commit_of_any_command_leaves_the_state_equal_to_the_fold_of_the_log(
+    topics, client, mode
+):
+    FailingCommits.plan = {t.__name__: mode for t in COMMAND_TYPES}
+    FailingCommits.failed = []
+    async with running(topics, FailingCommits) as processor:
+        [provisioned] = (
+            await client.execute(
+                ProvisionNetwork(
+                    friendly_name="N",
+                    iso_country="US",
+                    identifiers=[NetworkIdentifier(mcc="310", mnc="410")],
+                ),
+                account_sid=OPERATOR_ACCOUNT_SID,
+                timeout=60,
+            )
+        ).events
+        sim = None
+        sent = []
+        for account, command in scenario(provisioned.aggregate_id):
+            if getattr(command, "sim", None) == "<sim>":
+                command = type(command)(**{**_fields(command), "sim": sim})
+            envelope = client.envelope(command, account_sid=account)
+            outcome = await client.execute(envelope, timeout=60)
+            assert outcome.status == "accepted", (type(command).__name__, outcome)
+            assert outcome.events, type(command).__name__
+            if isinstance(command, RegisterSim):
+                sim = outcome.events[0].aggregate_id
+            sent.append((envelope, outcome))
+        # Every type had a commit fail, and was then decided once, against committed state.
+        assert sorted(FailingCommits.failed) == sorted(t.__name__ for t in COMMAND_TYPES)
+        events, outcomes = await committed_log(topics)
+        assert_log_is_exactly_once(events, outcomes, [e.command_id for e, _ in sent])
+        assert [e.payload.iccid for e in events if e.type == "SimCardProvisioned"] == [ICCID]
+        # Retries get the first outcomes.
+        for envelope, first in sent:
+            assert await client.execute(envelope, timeout=60) == first
+        # The card the failed batches touched is A's: B cannot have it.
+        refused = await client.execute(
+            RegisterSim(iccid=ICCID, registration_code=CODE), account_sid=B, timeout=60
+        )
+        assert (refused.status, refused.rejection.code) == ("rejected", 83002)
+
+        expected = await fold_of_the_log(topics)
+        for partition, worker in processor.partitions.items():
+            assert own_state(worker.store) == expected.get(partition, ({}, {}, {}, {}))
+
+
+def _fields(command) -> dict:
+    return {f: getattr(command, f) for f in command.__struct_fields__}
