@@ -83,3 +83,21 @@ async def fold_of_the_log(settings: Settings) -> dict[int, tuple]:
         stores.setdefault(partition_of(event.account_sid, settings.partitions), PartitionState())
         stores[partition_of(event.account_sid, settings.partitions)].apply(event)
     return {p: own_state(store) for p, store in stores.items()}
+
+
+async def until_ready(processor: Processor, partitions: int, timeout: float = 120) -> None:
+    """Until the processor answers every one of `partitions` (it is the group's only member)."""
+    async with asyncio.timeout(timeout):
+        while len(processor.partitions) < partitions or processor.restoring:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+def first_difference(actual: tuple, expected: tuple) -> str | None:
+    """Where two own_state() values first differ, in a line (pytest's own diff of states this
+    big takes minutes)."""
+    names = ("accounts", "networks", "cards", "owners")
+    for name, mine, theirs in zip(names, actual, expected, strict=True):
+        for key in sorted(set(mine) | set(theirs)):
+            if mine.get(key) != theirs.get(key):
+                return f"{name}[{key}]: restored {mine.get(key)!r:.600} != logged {theirs.get(key)!r:.600}"
+    return None
