@@ -20,6 +20,7 @@ class ServiceProcess:
         *extra: str,
         log_path: Path | str | None = None,
         env: dict[str, str] | None = None,
+        module: str | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
@@ -29,13 +30,18 @@ class ServiceProcess:
         # The broker's minimum: a killed member's partitions move on after 6 s, not 10.
         self.env["FLEETSTATE_PROCESSOR_SESSION_TIMEOUT_MS"] = "6000"
         self.env.update(env or {})
+        # `python -m module *extra` instead of `fleetstate <name>`: a test's own variant.
+        self.module = module
         self.process: subprocess.Popen | None = None
         self.kills = 0
 
     def start(self) -> None:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        command = ["-m", "services.cli", "-v", self.name, *self.extra]
+        if self.module is not None:
+            command = ["-m", self.module, *self.extra]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "-v", self.name, *self.extra],
+            [sys.executable, *command],
             env=self.env,
             stdout=log,
             stderr=log,

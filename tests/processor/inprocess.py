@@ -99,5 +99,6 @@ def first_difference(actual: tuple, expected: tuple) -> str | None:
     for name, mine, theirs in zip(names, actual, expected, strict=True):
         for key in sorted(set(mine) | set(theirs)):
             if mine.get(key) != theirs.get(key):
-                return f"{name}[{key}]: restored {mine.get(key)!r:.600} != logged {theirs.get(key)!r:.600}"
+                restored, logged = repr(mine.get(key))[:600], repr(theirs.get(key))[:600]
+                return f"{name}[{key}]: restored {restored} != logged {logged}"
     return None

@@ -28,8 +28,8 @@ from events.commands import (
 )
 from events.sids import OPERATOR_ACCOUNT_SID, derive_sid
 from tests.processor.inprocess import (
-    first_difference,
     FailingCommits,
+    first_difference,
     fold_of_the_log,
     own_state,
     running,

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 
 import msgspec
 import pytest
 
 from bench.workload import Workload
 from events.codec import decode_outcome
-from services.config import environment_of
 from services.log_reader import read_all
 from services.processor.memory import command_key
 from services.topics import ensure_topics
@@ -59,19 +56,15 @@ async def test_a_kill_at_any_step_leaves_a_changelog_that_restores_the_fold_of_t
         await ensure_topics(settings)
         commands, nth = later, 1
 
-    env = environment_of(settings)
-    env["FLEETSTATE_PROCESSOR_SESSION_TIMEOUT_MS"] = "6000"
-    with open(tmp_path / "killed.log", "wb") as output:
-        killed = subprocess.Popen(
-            [sys.executable, "-m", "tests.processor.killing", step, str(nth)],
-            env=env,
-            stdout=output,
-            stderr=output,
-        )
+    killed = ServiceProcess(
+        "killing", settings, step, str(nth), log_path=tmp_path / "killed.log",
+        module="tests.processor.killing",
+    )  # fmt: skip
+    killed.start()
     sending = asyncio.create_task(in_chunks(client, commands))
-    await asyncio.to_thread(killed.wait)
+    await asyncio.to_thread(killed.process.wait)
     killed_log = (tmp_path / "killed.log").read_text()
-    assert killed.returncode == -signal.SIGKILL, killed_log[-3000:]
+    assert killed.process.returncode == -signal.SIGKILL, killed_log[-3000:]
     if step == "checkpoint":  # the rebuild says what it does
         assert "records from offset 0" in killed_log
     survivor = ServiceProcess("processor", settings, log_path=tmp_path / "survivor.log")
