@@ -97,8 +97,9 @@ class Workload:
                 out.append(_envelope(account, command, command_id))
         return out
 
-    def steady_commands(self, count: int) -> list[CommandEnvelope]:
-        """`count` commands of the steady mix: mostly changes, some rejections by design."""
+    def steady_commands(self, count: int, creates: bool = True) -> list[CommandEnvelope]:
+        """`count` commands of the steady mix: mostly changes, some rejections by design; with
+        `creates` false, only changes of what the setup made (the live set stays as it is)."""
         out = []
         for _ in range(count):
             a = self.rng.randrange(len(self.accounts))
@@ -119,6 +120,10 @@ class Workload:
             elif roll < 0.85:
                 command = UpdateSim(
                     sim=self._sim_sid(account, sim), unique_name=f"sim-{self.rng.randrange(50)}"
+                )
+            elif roll < 0.95 and not creates:
+                command = UpdateFleet(
+                    fleet="fleet-b", sms_commands_url=f"https://example.com/{self._n}"
                 )
             elif roll < 0.95:
                 command = CreateFleet(

@@ -169,8 +169,9 @@ class PartitionOwner:
                 worker.next_offset,
                 getattr(worker, "restore_seconds", 0.0),
             )
-        if not self.restoring:
+        if not self.restoring and not self.ready.is_set():
             self.ready.set()
+            log.info("%s answers partitions %s", self.name, sorted(self.partitions))
 
     def _failed(self, partition: int) -> None:
         """A worker's batch failed: its state may hold what was never committed."""
@@ -233,6 +234,7 @@ class _Rebalance(ConsumerRebalanceListener):
                     owner._restore(tp.partition)
             if not owner.restoring:
                 owner.ready.set()
+                log.info("%s answers partitions %s", owner.name, sorted(owner.partitions))
         log.info(
             "%s assigned partitions %s (restoring %s)",
             owner.name,
