@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,7 +12,7 @@ from events.commands import UpdateFleet, UpdateSim
 from events.usage import decode_facts, encode_facts
 from services.usage.domain import Batch, Verdict, command_for
 from services.usage.periods import BillingPeriod
-from services.usage.state import UsageState
+from services.usage.state import MAX_MISSING_RANGES, UsageState
 from tests.domain.support import ACCOUNT_A, ACCOUNT_B, ICCID_1, World
 
 from .support import MONTH, NOVEMBER, directory_of, recomputed_totals, report
@@ -219,6 +220,8 @@ def report_streams(draw):
         )
     )
     reports = [report(ACCOUNT_A, usage.sim, up, down, end) for up, down, end in originals]
+    if draw(st.booleans()):  # the network numbers the sessions: de-duplicated by watermark
+        reports = [msgspec.structs.replace(r, sequence=i + 1) for i, r in enumerate(reports)]
     # duplicates (resent reports), shuffled: out of order
     reports += draw(st.lists(st.sampled_from(reports), max_size=20))
     order = draw(st.permutations(range(len(reports))))
@@ -273,6 +276,12 @@ def test_replaying_the_usage_log_rebuilds_the_live_state(case, extra_periods):
     for facts in usage.facts:
         replayed.apply_facts(decode_facts(encode_facts(facts)))
     assert _snapshot(replayed) == _snapshot(usage.state)
+    # ... and so does the changelog: each Sim's record, loaded back.
+    restored = UsageState(rule, dedup_periods=2)
+    restored.current_period = usage.state.current_period
+    for sid in usage.state.sims:
+        restored.load(sid, usage.state.record_of(sid))
+    assert _snapshot(restored) == _snapshot(usage.state)
 
 
 def _snapshot(state: UsageState):
@@ -284,8 +293,9 @@ def _snapshot(state: UsageState):
                 u.suspension,
                 u.seq,
                 u.activation_sent,
+                (u.high, list(u.missing), u.floor),
                 {
-                    p: (v.bytes_up, v.bytes_down, frozenset(v.sessions))
+                    p: (v.bytes_up, v.bytes_down, frozenset(v.sessions or ()))
                     for p, v in u.periods.items()
                 },
             )
@@ -302,3 +312,42 @@ def test_fixed_length_periods_align_to_the_epoch_and_months_to_the_calendar():
     assert datetime.fromtimestamp(start, UTC) == datetime(2024, 2, 1, tzinfo=UTC)
     assert datetime.fromtimestamp(MONTH.end_of(start), UTC) == datetime(2024, 3, 1, tzinfo=UTC)
     assert datetime.fromtimestamp(MONTH.shift(start, -2), UTC) == datetime(2023, 12, 1, tzinfo=UTC)
+
+
+# --- session numbers: a watermark per Sim ----------------------------------------------------
+
+
+def numbered(usage: Usage, sequence: int, up: int = 1000):
+    return msgspec.structs.replace(report(ACCOUNT_A, usage.sim, up), sequence=sequence)
+
+
+def test_numbered_sessions_count_once_in_any_order_and_fill_their_gaps():
+    usage = Usage(limit_mb=100)
+    verdicts, _ = usage.batch(*(numbered(usage, n) for n in (1, 2, 5, 2, 3, 5)))
+    assert verdicts == ["counted", "counted", "counted", "duplicate", "counted", "duplicate"]
+    sim = usage.state.sims[usage.sim]
+    assert (sim.high, sim.missing) == (5, [(4, 4)])
+    assert usage.batch(numbered(usage, 4), numbered(usage, 4))[0] == ["counted", "duplicate"]
+    assert (sim.high, sim.missing, sim.total) == (5, [], 5000)
+    # The session id plays no part once sessions are numbered.
+    assert sim.periods[MONTH.start_of(NOW)].sessions is None
+
+
+def test_a_sims_watermark_stays_small_however_many_sessions_it_counted():
+    usage = Usage(limit_mb=2000)
+    for start in range(1, 20_001, 1000):
+        usage.batch(*(numbered(usage, n, up=1) for n in range(start, start + 1000)))
+    sim = usage.state.sims[usage.sim]
+    assert (sim.high, sim.missing, sim.total) == (20_000, [], 20_000)
+    assert len(usage.state.record_of(usage.sim)) < 100  # bytes in the changelog
+
+
+def test_gaps_beyond_the_remembered_number_are_given_up_and_their_sessions_refused():
+    usage = Usage(limit_mb=2000)
+    # Every other session missing: more gaps than a Sim remembers.
+    usage.batch(*(numbered(usage, n) for n in range(2, 2 * (MAX_MISSING_RANGES + 10), 2)))
+    sim = usage.state.sims[usage.sim]
+    assert len(sim.missing) == MAX_MISSING_RANGES
+    oldest_gap, recent_gap = 1, 2 * (MAX_MISSING_RANGES + 9) - 1
+    late, recent = usage.batch(numbered(usage, oldest_gap), numbered(usage, recent_gap))[0]
+    assert (late, recent) == ("too_late", "counted")
