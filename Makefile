@@ -60,7 +60,13 @@ bench-api: stack
 bench-replay: stack
 	$(BIN)/python bench/bench_replay.py
 
-bench: bench-domain bench-processor bench-usage bench-api bench-replay
+# Start-to-ready, rebalance-to-ready and RSS of both processors on logs of 10k, 1M and 10M
+# records, and the usage state of a million Sims (see bench/bench_recovery.py).
+.PHONY: bench-recovery
+bench-recovery: stack
+	$(BIN)/python bench/bench_recovery.py $(BENCH_ARGS)
+
+bench: bench-domain bench-processor bench-usage bench-api bench-replay bench-recovery
 
 lint: install
 	$(BIN)/ruff check .

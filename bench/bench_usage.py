@@ -36,6 +36,7 @@ from bench.common import fresh_settings, percentile  # noqa: E402
 from events.client import CommandClient  # noqa: E402
 from events.codec import decode_event  # noqa: E402
 from events.commands import (  # noqa: E402
+    CreateAccount,
     CreateFleet,
     CreateNetworkAccessProfile,
     NetworkIdentifier,
@@ -98,6 +99,8 @@ async def provision(client: CommandClient, run: int) -> tuple[list, list]:
     accounts = [derive_sid("AC", f"bench-usage-{run}-{a}") for a in range(ACCOUNTS)]
     setup = []
     for account in accounts:
+        created = CreateAccount(friendly_name="bench", auth_token_hash="0" * 64)
+        setup.append(client.envelope(created, account_sid=account))
         setup.append(
             client.envelope(CreateNetworkAccessProfile(unique_name="nap"), account_sid=account)
         )
