@@ -97,6 +97,7 @@ async def test_bad_reports_go_to_the_usage_dlq_with_a_reason_and_the_next_report
     assert totals_from_log(await usage_log(topics)) == recomputed_totals([good])
     dead = [r for rs in (await read_all(topics.kafka_bootstrap, topics.usage_dlq_topic)).values()
             for r in rs]  # fmt: skip
+    dead.sort(key=lambda r: int(dict(r.headers)["source.offset"]))  # in the order sent
     reasons = [dict(r.headers)["reason"].decode() for r in dead]
     assert len(dead) == 4
     assert "invalid usage report" in reasons[0]
