@@ -15,6 +15,8 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from events.refs import EventRef
+
 UtcDatetime = Annotated[datetime, Meta(tz=True)]
 AccountSid = Annotated[str, Meta(pattern="^AC[0-9a-f]{32}$")]
 CommandId = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -47,6 +49,8 @@ class ProvisionNetwork(BaseCommand):
 
 
 class ProvisionSimCard(BaseCommand):
+    """Keyed by its ICCID: decided by the card's one writer (see `partition_key`)."""
+
     iccid: str
     registration_code: str
 
@@ -57,6 +61,117 @@ class CreateAccount(BaseCommand):
 
     friendly_name: str
     auth_token_hash: str
+    parent_account_sid: AccountSid | None = None  # makes it a subaccount of that account
+
+
+# --- between partitions: what the processor sends itself, one step of a process each -------
+# A rule that spans partitions (one owner per SIM card) is decided by the card's partition, its
+# one writer; these carry the steps between it and the accounts' partitions. Their ids derive
+# from the request they serve, so a step repeated after a crash is the same command again.
+
+
+class ReserveSimCard(BaseCommand):
+    """Account -> card: hold the card for this Sim, if its code matches and it is free."""
+
+    iccid: str
+    registration_code_hash: str
+    sim: str
+    request_id: str  # the command that asked: RegisterSim's id
+
+
+class ConfirmSimCard(BaseCommand):
+    """Account -> card: the registration is recorded; the card is the account's."""
+
+    iccid: str
+    sim: str
+
+
+class ReleaseSimCard(BaseCommand):
+    """Account -> card: the registration was not recorded; the card is free again."""
+
+    iccid: str
+    sim: str
+    reason: str
+
+
+class TransferSimCard(BaseCommand):
+    """Account -> card: the Sim moves to another account of the family."""
+
+    iccid: str
+    sim: str
+    to_account: AccountSid
+    request_id: str  # the UpdateSim that asked
+    unique_name: str | None
+    callback_url: str | None
+    callback_method: str | None
+    registered_at: UtcDatetime
+    data_suspended: bool
+    version: int  # the Sim's aggregate version when the move was asked
+
+
+class CompleteSimRegistration(BaseCommand):
+    """Card -> account: reserved for you; record the registration."""
+
+    sim: str
+    iccid: str
+    request_id: str
+
+
+class RefuseSimRegistration(BaseCommand):
+    """Card -> account: not yours; the registration is refused with this error."""
+
+    sim: str
+    iccid: str
+    request_id: str
+    http_status: int
+    code: int
+    message: str
+
+
+class AbandonSimRegistration(BaseCommand):
+    """Card -> account: the reservation waited too long; finish it one way or the other."""
+
+    sim: str
+    iccid: str
+    request_id: str
+
+
+class AdoptSubaccount(BaseCommand):
+    """New account -> its parent: a subaccount of yours exists."""
+
+    subaccount: AccountSid
+
+
+class MoveSimIn(BaseCommand):
+    """Card -> the new account: the Sim is yours now."""
+
+    sim: str
+    iccid: str
+    from_account: AccountSid
+    request_id: str
+    unique_name: str | None
+    callback_url: str | None
+    callback_method: str | None
+    registered_at: UtcDatetime
+    data_suspended: bool
+    version: int  # the Sim's aggregate version before it moved in
+
+
+class MoveSimOut(BaseCommand):
+    """The new account -> the old one: the Sim moved in there; forget it and answer."""
+
+    sim: str
+    to_account: AccountSid
+    request_id: str
+    moved_in: list[EventRef]  # the SimMovedIn event, where it is in the log
+
+
+class RefuseSimMove(BaseCommand):
+    """Card -> account: the card is not this Sim's to move."""
+
+    sim: str
+    request_id: str
+    message: str
 
 
 # --- Network Access Profiles --------------------------------------------------------------
@@ -130,6 +245,7 @@ class RegisterSim(BaseCommand):
 
 class UpdateSim(BaseCommand):
     sim: str  # SID or unique name (the path)
+    account: str | UnsetType = UNSET  # AccountSid: move the Sim to this account (status new)
     unique_name: str | None | UnsetType = UNSET
     status: str | UnsetType = UNSET
     fleet: str | None | UnsetType = UNSET  # None unassigns
@@ -171,6 +287,17 @@ Command = (
     ProvisionNetwork
     | ProvisionSimCard
     | CreateAccount
+    | ReserveSimCard
+    | ConfirmSimCard
+    | ReleaseSimCard
+    | TransferSimCard
+    | CompleteSimRegistration
+    | RefuseSimRegistration
+    | AbandonSimRegistration
+    | AdoptSubaccount
+    | MoveSimIn
+    | MoveSimOut
+    | RefuseSimMove
     | CreateNetworkAccessProfile
     | UpdateNetworkAccessProfile
     | AddNetworkToProfile
@@ -196,3 +323,29 @@ class CommandEnvelope(
     issued_at: UtcDatetime  # becomes occurred_at of every resulting event
     correlation_id: str | None = None
     command: Command
+
+
+# The steps the processor sends itself along the processes that span partitions.
+PROCESS_STEPS = (
+    ReserveSimCard,
+    ConfirmSimCard,
+    ReleaseSimCard,
+    TransferSimCard,
+    CompleteSimRegistration,
+    RefuseSimRegistration,
+    AbandonSimRegistration,
+    AdoptSubaccount,
+    MoveSimIn,
+    MoveSimOut,
+    RefuseSimMove,
+)
+
+# Commands about one SIM card, decided by the partition of its ICCID: the card's one writer.
+CARD_COMMANDS = (ProvisionSimCard, ReserveSimCard, ConfirmSimCard, ReleaseSimCard, TransferSimCard)
+
+
+def partition_key(envelope: CommandEnvelope) -> str:
+    """The record key a command is sent with, which picks its partition: the ICCID for a
+    card's commands, the account for every other."""
+    command = envelope.command
+    return command.iccid if isinstance(command, CARD_COMMANDS) else envelope.account_sid

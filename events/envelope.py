@@ -9,6 +9,7 @@ import msgspec
 
 from events.commands import CommandEnvelope, UtcDatetime
 from events.event_types import Event
+from events.refs import EventRef
 
 
 class EventEnvelope(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
@@ -33,16 +34,6 @@ class Rejection(msgspec.Struct, frozen=True, gc=False):
     http_status: int
     code: int  # Twilio error code, e.g. 20001, 83007
     message: str
-
-
-class EventRef(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    event_id: str
-    type: str
-    aggregate_type: str
-    aggregate_id: str
-    aggregate_version: int
-    partition: int | None = None  # positions in the events topic, added by the processor
-    offset: int | None = None
 
 
 class Outcome(msgspec.Struct, frozen=True, gc=False, kw_only=True):

@@ -29,6 +29,13 @@ class NetworkIdentifier(msgspec.Struct, frozen=True, gc=False):
 class AccountCreated(BaseEvent):
     friendly_name: str
     auth_token_hash: str
+    parent_account_sid: str | None = None  # a subaccount's parent
+
+
+class SubaccountAdded(BaseEvent):
+    """An account created with this one as its parent: Sims may move to it."""
+
+    subaccount_sid: str
 
 
 class NetworkProvisioned(BaseEvent):
@@ -41,6 +48,36 @@ class SimCardProvisioned(BaseEvent):
     iccid: str
     # sha256 of iccid + registration code: the code itself never reaches the log.
     registration_code_hash: str
+
+
+# --- the card registry: one writer per SIM card, the partition of its ICCID ------------------
+# Envelope: aggregate SimCard, aggregate_id the ICCID, account_sid the account that asked.
+
+
+class SimCardReserved(BaseEvent):
+    """Held for a registration the account's partition is recording."""
+
+    sim_sid: str
+    request_id: str  # the RegisterSim it serves
+
+
+class SimCardReservationReleased(BaseEvent):
+    sim_sid: str
+    reason: str
+
+
+class SimCardAssigned(BaseEvent):
+    """The card is the account's: its one owner, until it is transferred."""
+
+    sim_sid: str
+
+
+class SimCardTransferred(BaseEvent):
+    """The card, and its Sim, now belong to another account: ownership changes here, once."""
+
+    sim_sid: str
+    from_account_sid: str
+    to_account_sid: str
 
 
 # --- Network Access Profiles -----------------------------------------------------------------
@@ -120,10 +157,54 @@ class FleetIpCommandsMethodChanged(BaseEvent):
 # --- Sims ------------------------------------------------------------------------------------
 
 
+class SimRegistrationRequested(BaseEvent):
+    """The account asked the card registry for the card; SimRegistered or
+    SimRegistrationRefused follows, when the registry has answered."""
+
+    iccid: str
+    registration_code_hash: str
+
+
+class SimRegistrationRefused(BaseEvent):
+    http_status: int
+    code: int
+    message: str
+
+
 class SimRegistered(BaseEvent):
     """A SIM card from the inventory joined the account: status `new`, no Fleet."""
 
     iccid: str
+
+
+class SimMoveRequested(BaseEvent):
+    """The Sim is to move to another account of the family; no other change meanwhile."""
+
+    to_account_sid: str
+
+
+class SimMoveRefused(BaseEvent):
+    message: str
+
+
+class SimMovedIn(BaseEvent):
+    """The Sim joined this account from another (its card was transferred): status `new`,
+    no Fleet, its name kept unless this account has a Sim of that name."""
+
+    from_account_sid: str
+    iccid: str
+    unique_name: str | None
+    callback_url: str | None
+    callback_method: str | None
+    registered_at: datetime  # when it was first registered: its date_created
+    data_suspended: bool
+
+
+class SimMovedOut(BaseEvent):
+    """An Account event: one of its Sims now belongs to another account."""
+
+    sim_sid: str
+    to_account_sid: str
 
 
 class SimRenamed(BaseEvent):
@@ -166,8 +247,13 @@ class SimDataResumed(BaseEvent):
 
 Event = (
     AccountCreated
+    | SubaccountAdded
     | NetworkProvisioned
     | SimCardProvisioned
+    | SimCardReserved
+    | SimCardReservationReleased
+    | SimCardAssigned
+    | SimCardTransferred
     | NetworkAccessProfileCreated
     | NetworkAccessProfileRenamed
     | NetworkAddedToProfile
@@ -180,7 +266,13 @@ Event = (
     | FleetSmsCommandsMethodChanged
     | FleetIpCommandsUrlChanged
     | FleetIpCommandsMethodChanged
+    | SimRegistrationRequested
+    | SimRegistrationRefused
     | SimRegistered
+    | SimMoveRequested
+    | SimMoveRefused
+    | SimMovedIn
+    | SimMovedOut
     | SimRenamed
     | SimAssignedToFleet
     | SimStatusChanged

@@ -16,6 +16,7 @@ from events.commands import CommandEnvelope, CreateAccount
 from events.envelope import EventEnvelope, Rejection
 from events.sids import OPERATOR_ACCOUNT_SID
 from services.domain import rules
+from services.domain.decide_card import CARD_HANDLERS, OPERATOR_CARD_HANDLERS
 from services.domain.decide_fleet import FLEET_HANDLERS
 from services.domain.decide_operator import ACCOUNT_HANDLERS, OPERATOR_HANDLERS
 from services.domain.decide_profile import PROFILE_HANDLERS
@@ -34,7 +35,7 @@ _TENANT_HANDLERS: dict[type, Handler] = {
     **SIM_HANDLERS,
     **USAGE_HANDLERS,
 }
-_OPERATOR_HANDLERS: dict[type, Handler] = dict(OPERATOR_HANDLERS)
+_OPERATOR_HANDLERS: dict[type, Handler] = {**OPERATOR_HANDLERS, **OPERATOR_CARD_HANDLERS}
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -59,7 +60,10 @@ def decide(
     command_type = type(envelope.command)
     # Decision: operator commands from a tenant, or tenant commands from the operator
     # pseudo-account, are invalid requests (400 20001); the contract has no 403.
-    if account_sid == OPERATOR_ACCOUNT_SID:
+    card_step = command_type in CARD_HANDLERS
+    if card_step:
+        handler = CARD_HANDLERS[command_type]
+    elif account_sid == OPERATOR_ACCOUNT_SID:
         handler = _OPERATOR_HANDLERS.get(command_type)
     else:
         handler = _TENANT_HANDLERS.get(command_type)
@@ -70,9 +74,11 @@ def decide(
     with_nul = rules.field_with_nul(envelope)
     if with_nul:
         return Rejection(400, 20001, f"{with_nul} may not contain NUL characters")
-    # Every tenant command needs its account, but the one that creates it.
+    # Every tenant command needs its account, but the one that creates it, and a card's steps,
+    # decided where the card is: the account's own partition checked it before asking.
     exists = account is not None and account.version > 0
-    if account_sid != OPERATOR_ACCOUNT_SID and not exists and command_type is not CreateAccount:
+    needs_account = account_sid != OPERATOR_ACCOUNT_SID and not card_step
+    if needs_account and not exists and command_type is not CreateAccount:
         return Rejection(404, 20404, f"The Account {account_sid!r} does not exist")
     out = Emitter(envelope)
     try:

@@ -1,14 +1,14 @@
-"""Operator and account commands: the Network catalogue, the SIM-card inventory, accounts."""
+"""Operator and account commands: the Network catalogue, accounts and their subaccounts."""
 
 from __future__ import annotations
 
-from events.commands import CreateAccount, ProvisionNetwork, ProvisionSimCard
+from events.commands import AdoptSubaccount, CreateAccount, ProvisionNetwork
 from events.envelope import Rejection
 from events.event_types import (
     AccountCreated,
     NetworkIdentifier,
     NetworkProvisioned,
-    SimCardProvisioned,
+    SubaccountAdded,
 )
 from events.sids import NETWORK, OPERATOR_ACCOUNT_SID, derive_sid
 from services.domain import rules
@@ -46,27 +46,6 @@ def provision_network(state: State, account: Account, cmd: ProvisionNetwork, out
     )
 
 
-def provision_sim_card(state: State, account: Account, cmd: ProvisionSimCard, out: Emitter) -> None:
-    """Expects: a card not yet in the inventory (the same card with the same code again is a
-    no-op; with another code, 409 20409)."""
-    if not rules.iccid_is_valid(cmd.iccid):
-        raise invalid("Iccid must be 18 to 22 digits starting with 89")
-    if not rules.registration_code_is_valid(cmd.registration_code):
-        raise invalid("RegistrationCode must be 10 letters or digits")
-    code_hash = rules.registration_code_hash(cmd.iccid, cmd.registration_code)
-    existing = state.sim_cards.get(cmd.iccid)
-    if existing is not None:
-        if existing.registration_code_hash == code_hash:
-            return
-        raise Rejected(Rejection(409, 20409, f"SIM card {cmd.iccid} is already in the inventory"))
-    out.emit(
-        "SimCard",
-        cmd.iccid,
-        0,
-        SimCardProvisioned(iccid=cmd.iccid, registration_code_hash=code_hash),
-    )
-
-
 def create_account(state: State, account: Account, cmd: CreateAccount, out: Emitter) -> None:
     """Expects: a new Account, whose SID is the envelope's account_sid (so the command is
     keyed, and lands, where the account's own commands will)."""
@@ -75,16 +54,28 @@ def create_account(state: State, account: Account, cmd: CreateAccount, out: Emit
     friendly_name = rules.friendly_name(cmd.friendly_name)
     if not cmd.auth_token_hash:
         raise invalid("AuthTokenHash is required")
+    parent = cmd.parent_account_sid
+    if parent in (account.sid, OPERATOR_ACCOUNT_SID):
+        raise invalid(f"ParentAccountSid {parent} cannot be a parent of {account.sid}")
     out.emit(
         "Account",
         account.sid,
         0,
-        AccountCreated(friendly_name=friendly_name, auth_token_hash=cmd.auth_token_hash),
+        AccountCreated(
+            friendly_name=friendly_name,
+            auth_token_hash=cmd.auth_token_hash,
+            parent_account_sid=parent,
+        ),
     )
 
 
-OPERATOR_HANDLERS = {
-    ProvisionNetwork: provision_network,
-    ProvisionSimCard: provision_sim_card,
-}
-ACCOUNT_HANDLERS = {CreateAccount: create_account}
+def adopt_subaccount(state: State, account: Account, cmd: AdoptSubaccount, out: Emitter) -> None:
+    """Expects: the parent (this account) exists; adopting twice is a no-op."""
+    if cmd.subaccount not in account.subaccounts:
+        out.emit(
+            "Account", account.sid, account.version, SubaccountAdded(subaccount_sid=cmd.subaccount)
+        )
+
+
+OPERATOR_HANDLERS = {ProvisionNetwork: provision_network}
+ACCOUNT_HANDLERS = {CreateAccount: create_account, AdoptSubaccount: adopt_subaccount}

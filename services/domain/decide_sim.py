@@ -1,4 +1,12 @@
-"""Sim commands: registration from the operator inventory, and the one-decision update.
+"""Sim commands: registration from the operator inventory, moves between accounts of a
+family, and the one-decision update.
+
+Registration and moves span partitions: the card registry (decide_card.py) decides who owns a
+card, the account's partition records what that means for the account. So RegisterSim
+records a request (SimRegistrationRequested) and is answered once the registry has answered
+(CompleteSimRegistration -> SimRegistered, RefuseSimRegistration -> SimRegistrationRefused);
+an UpdateSim with AccountSid records a move (SimMoveRequested) answered once the card has
+been transferred and the Sim has moved in (MoveSimOut -> SimMovedOut).
 
 Decisions:
 - An ICCID that is malformed is "not a registrable SIM" (83002), like an unknown one.
@@ -11,23 +19,44 @@ Decisions:
   implies a Fleet": assign before activating, deactivate before unassigning.
 - The domain itself never puts a Sim in `scheduled` (the API reports a pending change as
   202 scheduled); 83009 is enforced for a state that says so.
+- AccountSid moves a `new` Sim to this account (a no-op) or one of its subaccounts, alone:
+  with any other change, or for another account or status, 400 20001. A Sim on its way out
+  takes no other change (409 20409). In its new account the Sim keeps its name unless one of
+  the account's Sims has it, and has no Fleet (Fleets are the old account's).
 """
 
 from __future__ import annotations
 
 from msgspec import UNSET
 
-from events.commands import RegisterSim, UpdateSim
+from events.commands import (
+    AbandonSimRegistration,
+    CompleteSimRegistration,
+    MoveSimIn,
+    MoveSimOut,
+    RefuseSimMove,
+    RefuseSimRegistration,
+    RegisterSim,
+    UpdateSim,
+)
+from events.envelope import Rejection
 from events.event_types import (
     SimAssignedToFleet,
     SimCallbackChanged,
+    SimMovedIn,
+    SimMovedOut,
+    SimMoveRefused,
+    SimMoveRequested,
     SimRegistered,
+    SimRegistrationRefused,
+    SimRegistrationRequested,
     SimRenamed,
     SimStatusChanged,
 )
 from events.sids import SIM, derive_sid
 from services.domain import rejections, rules
 from services.domain.emit import Emitter
+from services.domain.rejections import Rejected, invalid
 from services.domain.state import Account, State
 
 AGGREGATE = "Sim"
@@ -35,22 +64,108 @@ REQUESTED = "requested"
 
 
 def register_sim(state: State, account: Account, cmd: RegisterSim, out: Emitter) -> None:
-    """Expects: a card of the inventory, with its code, registered by nobody yet."""
+    """Expects: a card not registered to this account. Whether anyone else has it is the
+    card registry's to say: this records the request it is asked."""
     sid = derive_sid(SIM, out.command.command_id, account.sid)
-    if sid in account.sims:
-        return
+    if sid in account.sims or sid in account.registrations:
+        return  # done, or being done: asked again
     iccid, code = cmd.iccid, cmd.registration_code
     if iccid is UNSET or code is UNSET or not iccid or not code:
         raise rejections.registration_missing()
-    card = state.sim_cards.get(iccid)
-    if card is None or card.registration_code_hash != rules.registration_code_hash(iccid, code):
+    if iccid in account.sim_iccids:
+        raise rejections.already_registered(account.sim_iccids[iccid])
+    if not rules.iccid_is_valid(iccid):
         raise rejections.not_registrable()
-    owner = state.card_owners.get(iccid)
-    if owner is not None and owner.account_sid == account.sid:
-        raise rejections.already_registered(owner.sim_sid)
-    if owner is not None:
-        raise rejections.not_registrable()  # another account's: indistinguishable from unknown
-    out.emit(AGGREGATE, sid, 0, SimRegistered(iccid=iccid))
+    code_hash = rules.registration_code_hash(iccid, code)
+    out.emit(
+        AGGREGATE, sid, 0, SimRegistrationRequested(iccid=iccid, registration_code_hash=code_hash)
+    )
+
+
+def complete_sim_registration(
+    state: State, account: Account, cmd: CompleteSimRegistration, out: Emitter
+) -> None:
+    """The registry reserved the card: the Sim joins the account (once)."""
+    registration = account.registrations.get(cmd.sim)
+    if registration is None:
+        if cmd.sim in account.sims:
+            return  # recorded already: the registry is told again
+        raise Rejected(Rejection(409, 20409, f"no registration of {cmd.sim} is waiting"))
+    out.emit(AGGREGATE, cmd.sim, registration.version, SimRegistered(iccid=registration.iccid))
+
+
+def refuse_sim_registration(
+    state: State, account: Account, cmd: RefuseSimRegistration, out: Emitter
+) -> None:
+    registration = account.registrations.get(cmd.sim)
+    if registration is not None:
+        refused = SimRegistrationRefused(
+            http_status=cmd.http_status, code=cmd.code, message=cmd.message[:500]
+        )
+        out.emit(AGGREGATE, cmd.sim, registration.version, refused)
+
+
+def abandon_sim_registration(
+    state: State, account: Account, cmd: AbandonSimRegistration, out: Emitter
+) -> None:
+    """The registry's reservation waited too long: refused, if it is still waiting."""
+    registration = account.registrations.get(cmd.sim)
+    if registration is not None:
+        message = "the SIM card registry did not answer in time; try again"
+        refused = SimRegistrationRefused(http_status=503, code=20503, message=message)
+        out.emit(AGGREGATE, cmd.sim, registration.version, refused)
+
+
+def move_sim_in(state: State, account: Account, cmd: MoveSimIn, out: Emitter) -> None:
+    """The card was transferred to this account: the Sim joins it (once)."""
+    if cmd.sim in account.sims:
+        return
+    name = cmd.unique_name
+    if name is not None and name in account.sim_names:
+        name = None  # taken here: the Sim arrives without one
+    moved = SimMovedIn(
+        from_account_sid=cmd.from_account,
+        iccid=cmd.iccid,
+        unique_name=name,
+        callback_url=cmd.callback_url,
+        callback_method=cmd.callback_method,
+        registered_at=cmd.registered_at,
+        data_suspended=cmd.data_suspended,
+    )
+    out.emit(AGGREGATE, cmd.sim, cmd.version, moved)
+
+
+def move_sim_out(state: State, account: Account, cmd: MoveSimOut, out: Emitter) -> None:
+    """The Sim moved in at its new account: this one lets it go (once)."""
+    sim = account.sims.get(cmd.sim)
+    if sim is not None and sim.moving_to == cmd.to_account:
+        moved = SimMovedOut(sim_sid=cmd.sim, to_account_sid=cmd.to_account)
+        out.emit("Account", account.sid, account.version, moved)
+
+
+def refuse_sim_move(state: State, account: Account, cmd: RefuseSimMove, out: Emitter) -> None:
+    sim = account.sims.get(cmd.sim)
+    if sim is not None and sim.moving_to is not None:
+        out.emit(AGGREGATE, sim.sid, sim.version, SimMoveRefused(message=cmd.message[:500]))
+
+
+def _move(account: Account, sim, cmd: UpdateSim, out: Emitter) -> None:
+    others = [
+        name
+        for name in ("unique_name", "status", "fleet", "callback_url", "callback_method")
+        if getattr(cmd, name) is not UNSET
+    ]
+    if others:
+        raise invalid("AccountSid moves a Sim and cannot be combined with other changes")
+    if cmd.account not in account.subaccounts:
+        raise invalid(
+            f"AccountSid {cmd.account!r} must be this Account's SID or one of its subaccounts'"
+        )
+    if sim.status != "new":
+        raise invalid(
+            f"A Sim can change Account only while its status is 'new', not {sim.status!r}"
+        )
+    out.emit(AGGREGATE, sim.sid, sim.version, SimMoveRequested(to_account_sid=cmd.account))
 
 
 def update_sim(state: State, account: Account, cmd: UpdateSim, out: Emitter) -> None:
@@ -59,6 +174,11 @@ def update_sim(state: State, account: Account, cmd: UpdateSim, out: Emitter) -> 
     sim = account.find_sim(cmd.sim)
     if sim is None:
         raise rejections.not_found("Sim", cmd.sim)
+    if sim.moving_to is not None:
+        raise Rejected(Rejection(409, 20409, f"The Sim is moving to Account {sim.moving_to}"))
+    if cmd.account is not UNSET and cmd.account != account.sid:
+        _move(account, sim, cmd, out)
+        return
 
     name = cmd.unique_name
     if name is not UNSET:
@@ -128,4 +248,13 @@ def update_sim(state: State, account: Account, cmd: UpdateSim, out: Emitter) -> 
             out.emit(AGGREGATE, sim.sid, sim.version, event)
 
 
-SIM_HANDLERS = {RegisterSim: register_sim, UpdateSim: update_sim}
+SIM_HANDLERS = {
+    RegisterSim: register_sim,
+    UpdateSim: update_sim,
+    CompleteSimRegistration: complete_sim_registration,
+    RefuseSimRegistration: refuse_sim_registration,
+    AbandonSimRegistration: abandon_sim_registration,
+    MoveSimIn: move_sim_in,
+    MoveSimOut: move_sim_out,
+    RefuseSimMove: refuse_sim_move,
+}

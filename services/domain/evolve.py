@@ -14,7 +14,17 @@ from msgspec.structs import replace
 
 from events import event_types as ev
 from events.envelope import EventEnvelope
-from services.domain.state import Account, CardOwner, Fleet, Network, Profile, Sim, SimCard, State
+from services.domain.state import (
+    Account,
+    CardHolder,
+    Fleet,
+    Network,
+    Profile,
+    Registration,
+    Sim,
+    SimCard,
+    State,
+)
 
 
 def _rename(names: dict[str, str], sid: str, old: str | None, new: str | None) -> None:
@@ -30,6 +40,21 @@ def _rename(names: dict[str, str], sid: str, old: str | None, new: str | None) -
 def _account_created(state: State, account: Account, e: EventEnvelope) -> None:
     account.version = e.aggregate_version
     account.friendly_name = e.payload.friendly_name
+    account.parent_sid = e.payload.parent_account_sid
+
+
+def _subaccount_added(state: State, account: Account, e: EventEnvelope) -> None:
+    account.version = e.aggregate_version
+    account.subaccounts[e.payload.subaccount_sid] = None
+
+
+def _sim_moved_out(state: State, account: Account, e: EventEnvelope) -> None:
+    account.version = e.aggregate_version
+    sim = account.sims.pop(e.payload.sim_sid, None)
+    if sim is not None:
+        _rename(account.sim_names, sim.sid, sim.unique_name, None)
+        account.sim_iccids.pop(sim.iccid, None)
+        account.departed[sim.sid] = sim.version
 
 
 def _network_provisioned(state: State, account: Account, e: EventEnvelope) -> None:
@@ -48,6 +73,30 @@ def _sim_card_provisioned(state: State, account: Account, e: EventEnvelope) -> N
     state.sim_cards[p.iccid] = SimCard(
         iccid=p.iccid, registration_code_hash=p.registration_code_hash, version=e.aggregate_version
     )
+
+
+def _card_set(**holders):
+    """A card event setting `owner` and/or `reserved_for` to the event's Sim ("sim"), to the
+    Sim in the account the payload names ("to"), or to nobody (None)."""
+
+    def apply(state: State, account: Account, e: EventEnvelope) -> None:
+        p = e.payload
+        values = {}
+        for field, who in holders.items():
+            if who == "sim":
+                values[field] = CardHolder(e.account_sid, p.sim_sid)
+            elif who == "to":
+                values[field] = CardHolder(p.to_account_sid, p.sim_sid)
+            else:
+                values[field] = None
+        if "reserved_for" in values:
+            held = values["reserved_for"] is not None
+            values["reserved_at"] = e.occurred_at if held else None
+            values["reserved_request"] = p.request_id if held else None
+        card = state.sim_cards[e.aggregate_id]
+        state.sim_cards[e.aggregate_id] = replace(card, version=e.aggregate_version, **values)
+
+    return apply
 
 
 # --- Network Access Profiles -----------------------------------------------------------------
@@ -124,8 +173,22 @@ def _fleet_renamed(state: State, account: Account, e: EventEnvelope) -> None:
 # --- Sims ------------------------------------------------------------------------------------
 
 
+def _registration_requested(state: State, account: Account, e: EventEnvelope) -> None:
+    account.registrations[e.aggregate_id] = Registration(
+        sim_sid=e.aggregate_id,
+        iccid=e.payload.iccid,
+        request_id=e.command_id,
+        version=e.aggregate_version,
+    )
+
+
+def _registration_refused(state: State, account: Account, e: EventEnvelope) -> None:
+    account.registrations.pop(e.aggregate_id, None)
+
+
 def _sim_registered(state: State, account: Account, e: EventEnvelope) -> None:
     iccid = e.payload.iccid
+    account.registrations.pop(e.aggregate_id, None)
     account.sims[e.aggregate_id] = Sim(
         sid=e.aggregate_id,
         iccid=iccid,
@@ -135,8 +198,44 @@ def _sim_registered(state: State, account: Account, e: EventEnvelope) -> None:
         callback_url=None,
         callback_method=None,
         version=e.aggregate_version,
+        registered_at=e.occurred_at,
     )
-    state.card_owners[iccid] = CardOwner(account.sid, e.aggregate_id)
+    account.sim_iccids[iccid] = e.aggregate_id
+
+
+def _sim_moved_in(state: State, account: Account, e: EventEnvelope) -> None:
+    p = e.payload
+    account.sims[e.aggregate_id] = Sim(
+        sid=e.aggregate_id,
+        iccid=p.iccid,
+        unique_name=p.unique_name,
+        status="new",
+        fleet_sid=None,
+        callback_url=p.callback_url,
+        callback_method=p.callback_method,
+        version=e.aggregate_version,
+        data_suspended=p.data_suspended,
+        registered_at=p.registered_at,
+    )
+    account.sim_iccids[p.iccid] = e.aggregate_id
+    _rename(account.sim_names, e.aggregate_id, None, p.unique_name)
+
+
+def _sim_move_requested(state: State, account: Account, e: EventEnvelope) -> None:
+    sim = account.sims[e.aggregate_id]
+    account.sims[e.aggregate_id] = replace(
+        sim,
+        version=e.aggregate_version,
+        moving_to=e.payload.to_account_sid,
+        move_request=e.command_id,
+    )
+
+
+def _sim_move_refused(state: State, account: Account, e: EventEnvelope) -> None:
+    sim = account.sims[e.aggregate_id]
+    account.sims[e.aggregate_id] = replace(
+        sim, version=e.aggregate_version, moving_to=None, move_request=None
+    )
 
 
 def _sim_set(field: str, source: str):
@@ -178,8 +277,13 @@ def _sim_renamed(state: State, account: Account, e: EventEnvelope) -> None:
 
 _HANDLERS: dict[type, Callable[[State, Account, EventEnvelope], None]] = {
     ev.AccountCreated: _account_created,
+    ev.SubaccountAdded: _subaccount_added,
     ev.NetworkProvisioned: _network_provisioned,
     ev.SimCardProvisioned: _sim_card_provisioned,
+    ev.SimCardReserved: _card_set(reserved_for="sim"),
+    ev.SimCardReservationReleased: _card_set(reserved_for=None),
+    ev.SimCardAssigned: _card_set(owner="sim", reserved_for=None),
+    ev.SimCardTransferred: _card_set(owner="to"),
     ev.NetworkAccessProfileCreated: _profile_created,
     ev.NetworkAccessProfileRenamed: _profile_renamed,
     ev.NetworkAddedToProfile: _profile_changed(
@@ -200,7 +304,13 @@ _HANDLERS: dict[type, Callable[[State, Account, EventEnvelope], None]] = {
     ev.FleetSmsCommandsMethodChanged: _fleet_set("sms_commands_method", "to_method"),
     ev.FleetIpCommandsUrlChanged: _fleet_set("ip_commands_url", "to_url"),
     ev.FleetIpCommandsMethodChanged: _fleet_set("ip_commands_method", "to_method"),
+    ev.SimRegistrationRequested: _registration_requested,
+    ev.SimRegistrationRefused: _registration_refused,
     ev.SimRegistered: _sim_registered,
+    ev.SimMoveRequested: _sim_move_requested,
+    ev.SimMoveRefused: _sim_move_refused,
+    ev.SimMovedIn: _sim_moved_in,
+    ev.SimMovedOut: _sim_moved_out,
     ev.SimRenamed: _sim_renamed,
     ev.SimAssignedToFleet: _sim_set("fleet_sid", "to_fleet_sid"),
     ev.SimStatusChanged: _sim_set("status", "to_status"),
@@ -234,6 +344,10 @@ def aggregate_version(state: State, event: EventEnvelope) -> int:
             return 0
         records = {"NetworkAccessProfile": account.profiles, "Fleet": account.fleets}
         record = records.get(kind, account.sims).get(sid)
+        if record is None and kind == "Sim":
+            record = account.registrations.get(sid)
+            if record is None:
+                return account.departed.get(sid, 0)
     return 0 if record is None else record.version
 
 

@@ -1,11 +1,12 @@
 """The decider's state: what decide() needs to know, folded from the event log.
 
-A State holds the accounts of one command partition plus the operator's catalogue of
-Networks, inventory of SIM cards and who registered which card. Resource records are frozen
-Structs, replaced (never mutated) on change; the containers are mappings that evolve()
-updates in place, because a fold owns its state. The catalogue containers may be layered
-(a partition's own facts over a read-only view of everyone's committed facts: see
-services/processor/catalogue.py); the domain only reads and writes them as mappings.
+A State holds what one command partition decides about: the accounts whose commands land
+there, the SIM cards whose ICCIDs land there (each card has this one writer: its owner, its
+reservation), and the operator's catalogue of Networks. Resource records are frozen Structs,
+replaced (never mutated) on change; the containers are mappings that evolve() updates in
+place, because a fold owns its state. The Networks may be layered (the operator partition's
+own facts over a read-only view of the committed catalogue: services/processor/store.py); the
+domain only reads and writes them as a mapping.
 `copy()` gives an independent State for callers who need the old one kept (tests, what-if
 decisions).
 
@@ -16,6 +17,7 @@ Which commands were already answered is not domain state: the processor remember
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from datetime import datetime
 
 import msgspec
 
@@ -28,17 +30,30 @@ class Network(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     version: int
 
 
+class CardHolder(msgspec.Struct, frozen=True, gc=False):
+    account_sid: str
+    sim_sid: str
+
+
 class SimCard(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """A card of the inventory, as its one writer (the partition of its ICCID) knows it."""
+
     iccid: str
     registration_code_hash: str
     version: int
+    owner: CardHolder | None = None  # the account whose Sim it is
+    reserved_for: CardHolder | None = None  # a registration being recorded
+    reserved_at: datetime | None = None  # when that registration was asked for
+    reserved_request: str | None = None  # its RegisterSim
 
 
-class CardOwner(msgspec.Struct, frozen=True, gc=False):
-    """Who registered a SIM card: a card joins one account, once."""
+class Registration(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """A Sim the account asked the card registry for, not answered yet."""
 
-    account_sid: str
     sim_sid: str
+    iccid: str
+    request_id: str  # the RegisterSim command, answered when the registry has answered
+    version: int
 
 
 class Profile(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -73,6 +88,9 @@ class Sim(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     callback_method: str | None
     version: int
     data_suspended: bool = False  # by the usage processor: over its Fleet's data limit
+    registered_at: datetime | None = None  # its first registration, wherever it moved since
+    moving_to: str | None = None  # the account it is moving to, until it has moved
+    move_request: str | None = None  # the command that asked for the move, answered then
 
 
 class Account(msgspec.Struct, kw_only=True):
@@ -81,6 +99,10 @@ class Account(msgspec.Struct, kw_only=True):
     sid: str
     version: int = 0  # of the Account aggregate itself (AccountCreated)
     friendly_name: str | None = None
+    parent_sid: str | None = None
+    subaccounts: dict[str, None] = {}  # sids, in the order they were added
+    registrations: dict[str, Registration] = {}  # by Sim sid: waiting for the card registry
+    departed: dict[str, int] = {}  # Sims moved to another account: sid -> their last version
     profiles: dict[str, Profile] = {}
     fleets: dict[str, Fleet] = {}
     sims: dict[str, Sim] = {}
@@ -88,6 +110,7 @@ class Account(msgspec.Struct, kw_only=True):
     profile_names: dict[str, str] = {}
     fleet_names: dict[str, str] = {}
     sim_names: dict[str, str] = {}
+    sim_iccids: dict[str, str] = {}  # iccid -> sid of this account's Sims
 
     # Lookups by SID or unique name: a name never has the SID shape of its own type,
     # so the two can never be confused.
@@ -105,20 +128,24 @@ class Account(msgspec.Struct, kw_only=True):
             sid=self.sid,
             version=self.version,
             friendly_name=self.friendly_name,
+            parent_sid=self.parent_sid,
+            subaccounts=dict(self.subaccounts),
+            registrations=dict(self.registrations),
+            departed=dict(self.departed),
             profiles=dict(self.profiles),
             fleets=dict(self.fleets),
             sims=dict(self.sims),
             profile_names=dict(self.profile_names),
             fleet_names=dict(self.fleet_names),
             sim_names=dict(self.sim_names),
+            sim_iccids=dict(self.sim_iccids),
         )
 
 
 class State(msgspec.Struct, kw_only=True):
     accounts: dict[str, Account] = {}
     networks: MutableMapping[str, Network] = {}  # the operator catalogue, by HW sid
-    sim_cards: MutableMapping[str, SimCard] = {}  # the operator inventory, by ICCID
-    card_owners: MutableMapping[str, CardOwner] = {}  # registered cards, by ICCID
+    sim_cards: dict[str, SimCard] = {}  # the cards this partition is the one writer of
 
     def account(self, account_sid: str) -> Account:
         """The account, created empty on first sight (for evolve: it owns the state)."""
@@ -136,5 +163,4 @@ class State(msgspec.Struct, kw_only=True):
             accounts={sid: account.copy() for sid, account in self.accounts.items()},
             networks=dict(self.networks),
             sim_cards=dict(self.sim_cards),
-            card_owners=dict(self.card_owners),
         )

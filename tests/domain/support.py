@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import UTC, datetime
 from itertools import count
 
@@ -15,9 +16,10 @@ from events.commands import (
     ProvisionSimCard,
     RegisterSim,
 )
-from events.envelope import EventEnvelope, Rejection
+from events.envelope import EventEnvelope, Rejection, event_ref
 from events.sids import ACCOUNT, OPERATOR_ACCOUNT_SID, derive_sid
 from services.domain import State, decide, evolve
+from services.domain.follow_ups import answered, awaiting, follow_ups, placed
 
 ACCOUNT_A = derive_sid(ACCOUNT, "account-a")
 ACCOUNT_B = derive_sid(ACCOUNT, "account-b")
@@ -45,15 +47,32 @@ def run(
     command_id: str | None = None,
     log: list | None = None,
 ):
-    """Decide and, when accepted, evolve `state` in place (and extend `log`); returns the
-    decision."""
-    result = decide(state, envelope(command, account_sid, command_id))
-    if not isinstance(result, Rejection):
-        for event in result:
-            evolve(state, event)
-        if log is not None:
-            log.extend(result)
-    return result
+    """Decide and, when accepted, evolve `state` in place (and extend `log`); a command a
+    process answers (a registration, a move) is driven through every step of it, as the
+    processors would, all in this one state. Returns the command's answer: its events (those
+    of the step that answered it, for a process) or its rejection."""
+    return drive(state, envelope(command, account_sid, command_id), log)
+
+
+def drive(state: State, asked, log: list | None = None):
+    answer = None
+    queue = deque([asked])
+    while queue:
+        step = queue.popleft()
+        result = decide(state, step)
+        if not isinstance(result, Rejection):
+            for event in result:
+                evolve(state, event)
+            if log is not None:
+                log.extend(result)
+        if step is asked and not awaiting(state, step):
+            answer = result
+        settled = answered(step, result)
+        if settled is not None and settled[1] == asked.command_id:
+            answer = result if settled[2] is None else settled[2]
+        refs = [] if isinstance(result, Rejection) else [event_ref(e) for e in result]
+        queue.extend(placed(f, refs) for f in follow_ups(state, step, result))
+    return answer
 
 
 def accepted(state: State, command, account_sid: str = ACCOUNT_A, command_id=None, log=None):

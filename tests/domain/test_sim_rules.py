@@ -77,8 +77,9 @@ def test_registering_a_sim_already_in_this_account_is_rejected_with_83003_carryi
 
 def test_registration_marks_the_inventory_card_as_taken_by_the_account():
     world = World()
-    owner = world.state.card_owners[ICCID_1]
-    assert (owner.account_sid, owner.sim_sid) == (world.account.sid, world.sim)
+    card = world.state.sim_cards[ICCID_1]
+    assert (card.owner.account_sid, card.owner.sim_sid) == (world.account.sid, world.sim)
+    assert card.reserved_for is None
 
 
 # --- status rules ----------------------------------------------------------------------------
@@ -95,7 +96,8 @@ def test_a_fleet_given_in_the_same_request_counts_for_activation():
     events = run(world.state, UpdateSim(sim=world.sim, status="active", fleet="fleet"))
     # Assigned first, then activated: every prefix of the log keeps the invariant.
     assert [e.type for e in events] == ["SimAssignedToFleet", "SimStatusChanged"]
-    assert [e.aggregate_version for e in events] == [2, 3]
+    # The Sim's versions 1 and 2: its registration requested, then recorded.
+    assert [e.aggregate_version for e in events] == [3, 4]
     assert status_of(world) == "active"
 
 

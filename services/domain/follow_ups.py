@@ -1,0 +1,231 @@
+"""The process manager of the rules that span partitions, pure: what each decision asks of
+another partition, and which earlier request it answers.
+
+Registering a Sim (account A, card C), `=>` the command sent on, `*` the step that answers:
+  A: RegisterSim -> SimRegistrationRequested         => ReserveSimCard to C
+  C: ReserveSimCard -> SimCardReserved               => CompleteSimRegistration to A
+     ReserveSimCard refused                          => RefuseSimRegistration to A
+  A: CompleteSimRegistration -> SimRegistered *      => ConfirmSimCard to C
+     CompleteSimRegistration, nothing waiting        => ReleaseSimCard to C
+     RefuseSimRegistration -> SimRegistrationRefused *
+  C: ConfirmSimCard -> SimCardAssigned; ReleaseSimCard -> SimCardReservationReleased
+Moving a new Sim from A to its subaccount B:
+  A: UpdateSim(AccountSid=B) -> SimMoveRequested     => TransferSimCard to C
+  C: TransferSimCard -> SimCardTransferred           => MoveSimIn to B
+     TransferSimCard refused                         => RefuseSimMove to A
+  B: MoveSimIn -> SimMovedIn                         => MoveSimOut to A
+  A: MoveSimOut -> SimMovedOut *; RefuseSimMove -> SimMoveRefused *
+A subaccount: CreateAccount(parent P) -> AccountCreated => AdoptSubaccount to P.
+
+Every step is decided by one partition and sent in the transaction that records it, so a
+crash repeats a whole step or none; each command's id derives from the request and the step,
+and each handler answers a repeat without changing anything, so a repeated step is harmless.
+The card's owner changes in one event of the card's partition (SimCardAssigned,
+SimCardTransferred): never two owners, and never none once it had one.
+"""
+
+from __future__ import annotations
+
+from msgspec.structs import replace
+
+from events.commands import (
+    AbandonSimRegistration,
+    AdoptSubaccount,
+    Command,
+    CommandEnvelope,
+    CompleteSimRegistration,
+    ConfirmSimCard,
+    MoveSimIn,
+    MoveSimOut,
+    RefuseSimMove,
+    RefuseSimRegistration,
+    RegisterSim,
+    ReleaseSimCard,
+    ReserveSimCard,
+    TransferSimCard,
+    UpdateSim,
+)
+from events.envelope import EventEnvelope, Rejection
+from events.refs import EventRef
+from events.sids import SIM, derive_sid
+from services.domain.state import State
+
+
+def follow_ups(
+    state: State, envelope: CommandEnvelope, result: list[EventEnvelope] | Rejection
+) -> list[CommandEnvelope]:
+    """The commands `envelope`'s decision sends to other partitions; `state` is the state
+    right after it. A MoveSimOut still lacks where its SimMovedIn is: see `placed`."""
+    command = envelope.command
+    sent: list[tuple[str, str, Command]] = []  # (account, step, command)
+    if isinstance(result, Rejection):
+        if isinstance(command, ReserveSimCard):
+            refuse = RefuseSimRegistration(
+                sim=command.sim,
+                iccid=command.iccid,
+                request_id=command.request_id,
+                http_status=result.http_status,
+                code=result.code,
+                message=result.message,
+            )
+            sent.append((envelope.account_sid, "refused", refuse))
+        elif isinstance(command, CompleteSimRegistration):
+            release = ReleaseSimCard(iccid=command.iccid, sim=command.sim, reason=result.message)
+            sent.append((envelope.account_sid, "release", release))
+        elif isinstance(command, TransferSimCard):
+            refuse = RefuseSimMove(
+                sim=command.sim, request_id=command.request_id, message=result.message
+            )
+            sent.append((envelope.account_sid, "move-refused", refuse))
+        return [_envelope(envelope, *step) for step in sent]
+
+    for event in result:
+        p = event.payload
+        kind = event.type
+        if kind == "SimRegistrationRequested":
+            reserve = ReserveSimCard(
+                iccid=p.iccid,
+                registration_code_hash=p.registration_code_hash,
+                sim=event.aggregate_id,
+                request_id=envelope.command_id,
+            )
+            sent.append((envelope.account_sid, "reserve", reserve))
+        elif kind == "SimCardReserved":
+            complete = CompleteSimRegistration(
+                sim=p.sim_sid, iccid=event.aggregate_id, request_id=p.request_id
+            )
+            sent.append((envelope.account_sid, "complete", complete))
+        elif kind == "SimRegistered" and isinstance(command, CompleteSimRegistration):
+            confirm = ConfirmSimCard(iccid=p.iccid, sim=event.aggregate_id)
+            sent.append((envelope.account_sid, "confirm", confirm))
+        elif kind == "SimRegistrationRefused" and isinstance(command, AbandonSimRegistration):
+            release = ReleaseSimCard(iccid=command.iccid, sim=command.sim, reason=p.message)
+            sent.append((envelope.account_sid, "release", release))
+        elif kind == "SimMoveRequested":
+            sim = state.accounts[envelope.account_sid].sims[event.aggregate_id]
+            transfer = TransferSimCard(
+                iccid=sim.iccid,
+                sim=sim.sid,
+                to_account=p.to_account_sid,
+                request_id=envelope.command_id,
+                unique_name=sim.unique_name,
+                callback_url=sim.callback_url,
+                callback_method=sim.callback_method,
+                registered_at=sim.registered_at or envelope.issued_at,
+                data_suspended=sim.data_suspended,
+                version=sim.version,
+            )
+            sent.append((envelope.account_sid, "transfer", transfer))
+        elif kind == "SimCardTransferred":
+            move_in = MoveSimIn(
+                sim=p.sim_sid,
+                iccid=event.aggregate_id,
+                from_account=p.from_account_sid,
+                request_id=command.request_id,
+                unique_name=command.unique_name,
+                callback_url=command.callback_url,
+                callback_method=command.callback_method,
+                registered_at=command.registered_at,
+                data_suspended=command.data_suspended,
+                version=command.version,
+            )
+            sent.append((p.to_account_sid, "move-in", move_in))
+        elif kind == "SimMovedIn":
+            move_out = MoveSimOut(
+                sim=event.aggregate_id,
+                to_account=envelope.account_sid,
+                request_id=command.request_id,
+                moved_in=[],
+            )
+            sent.append((p.from_account_sid, "move-out", move_out))
+        elif kind == "AccountCreated" and p.parent_account_sid is not None:
+            adopt = AdoptSubaccount(subaccount=envelope.account_sid)
+            sent.append((p.parent_account_sid, "adopt", adopt))
+    # Asked again, with nothing new to record: the next step is asked again too.
+    if not result:
+        repeat = _repeat(state, envelope)
+        if repeat is not None:
+            sent.append(repeat)
+    return [_envelope(envelope, *step) for step in sent]
+
+
+def _repeat(state: State, envelope: CommandEnvelope) -> tuple[str, str, Command] | None:
+    command = envelope.command
+    if isinstance(command, ReserveSimCard):
+        card = state.sim_cards.get(command.iccid)
+        if card is not None and card.reserved_for is not None:
+            complete = CompleteSimRegistration(
+                sim=command.sim, iccid=command.iccid, request_id=command.request_id
+            )
+            return envelope.account_sid, "complete", complete
+    if isinstance(command, CompleteSimRegistration | AbandonSimRegistration):
+        account = state.accounts.get(envelope.account_sid)
+        if account is not None and command.sim in account.sims:
+            return (
+                envelope.account_sid,
+                "confirm",
+                ConfirmSimCard(iccid=command.iccid, sim=command.sim),
+            )
+        if account is None or command.sim not in account.registrations:
+            reason = "the registration was no longer waiting"
+            release = ReleaseSimCard(iccid=command.iccid, sim=command.sim, reason=reason)
+            return envelope.account_sid, "release", release
+    return None
+
+
+def _envelope(cause: CommandEnvelope, account_sid: str, step: str, command: Command):
+    return CommandEnvelope(
+        command_id=f"{cause.command_id}:{step}"[-200:],
+        account_sid=account_sid,
+        actor=cause.actor,
+        issued_at=cause.issued_at,
+        correlation_id=cause.correlation_id or cause.command_id,
+        command=command,
+    )
+
+
+def placed(follow_up: CommandEnvelope, refs: list[EventRef]) -> CommandEnvelope:
+    """`follow_up` once the events of the decision that sent it are in the log (`refs`, with
+    their positions): a MoveSimOut carries its SimMovedIn, so that the move's answer names it
+    (a caller waiting to read its write waits for that event too)."""
+    command = follow_up.command
+    if isinstance(command, MoveSimOut) and not command.moved_in:
+        moved_in = [ref for ref in refs if ref.type == "SimMovedIn"]
+        return replace(follow_up, command=replace(command, moved_in=moved_in))
+    return follow_up
+
+
+def awaiting(state: State, envelope: CommandEnvelope) -> bool:
+    """True while `envelope`'s answer waits on another partition: it is answered then."""
+    command = envelope.command
+    account = state.accounts.get(envelope.account_sid)
+    if account is None:
+        return False
+    if isinstance(command, RegisterSim):
+        return derive_sid(SIM, envelope.command_id, account.sid) in account.registrations
+    if isinstance(command, UpdateSim):
+        sim = account.find_sim(command.sim)
+        return sim is not None and sim.move_request == envelope.command_id
+    return False
+
+
+def answered(
+    envelope: CommandEnvelope, result: list[EventEnvelope] | Rejection
+) -> tuple[str, str, Rejection | None, list[EventRef]] | None:
+    """The earlier request this decision answers, if any: (account, command id, rejection or
+    None for accepted, events of other partitions its accepted outcome also names)."""
+    if isinstance(result, Rejection):
+        return None
+    command = envelope.command
+    for event in result:
+        p = event.payload
+        if event.type == "SimRegistered" and isinstance(command, CompleteSimRegistration):
+            return envelope.account_sid, command.request_id, None, []
+        if event.type == "SimRegistrationRefused":
+            rejection = Rejection(p.http_status, p.code, p.message)
+            return envelope.account_sid, command.request_id, rejection, []
+        if event.type == "SimMovedOut":
+            return envelope.account_sid, command.request_id, None, list(command.moved_in)
+        if event.type == "SimMoveRefused":
+            return envelope.account_sid, command.request_id, Rejection(409, 20409, p.message), []
+    return None
