@@ -4,7 +4,8 @@
         command_id = await client.send(CreateFleet(...), account_sid="AC...")
         outcome = await client.execute(CreateFleet(...), account_sid="AC...", timeout=10)
 
-Commands go to the commands topic keyed by account_sid, through an idempotent producer that
+Commands go to the commands topic keyed by account_sid (a SIM card's by its ICCID: see
+`events.commands.partition_key`), through an idempotent producer that
 waits for every in-sync replica. The sender chooses the command_id (a UUID when not given);
 sending the same id again is safe: the processor appends nothing and answers with the first
 outcome. `execute` waits for that outcome on the outcomes topic (read_committed, so only what
@@ -23,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from events.codec import InvalidMessage, decode_outcome, encode_command
-from events.commands import Command, CommandEnvelope
+from events.commands import Command, CommandEnvelope, partition_key
 from events.envelope import Outcome
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,15 @@ class CommandClient:
                     if not waiters:
                         del self._waiting[ident]
 
+    async def expect(self, account_sid: str, command_id: str) -> asyncio.Future[Outcome]:
+        """A future for the outcome of a command someone else sends, such as a step the
+        processor sends on (`"<id>:adopt"` after a subaccount's CreateAccount): ask for it
+        before the command that causes it, so that it cannot pass unseen."""
+        await self._listen()
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault((account_sid, command_id), []).append(future)
+        return future
+
     def _wrap(self, command: Command | CommandEnvelope, metadata: dict) -> CommandEnvelope:
         if isinstance(command, CommandEnvelope):
             return command
@@ -151,7 +161,7 @@ class CommandClient:
         return await self._producer.send(
             self.commands_topic,
             encode_command(envelope),
-            key=envelope.account_sid.encode(),
+            key=partition_key(envelope).encode(),
         )
 
     # --- outcomes --------------------------------------------------------------------------

@@ -21,6 +21,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long command ids are remembered: a retry inside it gets the first outcome, a
     # command issued longer ago than this is refused (never decided twice).
     command_dedup_hours: int = 24
+    # A SIM card reserved for a registration that has not finished after this long is asked
+    # about again: the registering account's partition refuses it and the card is released.
+    card_reservation_seconds: float = 60.0
     # Commands, events and outcomes share one partition count: a command's events land in the
     # partition of the same number, so one processor owns an account end to end.
     partitions: int = 4
@@ -61,6 +64,7 @@ ENVIRONMENT = {
     "FLEETSTATE_PROCESSOR_CHANGELOG_TOPIC": "processor_changelog_topic",
     "FLEETSTATE_CATALOGUE_TOPIC": "catalogue_topic",
     "FLEETSTATE_COMMAND_DEDUP_HOURS": "command_dedup_hours",
+    "FLEETSTATE_CARD_RESERVATION_SECONDS": "card_reservation_seconds",
     "FLEETSTATE_PARTITIONS": "partitions",
     "FLEETSTATE_USAGE_TOPIC": "usage_topic",
     "FLEETSTATE_USAGE_LOG_TOPIC": "usage_log_topic",
@@ -118,6 +122,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError("FLEETSTATE_PARTITIONS must be at least 1")
     if settings.command_dedup_hours < 1:
         raise ConfigError("FLEETSTATE_COMMAND_DEDUP_HOURS must be at least 1")
+    if settings.card_reservation_seconds <= 0:
+        raise ConfigError("FLEETSTATE_CARD_RESERVATION_SECONDS must be more than 0")
     if settings.usage_dedup_periods < 1:
         raise ConfigError("FLEETSTATE_USAGE_DEDUP_PERIODS must be at least 1")
     from services.usage.periods import BillingPeriod  # here: config must not import it first

@@ -7,6 +7,12 @@ offset. A batch whose transaction fails or is fenced is dropped with the whole w
 owner restores the partition from what was committed), so no decision that is not in the log
 is ever seen by another.
 
+A partition also decides the SIM cards whose ICCIDs land in it (their one writer), and a
+decision may send commands to other partitions, the steps of the processes in
+services/domain/follow_ups.py, in its own transaction. A command answered by such a process
+(RegisterSim, a move) gets its outcome when the process answers it, in the transaction of that
+step; until then a repeat of it is answered by nothing either.
+
 A command id this partition answered within the horizon is answered again with its first
 outcome, read back from the outcomes partition, and appends nothing (memory.py). A command
 issued longer ago than the horizon, by the broker's clock, is refused: it may be a retry of
@@ -33,18 +39,21 @@ from events.codec import (
     decode_command,
     decode_event,
     decode_outcome,
+    encode_command,
     encode_event,
     encode_outcome,
 )
 from events.commands import (
+    AbandonSimRegistration,
     AddNetworkToProfile,
     CommandEnvelope,
     CreateNetworkAccessProfile,
-    RegisterSim,
+    partition_key,
 )
 from events.envelope import EventEnvelope, Outcome, Rejection, event_ref, outcome_of
 from services.config import Settings
 from services.domain import Limits, decide
+from services.domain.follow_ups import answered, awaiting, follow_ups, placed
 from services.log_reader import log_consumer
 from services.processor import metrics
 from services.processor.memory import (
@@ -67,8 +76,8 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 2000  # commands answered in one transaction
 # Commands whose refusal may only mean the catalogue table has not shown a fact yet (a
-# Network or card provisioned a moment ago): refused only once the table has caught up.
-CATALOGUE_COMMANDS = (RegisterSim, AddNetworkToProfile, CreateNetworkAccessProfile)
+# Network provisioned a moment ago): refused only once the table has caught up.
+CATALOGUE_COMMANDS = (AddNetworkToProfile, CreateNetworkAccessProfile)
 CATALOGUE_WAIT_SECONDS = 2.0
 
 
@@ -88,14 +97,20 @@ _decode_meta = msgspec.msgpack.Decoder(Meta).decode
 class _Answer:
     """What one command produced, before it is written."""
 
-    __slots__ = ("outcome", "events", "dead_letter", "remember", "same_as")
+    __slots__ = (
+        "outcome", "events", "dead_letter", "remember", "same_as", "sends", "settles", "result"
+    )  # fmt: skip
 
     def __init__(self, outcome: Outcome | None, events=(), dead_letter=None, remember=None):
-        self.outcome = outcome
+        self.outcome = outcome  # None: answered later, by a step of its process
         self.events: list[EventEnvelope] = list(events)
         self.dead_letter = dead_letter  # (key, value, headers)
         self.remember: tuple[int, int] | None = remember  # (command key, time) of a new answer
         self.same_as: _Answer | None = None  # a repeat of a command of the same batch
+        self.sends: list[CommandEnvelope] = []  # steps asked of other partitions
+        # An earlier command this one answers: (its answer, its key, extra events), the
+        # answer's outcome naming this command's own events once they have positions.
+        self.settles: tuple[_Answer, int, list] | None = None
 
 
 class CommandPartition(PartitionWorker):
@@ -135,6 +150,13 @@ class CommandPartition(PartitionWorker):
         self.outcomes_end = 0  # next offset of the outcomes partition
         self.packed_until = 0
         self.stream_time = 0
+        # A card held longer than this for a registration the account's partition has not
+        # answered is asked about again (AbandonSimRegistration): the account's partition
+        # finishes the registration one way or the other. An idle partition looks each tick.
+        self.stale_after = settings.card_reservation_seconds
+        self.tick = min(5.0, self.stale_after / 2)
+        self.looked_at = 0.0  # when (monotonic) stale reservations were last looked for
+        self.abandon_asked: dict[str, float] = {}  # iccid -> when (monotonic) last asked
 
     # --- restore ---------------------------------------------------------------------------
 
@@ -212,13 +234,15 @@ class CommandPartition(PartitionWorker):
         # A fetch that was in flight when the consumer was positioned can deliver records again;
         # the committed position is the truth, so anything before it is already answered.
         records = [r for r in records if r.offset >= self.next_offset]
-        if not records:
-            return
-        answers = await self._answer_all(records)
-        started = time.monotonic()
-        await self._commit(answers, next_offset=records[-1].offset + 1)
-        self.next_offset = records[-1].offset + 1
-        metrics.TRANSACTION_SECONDS.observe(time.monotonic() - started)
+        if records:
+            answers = await self._answer_all(records)
+            started = time.monotonic()
+            await self._commit(answers, next_offset=records[-1].offset + 1)
+            self.next_offset = records[-1].offset + 1
+            metrics.TRANSACTION_SECONDS.observe(time.monotonic() - started)
+        if time.monotonic() - self.looked_at >= self.tick:  # busy or idle
+            self.looked_at = time.monotonic()
+            await self._ask_about_stale_reservations()
 
     async def _answer_all(self, records: list[ConsumerRecord]) -> list[_Answer]:
         parsed = [(record, *self._parse(record)) for record in records]
@@ -251,8 +275,13 @@ class CommandPartition(PartitionWorker):
                 answers.append(answer)
                 continue
             answer = await self._decide(record, envelope, now_ms)
-            answer.remember = (key, now_ms)
-            in_batch[ident] = answer
+            if answer.outcome is not None:
+                answer.remember = (key, now_ms)
+                in_batch[ident] = answer
+            if answer.settles is not None:
+                # A repeat of the request it answers, later in this batch, gets that answer.
+                settled = answer.settles[0].outcome
+                in_batch[(settled.account_sid, settled.command_id)] = answer.settles[0]
             answers.append(answer)
         return answers
 
@@ -274,8 +303,8 @@ class CommandPartition(PartitionWorker):
             envelope = decode_command(record.value)
         except InvalidMessage as exc:
             return None, exc.reason
-        if envelope.account_sid.encode() != record.key:
-            return None, f"record key {record.key!r} is not the account_sid {envelope.account_sid}"
+        if partition_key(envelope).encode() != record.key:
+            return None, f"record key {record.key!r} is not {partition_key(envelope)!r}"
         return envelope, ""
 
     async def _decide(
@@ -303,9 +332,25 @@ class CommandPartition(PartitionWorker):
         for event in events:
             self.store.apply(event)
         metrics.DECIDE_SECONDS.observe(time.perf_counter() - started)
-        outcome = outcome_of(envelope, result, datetime.now(UTC))
-        metrics.COMMANDS.labels(outcome.status).inc()
-        return _Answer(outcome, events=self._chain(events, record.offset))
+        state = self.store.state
+        outcome = None
+        if not awaiting(state, envelope):  # else answered by a later step of its process
+            outcome = outcome_of(envelope, result, datetime.now(UTC))
+            metrics.COMMANDS.labels(outcome.status).inc()
+        answer = _Answer(outcome, events=self._chain(events, record.offset))
+        answer.sends = follow_ups(state, envelope, result)
+        settled = answered(envelope, result)
+        if settled is not None:
+            account_sid, request_id, rejection, elsewhere = settled
+            first = Outcome(
+                command_id=request_id,
+                account_sid=account_sid,
+                status="accepted" if rejection is None else "rejected",
+                rejection=rejection,
+                decided_at=datetime.now(UTC),
+            )
+            answer.settles = (_Answer(first), command_key(account_sid, request_id), elsewhere)
+        return answer
 
     def _too_old_or_early(self, envelope: CommandEnvelope, now_ms: int) -> Rejection | None:
         issued_ms = int(envelope.issued_at.timestamp() * 1000)
@@ -380,22 +425,38 @@ class CommandPartition(PartitionWorker):
             positions = iter(offsets)
             last_outcome = None
             for answer in answers:
-                if answer.events:
-                    refs = [
-                        msgspec.structs.replace(event_ref(e), partition=p, offset=next(positions))
-                        for e in answer.events
-                    ]
+                refs = [
+                    msgspec.structs.replace(event_ref(e), partition=p, offset=next(positions))
+                    for e in answer.events
+                ]
+                metrics.EVENTS_APPENDED.inc(len(refs))
+                if refs and answer.outcome is not None:
                     answer.outcome = msgspec.structs.replace(answer.outcome, events=refs)
-                    metrics.EVENTS_APPENDED.inc(len(refs))
                 outcome = answer.same_as.outcome if answer.same_as else answer.outcome
-                last_outcome = await txn.send(
-                    s.outcomes_topic,
-                    encode_outcome(outcome),
-                    key=outcome.account_sid.encode(),
-                    partition=p,
-                )
-                if answer.remember is not None:
-                    remembered.append((answer.remember, last_outcome))
+                if outcome is not None:
+                    last_outcome = await txn.send(
+                        s.outcomes_topic,
+                        encode_outcome(outcome),
+                        key=outcome.account_sid.encode(),
+                        partition=p,
+                    )
+                    if answer.remember is not None:
+                        remembered.append((answer.remember, last_outcome))
+                if answer.settles is not None:
+                    settled, key, elsewhere = answer.settles
+                    first = settled.outcome
+                    if first.status == "accepted":
+                        first = msgspec.structs.replace(first, events=[*elsewhere, *refs])
+                        settled.outcome = first
+                    last_outcome = await txn.send(
+                        s.outcomes_topic,
+                        encode_outcome(first),
+                        key=first.account_sid.encode(),
+                        partition=p,
+                    )
+                    remembered.append(((key, self.stream_time), last_outcome))
+                for step in answer.sends:
+                    await self._send(txn, placed(step, refs))
                 if answer.dead_letter is not None:
                     key, value, headers = answer.dead_letter
                     await txn.send(s.dlq_topic, value, key=key, headers=headers)
@@ -411,6 +472,44 @@ class CommandPartition(PartitionWorker):
             self.unpacked.append((key, offset, at_ms))
         if last_outcome is not None:
             self.outcomes_end = last_outcome.result().offset + 1
+
+    async def _send(self, txn, envelope: CommandEnvelope) -> None:
+        """A step of a process, to the partition of its key (this one, perhaps)."""
+        await txn.send(
+            self.settings.commands_topic,
+            encode_command(envelope),
+            key=partition_key(envelope).encode(),
+        )
+
+    async def _ask_about_stale_reservations(self) -> None:
+        """Cards held too long for a registration: the account's partition is asked to finish
+        it (it answers with ConfirmSimCard or ReleaseSimCard). Asked again every so often."""
+        now, wall = time.monotonic(), datetime.now(UTC)
+        stale = [
+            card
+            for card in self.store.state.sim_cards.values()
+            if card.reserved_for is not None
+            and card.reserved_at is not None
+            and (wall - card.reserved_at).total_seconds() > self.stale_after
+            and now - self.abandon_asked.get(card.iccid, -1e9) > self.stale_after
+        ]
+        if not stale:
+            return
+        async with self.transaction() as txn:
+            for card in stale:
+                holder = card.reserved_for
+                ask = CommandEnvelope(
+                    command_id=f"abandon:{card.iccid}:{holder.sim_sid}:{int(wall.timestamp())}",
+                    account_sid=holder.account_sid,
+                    actor="card-registry",
+                    issued_at=wall,
+                    command=AbandonSimRegistration(
+                        sim=holder.sim_sid, iccid=card.iccid, request_id=card.reserved_request
+                    ),
+                )
+                await self._send(txn, ask)
+        for card in stale:
+            self.abandon_asked[card.iccid] = now
 
     async def _write_state(self, txn) -> None:
         """The records this transaction changed, the packs of earlier answers and where the

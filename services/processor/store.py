@@ -1,18 +1,18 @@
 """One command partition's state, and its records in the changelog and the catalogue table.
 
-The state is the domain's `State` for the accounts of this partition. Its catalogue mappings
-(Networks, SIM cards, card owners) are layered: this partition's own facts first, then the
-committed facts of every partition as read from the catalogue table (`Catalogue`). Own facts
-are what this partition decided (the operator's partition provisions Networks and cards;
-every partition registers cards); they stay visible to its next decisions before the table
-shows them.
+The state is the domain's `State` for what this partition decides: the accounts whose commands
+land here and the SIM cards whose ICCIDs do. Its Networks are layered: this partition's own
+(the operator's partition provisions them) first, then the committed Networks of every
+partition as the catalogue table delivers them (`Catalogue`); own facts stay visible to this
+partition's next decisions before the table shows them.
 
 Changelog keys name one record each, so a batch writes only what it changed:
   a/<account>            the Account itself        p/<account>/<sid>  a Network Access Profile
   f/<account>/<sid>      a Fleet                   s/<account>/<sid>  a Sim
-  n/<sid>                a Network (own fact)      c/<iccid>          a SIM card (own fact)
-Card owners are not stored: they follow from the Sims. The catalogue table uses the same
-n/ and c/ keys, and o/<iccid> for a card's owner. Values are msgpack of the domain's records.
+  r/<account>/<sid>      a registration waiting    x/<account>/<sid>  a Sim that moved away
+  n/<sid>                a Network (own fact)      c/<iccid>          a SIM card this partition
+                                                                      is the one writer of
+The catalogue table uses the same n/ keys. Values are msgpack of the domain's records.
 """
 
 from __future__ import annotations
@@ -23,10 +23,18 @@ import msgspec
 
 from events.envelope import EventEnvelope
 from services.domain import State, aggregate_version, evolve
-from services.domain.state import Account, CardOwner, Fleet, Network, Profile, Sim, SimCard
+from services.domain.state import (
+    Account,
+    Fleet,
+    Network,
+    Profile,
+    Registration,
+    Sim,
+    SimCard,
+)
 
 ACCOUNT, PROFILE, FLEET, SIM = b"a/", b"p/", b"f/", b"s/"
-NETWORK, CARD, OWNER = b"n/", b"c/", b"o/"
+REGISTRATION, DEPARTED, NETWORK, CARD = b"r/", b"x/", b"n/", b"c/"
 _PREFIX_OF = {
     "Account": ACCOUNT,
     "NetworkAccessProfile": PROFILE,
@@ -41,6 +49,8 @@ class AccountRecord(msgspec.Struct, frozen=True, gc=False):
     sid: str
     version: int
     friendly_name: str | None
+    parent_sid: str | None = None
+    subaccounts: list[str] = []
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -51,9 +61,10 @@ _DECODERS = {
         (PROFILE, Profile),
         (FLEET, Fleet),
         (SIM, Sim),
+        (REGISTRATION, Registration),
+        (DEPARTED, int),
         (NETWORK, Network),
         (CARD, SimCard),
-        (OWNER, CardOwner),
     )
 }
 
@@ -63,31 +74,23 @@ def decode_record(key: bytes, value: bytes):
 
 
 class Catalogue:
-    """Every partition's committed catalogue facts, as the catalogue table delivers them."""
+    """Every partition's committed Networks, as the catalogue table delivers them."""
 
     def __init__(self) -> None:
         self.networks: dict[str, Network] = {}
-        self.sim_cards: dict[str, SimCard] = {}
-        self.card_owners: dict[str, CardOwner] = {}
-        self._tables = {NETWORK: self.networks, CARD: self.sim_cards, OWNER: self.card_owners}
 
     def apply(self, key: bytes, value: bytes | None) -> None:
-        table = self._tables.get(key[:2])
-        if table is None:
+        if key[:2] != NETWORK:
             return  # a kind of fact this version does not read
         name = key[2:].decode()
         if value is None:
-            table.pop(name, None)
+            self.networks.pop(name, None)
         else:
-            table[name] = decode_record(key, value)
+            self.networks[name] = decode_record(key, value)
 
     def records(self) -> dict[bytes, bytes]:
         """The table's contents as records (to compare a partition's own facts with)."""
-        return {
-            prefix + name.encode(): _encode(record)
-            for prefix, table in self._tables.items()
-            for name, record in table.items()
-        }
+        return {NETWORK + sid.encode(): _encode(n) for sid, n in self.networks.items()}
 
 
 class PartitionState:
@@ -95,24 +98,15 @@ class PartitionState:
 
     def __init__(self) -> None:
         self.own_networks: dict[str, Network] = {}
-        self.own_cards: dict[str, SimCard] = {}
-        self.own_owners: dict[str, CardOwner] = {}
-        # While restoring, the catalogue is this partition's own facts alone: the versions a
-        # tail fold compares with must be this partition's.
-        self.state = State(
-            accounts={},
-            networks=self.own_networks,
-            sim_cards=self.own_cards,
-            card_owners=self.own_owners,
-        )
+        # While restoring, the Networks are this partition's own alone: the versions a tail
+        # fold compares with must be this partition's.
+        self.state = State(accounts={}, networks=self.own_networks, sim_cards={})
         self.dirty: set[bytes] = set()  # changelog keys to write
         self.published: set[bytes] = set()  # catalogue keys to write
 
     def attach(self, catalogue: Catalogue) -> None:
-        """From now on decisions read every partition's committed facts too."""
+        """From now on decisions read every partition's committed Networks too."""
         self.state.networks = ChainMap(self.own_networks, catalogue.networks)
-        self.state.sim_cards = ChainMap(self.own_cards, catalogue.sim_cards)
-        self.state.card_owners = ChainMap(self.own_owners, catalogue.card_owners)
 
     # --- changes -----------------------------------------------------------------------------
 
@@ -123,13 +117,22 @@ class PartitionState:
         if prefix in (NETWORK, CARD):
             key = prefix + event.aggregate_id.encode()
             self.dirty.add(key)
-            self.published.add(key)
+            if prefix == NETWORK:
+                self.published.add(key)
+            return
+        account = event.account_sid
+        if prefix == ACCOUNT:
+            self.dirty.add(ACCOUNT + account.encode())
+            if event.type == "SimMovedOut":
+                self._touch_sim(account, event.payload.sim_sid)
+        elif prefix == SIM:
+            self._touch_sim(account, event.aggregate_id)
         else:
-            scope = event.account_sid if prefix == ACCOUNT else f"{event.account_sid}/"
-            sid = "" if prefix == ACCOUNT else event.aggregate_id
-            self.dirty.add(prefix + f"{scope}{sid}".encode())
-        if event.type == "SimRegistered":
-            self.published.add(OWNER + event.payload.iccid.encode())
+            self.dirty.add(prefix + f"{account}/{event.aggregate_id}".encode())
+
+    def _touch_sim(self, account: str, sid: str) -> None:
+        scoped = f"{account}/{sid}".encode()
+        self.dirty.update((SIM + scoped, REGISTRATION + scoped, DEPARTED + scoped))
 
     def fold(self, event: EventEnvelope) -> bool:
         """Applies a logged event unless the state already holds it (restoring a tail that
@@ -156,7 +159,13 @@ class PartitionState:
         if record is None:
             return None
         if isinstance(record, Account):
-            record = AccountRecord(record.sid, record.version, record.friendly_name)
+            record = AccountRecord(
+                record.sid,
+                record.version,
+                record.friendly_name,
+                record.parent_sid,
+                list(record.subaccounts),
+            )
         return _encode(record)
 
     def _record(self, key: bytes):
@@ -164,18 +173,21 @@ class PartitionState:
         if prefix == NETWORK:
             return self.own_networks.get(name)
         if prefix == CARD:
-            return self.own_cards.get(name)
-        if prefix == OWNER:
-            return self.own_owners.get(name)
+            return self.state.sim_cards.get(name)
         if prefix == ACCOUNT:
             return self.state.accounts.get(name)
         account_sid, _, sid = name.partition("/")
         account = self.state.accounts.get(account_sid)
         if account is None:
             return None
-        return {PROFILE: account.profiles, FLEET: account.fleets, SIM: account.sims}[prefix].get(
-            sid
-        )
+        records = {
+            PROFILE: account.profiles,
+            FLEET: account.fleets,
+            SIM: account.sims,
+            REGISTRATION: account.registrations,
+            DEPARTED: account.departed,
+        }
+        return records[prefix].get(sid)
 
     # --- restore -----------------------------------------------------------------------------
 
@@ -186,32 +198,33 @@ class PartitionState:
         if prefix == NETWORK:
             self.own_networks[record.sid] = record
         elif prefix == CARD:
-            self.own_cards[record.iccid] = record
+            self.state.sim_cards[record.iccid] = record
         elif prefix == ACCOUNT:
             account = self.state.account(record.sid)
             account.version, account.friendly_name = record.version, record.friendly_name
+            account.parent_sid = record.parent_sid
+            account.subaccounts = dict.fromkeys(record.subaccounts)
         else:
-            account = self.state.account(key[2:].decode().partition("/")[0])
+            account_sid, _, sid = key[2:].decode().partition("/")
+            account = self.state.account(account_sid)
             if prefix == PROFILE:
-                account.profiles[record.sid] = record
+                account.profiles[sid] = record
                 _index(account.profile_names, record)
             elif prefix == FLEET:
-                account.fleets[record.sid] = record
+                account.fleets[sid] = record
                 _index(account.fleet_names, record)
-            else:
-                account.sims[record.sid] = record
+            elif prefix == SIM:
+                account.sims[sid] = record
                 _index(account.sim_names, record)
-                self.own_owners[record.iccid] = CardOwner(account.sid, record.sid)
+                account.sim_iccids[record.iccid] = sid
+            elif prefix == REGISTRATION:
+                account.registrations[sid] = record
+            else:
+                account.departed[sid] = record
 
     def own_facts(self) -> dict[bytes, bytes]:
         """This partition's catalogue facts as table records (to republish what is missing)."""
-        facts = {}
-        for prefix, table in ((NETWORK, self.own_networks), (CARD, self.own_cards)):
-            for name, record in table.items():
-                facts[prefix + name.encode()] = _encode(record)
-        for iccid, owner in self.own_owners.items():
-            facts[OWNER + iccid.encode()] = _encode(owner)
-        return facts
+        return {NETWORK + sid.encode(): _encode(n) for sid, n in self.own_networks.items()}
 
 
 def _index(names: dict[str, str], record) -> None:

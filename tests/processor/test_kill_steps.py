@@ -81,7 +81,7 @@ async def test_a_kill_at_any_step_leaves_a_changelog_that_restores_the_fold_of_t
     async with running(settings) as processor:
         await until_ready(processor, settings.partitions)
         for partition, worker in processor.partitions.items():
-            empty = ({}, {}, {}, {})
+            empty = ({}, {}, {})
             difference = first_difference(own_state(worker.store), expected.get(partition, empty))
             assert difference is None, difference
             for record in answered[partition]:
