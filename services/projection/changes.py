@@ -1,7 +1,8 @@
 """What each event does to the read models, as data: the pure half of every projection.
 
 `changes(event)` says which rows an event writes (a whole new row, some columns of an
-existing row, or a deletion), with values taken from the event alone: times from
+existing row, or a deletion, perhaps only of a row that still has given values), with
+values taken from the event alone: times from
 `occurred_at`, versions from `aggregate_version`, never a clock. The live projector turns
 these into SQL, replay applies them in memory and COPYs the result, as-of applies them up
 to a moment. `coalesce` folds a batch's changes into at most one change per row, which is
@@ -43,7 +44,9 @@ class Change(msgspec.Struct, gc=False):
     table: Table
     key: tuple
     kind: Kind
-    values: dict[str, Any]  # upsert: every column; update: the changed ones; delete: {}
+    # upsert: every column; update: the changed ones; delete: {} or the values the row must
+    # still have to be deleted (a Sim that moved leaves its old account's rows alone)
+    values: dict[str, Any]
 
 
 def _stamp(e: EventEnvelope) -> dict[str, Any]:
@@ -85,7 +88,15 @@ def _profile_network(e: EventEnvelope, network_sid: str) -> Change:
 
 def _account_created(e: EventEnvelope) -> list[Change]:
     p = e.payload
-    return [_created(ACCOUNTS, e, friendly_name=p.friendly_name, auth_token_hash=p.auth_token_hash)]
+    return [
+        _created(
+            ACCOUNTS,
+            e,
+            friendly_name=p.friendly_name,
+            auth_token_hash=p.auth_token_hash,
+            parent_account_sid=p.parent_account_sid,
+        )
+    ]
 
 
 def _network_provisioned(e: EventEnvelope) -> list[Change]:
@@ -166,6 +177,36 @@ def _sim_registered(e: EventEnvelope) -> list[Change]:
     ]
 
 
+def _sim_moved_in(e: EventEnvelope) -> list[Change]:
+    p = e.payload
+    values = {
+        "sid": e.aggregate_id,
+        "account_sid": e.account_sid,
+        "unique_name": p.unique_name,
+        "iccid": p.iccid,
+        "status": "new",
+        "fleet_sid": None,
+        "callback_url": p.callback_url,
+        "callback_method": p.callback_method,
+        "version": e.aggregate_version,
+        "date_created": p.registered_at,
+        "date_updated": e.occurred_at,
+        "data_suspended": p.data_suspended,
+    }
+    return [Change(SIMS, (e.aggregate_id,), "upsert", values)]
+
+
+def _sim_moved_out(e: EventEnvelope) -> list[Change]:
+    # Only the row still in this account: the new account's may have been written first.
+    guard = {"account_sid": e.account_sid}
+    return [Change(SIMS, (e.payload.sim_sid,), "delete", guard)]
+
+
+def _history_only(e: EventEnvelope) -> list[Change]:
+    """Facts with no read model of their own (the card registry's, pending steps)."""
+    return []
+
+
 def _set(table: Table, **columns: str) -> Callable[[EventEnvelope], list[Change]]:
     """An event that sets columns of its aggregate's row from payload fields:
     `_set(FLEETS, data_limit="to_data_limit")`."""
@@ -179,8 +220,13 @@ def _set(table: Table, **columns: str) -> Callable[[EventEnvelope], list[Change]
 
 PROJECTIONS: dict[type, Callable[[EventEnvelope], list[Change]]] = {
     ev.AccountCreated: _account_created,
+    ev.SubaccountAdded: _history_only,
     ev.NetworkProvisioned: _network_provisioned,
     ev.SimCardProvisioned: _sim_card_provisioned,
+    ev.SimCardReserved: _history_only,
+    ev.SimCardReservationReleased: _history_only,
+    ev.SimCardAssigned: _history_only,
+    ev.SimCardTransferred: _history_only,
     ev.NetworkAccessProfileCreated: _profile_created,
     ev.NetworkAccessProfileRenamed: _set(PROFILES, unique_name="to_unique_name"),
     ev.NetworkAddedToProfile: _network_added,
@@ -195,7 +241,13 @@ PROJECTIONS: dict[type, Callable[[EventEnvelope], list[Change]]] = {
     ev.FleetSmsCommandsMethodChanged: _set(FLEETS, sms_commands_method="to_method"),
     ev.FleetIpCommandsUrlChanged: _set(FLEETS, ip_commands_url="to_url"),
     ev.FleetIpCommandsMethodChanged: _set(FLEETS, ip_commands_method="to_method"),
+    ev.SimRegistrationRequested: _history_only,
+    ev.SimRegistrationRefused: _history_only,
     ev.SimRegistered: _sim_registered,
+    ev.SimMoveRequested: lambda e: [_updated(SIMS, e)],
+    ev.SimMoveRefused: lambda e: [_updated(SIMS, e)],
+    ev.SimMovedIn: _sim_moved_in,
+    ev.SimMovedOut: _sim_moved_out,
     ev.SimRenamed: _set(SIMS, unique_name="to_unique_name"),
     ev.SimAssignedToFleet: _set(SIMS, fleet_sid="to_fleet_sid"),
     ev.SimStatusChanged: _set(SIMS, status="to_status"),
@@ -234,28 +286,54 @@ def changes(event: EventEnvelope, position: LogPosition | None = None) -> list[C
 
 
 def coalesce(all_changes: Iterable[Change]) -> list[Change]:
-    """At most one change per row, equivalent to applying `all_changes` in order:
-    an update after an upsert folds into the upsert, updates merge, a delete wins until
-    a later upsert."""
+    """At most one change per row (but for the case below), equivalent to applying
+    `all_changes` in order with the writer's rules: a change of an older version than the
+    row's is dropped; an update after an upsert folds into the upsert, updates merge; a delete
+    wins until a later upsert. A guarded delete after an update of the same row is kept beside
+    it, first: its guard can only be judged against the row in the database, and a delete
+    before the update ends the same (writer.py applies deletes first)."""
     merged: dict[tuple[str, tuple], Change] = {}
+    guarded: list[Change] = []
     for change in all_changes:
         slot = (change.table.name, change.key)
         before = merged.get(slot)
-        if before is None or change.kind != "update" or before.kind == "delete":
-            merged[slot] = Change(change.table, change.key, change.kind, dict(change.values))
-        else:  # an update on top of an upsert or an update: same kind, newer values win
+        copy = Change(change.table, change.key, change.kind, dict(change.values))
+        if before is None:
+            merged[slot] = copy
+        elif change.kind == "delete" and change.values:  # a guarded delete
+            if before.kind == "upsert" and _matches(before.values, change.values):
+                merged[slot] = copy
+            elif before.kind == "update":
+                guarded.append(copy)
+        elif before.kind != "delete" and _older(before.values, change.values):
+            continue  # the row already has a newer version
+        elif change.kind != "update" or before.kind == "delete":
+            merged[slot] = copy
+        else:  # an update on top of an upsert or an update: newer values win
             before.values.update(change.values)
-    return list(merged.values())
+    return [*guarded, *merged.values()]
+
+
+def _matches(row: dict[str, Any], guard: dict[str, Any]) -> bool:
+    return all(row.get(column) == value for column, value in guard.items())
+
+
+def _older(row: dict[str, Any] | None, values: dict[str, Any]) -> bool:
+    """True if `row` holds a version at least as new as the one `values` would write: a row is
+    only ever written by a newer version of its aggregate (see services/projection/writer.py)."""
+    return row is not None and "version" in values and row.get("version", -1) >= values["version"]
 
 
 def apply_in_memory(tables: dict[str, dict[tuple, dict[str, Any]]], change: Change) -> None:
-    """Applies one change to rows held as {table name: {key: row}} (replay, as-of)."""
+    """Applies one change to rows held as {table name: {key: row}} (replay, as-of), with the
+    writer's rules: newer versions only, guarded deletes."""
     rows = tables.setdefault(change.table.name, {})
+    row = rows.get(change.key)
     if change.kind == "upsert":
-        rows[change.key] = dict(change.values)
+        if not _older(row, change.values):
+            rows[change.key] = dict(change.values)
     elif change.kind == "update":
-        row = rows.get(change.key)
-        if row is not None:
+        if row is not None and not _older(row, change.values):
             row.update(change.values)
-    else:
-        rows.pop(change.key, None)
+    elif row is not None and _matches(row, change.values):
+        del rows[change.key]

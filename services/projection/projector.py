@@ -137,11 +137,17 @@ class Projector:
     async def _commit(self, conn: asyncpg.Connection, consumer, items: list[_Item]) -> None:
         """Writes the items' changes and moves the tracking rows past them, in one transaction."""
         moved: dict[int, list[ConsumerRecord]] = {}
+        by_partition: dict[int, list[_Item]] = {}
         for item in items:
             moved.setdefault(item.record.partition, []).append(item.record)
+            by_partition.setdefault(item.record.partition, []).append(item)
         now = time.time()
         async with conn.transaction():
-            await write_changes(conn, coalesce(c for item in items for c in item.changes))
+            # Coalesced per partition, which keeps log order: a Sim that moved has events in
+            # two partitions, and one's changes must never fold into the other's.
+            for partition_items in by_partition.values():
+                changed = (c for item in partition_items for c in item.changes)
+                await write_changes(conn, coalesce(changed))
             for partition, records in moved.items():
                 expected, next_offset = self.positions[partition], records[-1].offset + 1
                 end = consumer.last_stable_offset(TopicPartition(self.topic, partition))

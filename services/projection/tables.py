@@ -17,7 +17,11 @@ class Table(NamedTuple):
 
 _TIMES = ("version", "date_created", "date_updated")
 
-ACCOUNTS = Table("accounts", ("sid",), ("sid", "friendly_name", "auth_token_hash", *_TIMES))
+ACCOUNTS = Table(
+    "accounts",
+    ("sid",),
+    ("sid", "friendly_name", "auth_token_hash", *_TIMES, "parent_account_sid"),  # 0005
+)
 NETWORKS = Table(
     "networks", ("sid",), ("sid", "friendly_name", "iso_country", "identifiers", *_TIMES)
 )

@@ -20,7 +20,7 @@ from events.sids import SIM, is_sid
 
 DIRECTORY_EVENT_TYPES = frozenset(
     {"SimRegistered", "SimAssignedToFleet", "SimStatusChanged", "FleetCreated",
-     "FleetDataLimitChanged"}
+     "FleetDataLimitChanged", "SimMovedIn", "SimMovedOut"}
 )  # fmt: skip
 SIM_KEY, FLEET_KEY = b"s/", b"f/"
 
@@ -81,11 +81,13 @@ class Directory:
                 return set()
             fleet.data_limit, fleet.version = p.to_data_limit, version
             return set(fleet.members)
+        if isinstance(p, ev.SimMovedOut):  # an Account event: its Sim left for another account
+            return self._remove(p.sim_sid, event.account_sid)
         sim = self.sims.get(sid)
         if sim is not None and sim.version >= version:
             return set()
         self.dirty.add(SIM_KEY + sid.encode())
-        if isinstance(p, ev.SimRegistered):
+        if isinstance(p, ev.SimRegistered | ev.SimMovedIn):
             self._add(SimEntry(sid, event.account_sid, p.iccid, version=version))
             return {sid}
         if isinstance(p, ev.SimAssignedToFleet):
@@ -102,6 +104,16 @@ class Directory:
         self._by_iccid[(sim.account_sid, sim.iccid)] = sim.sid
         if sim.fleet_sid in self.fleets:
             self.fleets[sim.fleet_sid].members.add(sim.sid)
+
+    def _remove(self, sid: str, account_sid: str) -> set[str]:
+        sim = self.sims.get(sid)
+        if sim is None or sim.account_sid != account_sid:
+            return set()  # gone already, or its new account's now
+        self._join(sim, None)
+        del self.sims[sid]
+        self._by_iccid.pop((account_sid, sim.iccid), None)
+        self.dirty.add(SIM_KEY + sid.encode())
+        return set()
 
     def _join(self, sim: SimEntry, fleet_sid: str | None) -> None:
         if sim.fleet_sid in self.fleets:

@@ -72,3 +72,63 @@ def test_coalescing_any_batching_of_the_log_gives_the_rows_of_applying_it_event_
     one_by_one = project(events, [1] * len(events))
     assert project(events, sizes) == one_by_one
     assert project(events) == one_by_one
+
+
+# --- a Sim that moved has events in two partitions, projected in no particular order --------
+
+
+def moved_world():
+    """A Sim registered, changed and moved to a subaccount, then changed there."""
+    from events.commands import CreateAccount
+    from events.sids import derive_sid
+    from tests.domain.support import ACCOUNT_A
+
+    sub = derive_sid("AC", "projection-sub")
+    world = World()
+    world.run(CreateAccount(friendly_name="s", auth_token_hash="h", parent_account_sid=ACCOUNT_A),
+              sub)  # fmt: skip
+    world.run(UpdateSim(sim=world.sim, unique_name="before"))
+    world.run(UpdateSim(sim=world.sim, account=sub))
+    world.run(UpdateSim(sim=world.sim, unique_name="after"), sub)
+    return world
+
+
+def _partition(event) -> str:
+    # Where the event is logged: a card's events with the card, the others with their account.
+    return event.aggregate_id if event.aggregate_type == "SimCard" else event.account_sid
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_projecting_partitions_in_any_order_and_batches_ends_as_a_replay_does(data):
+    log = moved_world().log
+    queues: dict[str, list] = {}
+    for event in log:
+        queues.setdefault(_partition(event), []).append(event)
+    # Replay: each partition folded apart, the rows put together.
+    replayed: dict = {}
+    for events in queues.values():
+        for event in events:
+            for change in changes(event):
+                apply_in_memory(replayed, change)
+    # Live: partitions interleaved in any order (each in its own), in batches of any size,
+    # each batch coalesced per partition and written with the writer's rules (deletes first).
+    order = []
+    pending = {k: list(v) for k, v in queues.items()}
+    while any(pending.values()):
+        key = data.draw(st.sampled_from(sorted(k for k, v in pending.items() if v)))
+        order.append(pending[key].pop(0))
+    live: dict = {}
+    start = 0
+    while start < len(order):
+        size = data.draw(st.integers(1, 8))
+        by_partition: dict[str, list] = {}
+        for event in order[start : start + size]:
+            by_partition.setdefault(_partition(event), []).extend(changes(event))
+        for batch in by_partition.values():
+            for change in sorted(coalesce(batch), key=lambda c: c.kind != "delete"):
+                apply_in_memory(live, change)
+        start += size
+    assert live == replayed
+    [sim] = live["sims"].values()
+    assert sim["unique_name"] == "after"
