@@ -87,7 +87,7 @@ def _accounts_create(args: argparse.Namespace) -> int:
     from services.operator import NotDone, create_account
 
     try:
-        account = asyncio.run(create_account(load_settings(), args.name))
+        account = asyncio.run(create_account(load_settings(), args.name, parent=args.parent))
     except NotDone as exc:
         print(f"fleetstate: account not created: {exc}", file=sys.stderr)
         return 1
@@ -182,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create = accounts.add_parser("create", help="a new account with a random SID and auth token")
     create.add_argument("--name", help="the account's friendly name")
+    create.add_argument("--parent", help="an existing account (AC...): make a subaccount of it")
     create.add_argument("--json", action="store_true", help="print {account_sid, auth_token}")
     create.set_defaults(func=_accounts_create)
     inventory = sub.add_parser("inventory", help="the operator's SIM-card inventory")

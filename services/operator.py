@@ -6,8 +6,11 @@ account is only reported created once the read model has it, so its credentials 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import uuid
 
+import asyncpg
 import msgspec
 
 from events.client import CommandClient
@@ -93,20 +96,45 @@ async def create_account(
     account_sid: str | None = None,
     auth_token: str | None = None,
     command_id: str | None = None,
+    parent: str | None = None,
 ) -> NewAccount:
-    """A new account with a random SID and auth token; only the token's hash is sent."""
+    """A new account with a random SID and auth token; only the token's hash is sent. With a
+    `parent` (an existing account), a subaccount of it: reported once the parent knows it."""
     account_sid = account_sid or new_account_sid()
     auth_token = auth_token or new_auth_token()
+    command_id = command_id or uuid.uuid4().hex
+    if parent is not None and not await _account_exists(settings, parent):
+        raise NotDone(f"no account {parent} to be the parent")
     command = CreateAccount(
-        friendly_name=name or DEFAULT_ACCOUNT_NAME, auth_token_hash=hash_auth_token(auth_token)
+        friendly_name=name or DEFAULT_ACCOUNT_NAME,
+        auth_token_hash=hash_auth_token(auth_token),
+        parent_account_sid=parent,
     )
     async with command_client(settings) as client:
+        adopted = None
+        if parent is not None:  # the step the processor sends on to the parent's partition
+            adopted = await client.expect(parent, f"{command_id}:adopt")
         outcome = await execute(
             settings, client, command, account_sid=account_sid, command_id=command_id
         )
-    if outcome.rejection is not None:
-        raise NotDone(describe(outcome))
+        if outcome.rejection is not None:
+            raise NotDone(describe(outcome))
+        if adopted is not None:
+            try:
+                answer = await asyncio.wait_for(adopted, TIMEOUT)
+            except TimeoutError:
+                raise NotDone("the parent did not take the subaccount in time") from None
+            if answer.rejection is not None:
+                raise NotDone(describe(answer))
     return NewAccount(account_sid=account_sid, auth_token=auth_token)
+
+
+async def _account_exists(settings: Settings, account_sid: str) -> bool:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await conn.fetchval("select true from accounts where sid = $1", account_sid) or False
+    finally:
+        await conn.close()
 
 
 async def add_sim_card(

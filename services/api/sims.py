@@ -67,6 +67,11 @@ UPDATE_PARAMS = (
     Param("Fleet", "fleet", "nullable", description="SID or unique name; empty unassigns"),
     Param("CallbackUrl", "callback_url", format="uri"),
     Param("CallbackMethod", "callback_method", enum=("GET", "POST")),
+    Param(
+        "AccountSid",
+        "account",
+        description="Move the Sim (status new) to this Account or one of its subaccounts",
+    ),
 )
 LIST_FILTERS = (
     Param("Status", "status", enum=STATUSES),
@@ -187,6 +192,8 @@ async def update_sim(request: Request, sid: FromPath[str]) -> Response:
     result.raise_if_rejected()
     target = (result.aggregate_ids() or [sid])[0]  # a rename leaves the old name behind
     row = await find_sim(api.db, account, target)
+    if row is None and values.get("account"):  # moved: it is the subaccount's now
+        row = await find_sim(api.db, values["account"], target)
     if row is None:
         raise not_found("Sim", sid)
     if not result.pending:

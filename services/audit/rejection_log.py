@@ -6,7 +6,9 @@ outcomes partition p, so only the account's partition of each is read (the one K
 default partitioner gives its key). With --since, the outcomes are read from that moment on
 (offsets by timestamp) and the commands from COMMAND_LOOKBACK earlier: a command is sent
 before it is decided, normally milliseconds before; one that waited longer than that for the
-processor is listed without its "what".
+processor is listed without its "what". The refused steps of the processor's own processes
+(services/domain/follow_ups.py) are left out: each is an expected turn of a process, and what
+a sender asked is listed by its own command's refusal.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from aiokafka import TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from events.codec import InvalidMessage, decode_command, decode_outcome
-from events.commands import CommandEnvelope
+from events.commands import PROCESS_STEPS, CommandEnvelope
 from events.envelope import Outcome
 from services.audit.log_scan import partition_bounds, scan, scan_consumer
 from services.audit.rejections import RejectedCommand, rejected_commands
@@ -75,4 +77,6 @@ async def rejections(
                     commands.setdefault(command.command_id, command)
     finally:
         await consumer.stop()
+    steps = {i for i, c in commands.items() if isinstance(c.command, PROCESS_STEPS)}
+    outcomes = [o for o in outcomes if o.command_id not in steps]
     return rejected_commands(outcomes, commands, account_sid, since)

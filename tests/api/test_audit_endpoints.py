@@ -53,6 +53,7 @@ async def test_a_sims_events_show_its_status_change_and_its_reason(api, stack):
     ).is_success
     events = (await api.get(f"/v1/Sims/{sim['sid']}/Events")).json()["events"]
     assert [e["type"] for e in events] == [
+        "SimRegistrationRequested",  # asked of the card registry, then recorded:
         "SimRegistered",
         "SimAssignedToFleet",
         "SimStatusChanged",

@@ -7,6 +7,9 @@ by the domain tests alone.
 
 from __future__ import annotations
 
+import httpx
+
+from services.operator import create_account
 from tests.api.support import assert_error, create_fleet, create_profile, register_sim
 
 
@@ -122,3 +125,29 @@ async def test_sims_are_listed_by_status_fleet_and_iccid(stack, api):
         "Fleet=fleet" in both.json()["meta"]["url"] and "Status=new" in both.json()["meta"]["url"]
     )
     assert_error(await api.get("/v1/Sims", params={"Colour": "red"}), 400, 20001)
+
+
+async def test_a_new_sim_moves_to_a_subaccount_which_then_owns_it(
+    stack, api, account, other_account
+):
+    sub = await create_account(stack.settings, "sub", parent=account.sid)
+    sim = await register_sim(api, stack)
+    await api.post(f"/v1/Sims/{sim['sid']}", data={"UniqueName": "moving"})
+    moved = await api.post(f"/v1/Sims/{sim['sid']}", data={"AccountSid": sub.account_sid})
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["account_sid"], moved.json()["unique_name"]) == (sub.account_sid, "moving")
+    assert (await api.get(f"/v1/Sims/{sim['sid']}")).status_code == 404  # not A's any more
+    async with httpx.AsyncClient(
+        base_url=stack.base_url, auth=(sub.account_sid, sub.auth_token), timeout=30
+    ) as sub_api:
+        fetched = (await sub_api.get(f"/v1/Sims/{sim['sid']}")).json()
+        assert (fetched["sid"], fetched["status"]) == (sim["sid"], "new")
+        events = (await sub_api.get(f"/v1/Sims/{sim['sid']}/Events")).json()["events"]
+        assert events[-1]["type"] == "SimMovedIn"
+    # Only to the account itself or a subaccount, only while new, and alone.
+    other = await register_sim(api, stack)
+    for not_a_subaccount in (other_account.sid, "AC" + "1" * 32):
+        refused = await api.post(f"/v1/Sims/{other['sid']}", data={"AccountSid": not_a_subaccount})
+        assert_error(refused, 400, 20001)
+    both = {"AccountSid": sub.account_sid, "UniqueName": "x"}
+    assert_error(await api.post(f"/v1/Sims/{other['sid']}", data=both), 400, 20001)

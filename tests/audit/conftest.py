@@ -25,6 +25,7 @@ from events.commands import (
     ProvisionSimCard,
     RegisterSim,
     RemoveNetworkFromProfile,
+    ReserveSimCard,
     ResumeSimData,
     SuspendSimData,
     UpdateFleet,
@@ -32,8 +33,9 @@ from events.commands import (
     UpdateSim,
 )
 from events.envelope import EventEnvelope, Outcome
-from events.sids import OPERATOR_ACCOUNT_SID
+from events.sids import OPERATOR_ACCOUNT_SID, derive_sid
 from services.config import Settings, with_topic_prefix
+from services.domain import rules
 from services.log_reader import read_all
 from services.migrate import migrate
 from services.projection.changes import LogPosition
@@ -42,6 +44,10 @@ from services.topics import ensure_topics
 from tests.domain.support import ACCOUNT_A, ACCOUNT_B, CODE_1, CODE_2, ICCID_1, ICCID_2
 from tests.projection.support import wait_until_projected
 from tests.services import ServiceProcess
+
+ACCOUNT_CHILD = derive_sid("AC", "audited-child")
+ICCID_3, CODE_3 = "8901260000000000045", "KLMNO24680"
+ICCID_4, CODE_4 = "8901260000000000052", "PQRST13579"
 
 
 @dataclass
@@ -114,6 +120,29 @@ async def _scenario(client: CommandClient, world: Audited) -> None:
     await do(CreateFleet(network_access_profile="nap-2", unique_name="fleet"), role="taken_name")
     await do(RegisterSim(iccid=ICCID_2, registration_code=CODE_2), role="sim_2")
     await do(UpdateSim(sim=world.sids["sim_2"], status="active"), actor="dave", role="no_fleet")
+    # A subaccount, and a new Sim moved to it.
+    child = client.envelope(
+        CreateAccount(friendly_name="A's", auth_token_hash="h" * 64, parent_account_sid=ACCOUNT_A),
+        account_sid=ACCOUNT_CHILD,
+    )
+    adopted = await client.expect(ACCOUNT_A, f"{child.command_id}:adopt")
+    await client.execute(child, timeout=60)
+    await asyncio.wait_for(adopted, 60)
+    await do(ProvisionSimCard(iccid=ICCID_3, registration_code=CODE_3), operator, "operator")
+    await do(RegisterSim(iccid=ICCID_3, registration_code=CODE_3), role="moved_sim")
+    await do(UpdateSim(sim=world.sids["moved_sim"], account=ACCOUNT_CHILD))
+    # A registration refused by the card registry (a wrong code), and a card held for a Sim
+    # its account is not registering: released again, with the reason.
+    await do(RegisterSim(iccid=ICCID_3, registration_code="WRONGCODE1"), role="wrong_code")
+    await do(ProvisionSimCard(iccid=ICCID_4, registration_code=CODE_4), operator, "operator")
+    stray = client.envelope(
+        ReserveSimCard(iccid=ICCID_4, registration_code_hash=rules.registration_code_hash(
+            ICCID_4, CODE_4), sim="HS" + "5" * 32, request_id="stray"),
+        account_sid=ACCOUNT_A,
+    )  # fmt: skip
+    released = await client.expect(ACCOUNT_A, f"{stray.command_id}:complete:release")
+    await client.execute(stray, timeout=60)
+    await asyncio.wait_for(released, 60)
     # Another tenant, with a Fleet of the same name.
     await do(CreateAccount(friendly_name="B", auth_token_hash="h" * 64), ACCOUNT_B)
     await do(CreateNetworkAccessProfile(unique_name="nap"), ACCOUNT_B)

@@ -55,8 +55,13 @@ def fold_rows(fold: Fold) -> dict[str, list[tuple]]:
     return out
 
 
+# Steps a healthy run never takes (a transfer the card's partition refuses needs a card owned
+# by another Sim than the one moving): tests/domain/test_card_registry.py decides them.
+NEVER_IN_A_HEALTHY_RUN = {"SimMoveRefused"}
+
+
 async def test_the_audited_log_holds_every_event_type(audited):
-    assert {e.type for e, _ in audited.log} == set(EVENT_TYPES)
+    assert {e.type for e, _ in audited.log} == set(EVENT_TYPES) - NEVER_IN_A_HEALTHY_RUN
 
 
 async def test_a_replay_of_the_whole_log_equals_the_live_read_models_row_by_row(audited):
@@ -66,7 +71,7 @@ async def test_a_replay_of_the_whole_log_equals_the_live_read_models_row_by_row(
     assert report.rows["event_history"] == len(audited.log)
     live, replayed = await snapshots(audited.settings.database_url, "public", "replayed")
     assert live == replayed  # the same, read back independently of the comparison
-    assert len(live["fleets"]) == 3 and len(live["sims"]) == 2
+    assert len(live["fleets"]) == 3 and len(live["sims"]) == 3  # one moved to a subaccount
     # Replay builds the indexes after the rows: the same ones the migrations make.
     assert await schema_indexes(audited.settings.database_url, "replayed") == await schema_indexes(
         audited.settings.database_url, "public"
