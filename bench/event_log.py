@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import random
 import time
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -26,9 +27,11 @@ from bench.workload import Workload
 from events import event_types as ev
 from events.chain import GENESIS_HASH, link_hash
 from events.codec import encode_event
-from events.envelope import EventEnvelope, Rejection
+from events.commands import partition_key
+from events.envelope import EventEnvelope, Rejection, event_ref
 from events.event_types import SCHEMA_VERSIONS
 from services.domain import State, decide, evolve
+from services.domain.follow_ups import follow_ups, placed
 
 TRANSACTION_EVENTS = 5000
 CHANGED_AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -62,15 +65,22 @@ def event_chunks(
             yield from _decided(workload.steady_commands(CHUNK))
 
     def _decided(commands) -> Iterator[tuple[int, EventEnvelope]]:
-        for command in commands:
-            p = partition_of(command.account_sid, partitions)
+        # Each command with the steps it sends to other partitions (a registration's, with
+        # the card's partition): all decided against one state, as every partition would.
+        queue = deque(commands)
+        while queue:
+            command = queue.popleft()
+            p = partition_of(partition_key(command), partitions)
             command_offsets[p] += 1
             result = decide(state, command)
-            if isinstance(result, Rejection):
-                continue
-            for event in result:
-                evolve(state, event)
-                yield p, msgspec.structs.replace(event, command_offset=command_offsets[p])
+            if not isinstance(result, Rejection):
+                for event in result:
+                    evolve(state, event)
+                    yield p, msgspec.structs.replace(event, command_offset=command_offsets[p])
+            refs = [] if isinstance(result, Rejection) else [event_ref(e) for e in result]
+            queue.extendleft(
+                reversed([placed(f, refs) for f in follow_ups(state, command, result)])
+            )
 
     chunk: list[Event] = []
     made = 0

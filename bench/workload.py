@@ -43,11 +43,23 @@ def _envelope(account_sid: str, command, command_id: str) -> CommandEnvelope:
 
 
 class Workload:
-    def __init__(self, seed: int, accounts: int, sims_per_account: int = 4) -> None:
+    """With `families`, every odd account is a subaccount of the account before it; with
+    `spare_cards`, that many more cards are provisioned for `contests()`."""
+
+    def __init__(
+        self,
+        seed: int,
+        accounts: int,
+        sims_per_account: int = 4,
+        families: bool = False,
+        spare_cards: int = 0,
+    ) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
         self.accounts = [derive_sid("AC", f"workload-{seed}-{i}") for i in range(accounts)]
         self.sims_per_account = sims_per_account
+        self.families = families
+        self.spare_cards = spare_cards
         self._n = 0
         self._register_ids: dict[tuple[str, str], str] = {}  # (account, iccid) -> command id
 
@@ -78,13 +90,54 @@ class Workload:
             for s in range(self.sims_per_account):
                 card = ProvisionSimCard(iccid=self.iccid(a, s), registration_code=self.code(a, s))
                 out.append(_envelope(OPERATOR_ACCOUNT_SID, card, self._id()))
+        for k in range(self.spare_cards):
+            card = ProvisionSimCard(iccid=self.spare_iccid(k), registration_code=self.code(k, 9999))
+            out.append(_envelope(OPERATOR_ACCOUNT_SID, card, self._id()))
         return out
+
+    def spare_iccid(self, k: int) -> str:
+        return f"89{self.seed % 1000:03d}{k:06d}99990000"
+
+    def parent_of(self, a: int) -> str | None:
+        return self.accounts[a - 1] if self.families and a % 2 == 1 else None
+
+    def subaccount_of(self, account: str) -> str | None:
+        a = self.accounts.index(account)
+        if self.families and a % 2 == 0 and a + 1 < len(self.accounts):
+            return self.accounts[a + 1]
+        return None
+
+    def contests(self) -> list[tuple[CommandEnvelope, CommandEnvelope]]:
+        """Each spare card registered by two accounts at once (one wins, one gets 83002)."""
+        out = []
+        for k in range(self.spare_cards):
+            a = self.rng.randrange(len(self.accounts))
+            b = (a + 1 + self.rng.randrange(len(self.accounts) - 1)) % len(self.accounts)
+            command = RegisterSim(iccid=self.spare_iccid(k), registration_code=self.code(k, 9999))
+            out.append(
+                (
+                    _envelope(self.accounts[a], command, self._id()),
+                    _envelope(self.accounts[b], command, self._id()),
+                )
+            )
+        return out
+
+    def move(self, account: str, sim_sid: str) -> CommandEnvelope | None:
+        """The winner's new Sim moved to its subaccount, if it has one."""
+        sub = self.subaccount_of(account)
+        if sub is None:
+            return None
+        return _envelope(account, UpdateSim(sim=sim_sid, account=sub), self._id())
 
     def setup_commands(self) -> list[CommandEnvelope]:
         """Per account: the account, a profile, two Fleets, its SIMs registered."""
         out = []
         for a, account in enumerate(self.accounts):
-            created = CreateAccount(friendly_name=f"workload {a}", auth_token_hash="0" * 64)
+            created = CreateAccount(
+                friendly_name=f"workload {a}",
+                auth_token_hash="0" * 64,
+                parent_account_sid=self.parent_of(a),
+            )
             out.append(_envelope(account, created, self._id()))
             profile = CreateNetworkAccessProfile(unique_name="nap")
             out.append(_envelope(account, profile, self._id()))

@@ -53,6 +53,37 @@ async def check_log(settings: Settings, ledger: Ledger) -> LogFindings:
     )
 
 
+async def card_owner_errors(settings: Settings) -> list[str]:
+    """Every SIM card with one owner at most, and that owner is the one account holding a Sim
+    of it: the card's log (assigned, transferred) and the accounts' logs (registered, moved in,
+    moved out) agree."""
+    records = await read_all(settings.kafka_bootstrap, settings.events_topic)
+    events = [decode_event(r.value) for rs in records.values() for r in rs]
+    owners: dict[str, str] = {}
+    errors = []
+    for e in events:
+        if e.type == "SimCardAssigned":
+            if e.aggregate_id in owners:
+                errors.append(f"{e.aggregate_id} assigned twice")
+            owners[e.aggregate_id] = e.account_sid
+        elif e.type == "SimCardTransferred":
+            if owners.get(e.aggregate_id) != e.payload.from_account_sid:
+                errors.append(f"{e.aggregate_id} transferred by an account not its owner")
+            owners[e.aggregate_id] = e.payload.to_account_sid
+    holders: dict[str, set[str]] = defaultdict(set)  # iccid -> accounts with a Sim of it
+    sims: dict[str, str] = {}  # sim sid -> iccid
+    for e in events:
+        if e.type in ("SimRegistered", "SimMovedIn"):
+            sims[e.aggregate_id] = e.payload.iccid
+            holders[e.payload.iccid].add(e.account_sid)
+        elif e.type == "SimMovedOut":
+            holders[sims[e.payload.sim_sid]].discard(e.account_sid)
+    for iccid, accounts in holders.items():
+        if accounts != {owners.get(iccid)}:
+            errors.append(f"{iccid}: held by {sorted(accounts)}, owned by {owners.get(iccid)}")
+    return errors
+
+
 def recomputed_usage(reports: list[DataSessionReport], period: BillingPeriod) -> dict:
     """(sim, period start) -> bytes from the raw reports: each session of a Sim once."""
     seen: set[tuple] = set()

@@ -60,7 +60,20 @@ class ClientLoad:
 
         await asyncio.gather(*(sender() for _ in range(senders)))
 
-    async def execute(self, envelopes: list[CommandEnvelope]) -> None:
+    async def contend(self, rate: float) -> None:
+        """The spare cards, each registered by two accounts at once; a winner's Sim moved on
+        to the winner's subaccount, when it has one. About `rate` contests a second."""
+        for first, second in self.workload.contests():
+            began = asyncio.get_running_loop().time()
+            outcomes = await asyncio.gather(self.execute([first]), self.execute([second]))
+            for envelope, [outcome] in zip((first, second), outcomes, strict=True):
+                if outcome.status == "accepted" and outcome.events:
+                    move = self.workload.move(envelope.account_sid, outcome.events[0].aggregate_id)
+                    if move is not None:
+                        await self.execute([move])
+            await asyncio.sleep(max(0.0, 1 / rate - (asyncio.get_running_loop().time() - began)))
+
+    async def execute(self, envelopes: list[CommandEnvelope]) -> list:
         """Sends until every command is answered, each retry with the same command ids."""
         self.ledger.sent.update(e.command_id for e in envelopes)
         while True:
@@ -76,7 +89,7 @@ class ClientLoad:
                 self.ledger.answered(
                     outcome.command_id, outcome.status, [ref.event_id for ref in outcome.events]
                 )
-            return
+            return outcomes
 
 
 class UsageLoad:

@@ -30,7 +30,7 @@ from services.operator import create_account
 from services.topics import ensure_topics
 from services.usage.periods import BillingPeriod
 from tests.api.conftest import free_port, wait_healthy
-from tests.chaos.checks import check_log, usage_mismatches
+from tests.chaos.checks import card_owner_errors, check_log, usage_mismatches
 from tests.chaos.faults import FaultInjector
 from tests.chaos.ledger import Ledger
 from tests.chaos.load import ApiLoad, ClientLoad, UsageLoad
@@ -52,6 +52,9 @@ class ChaosConfig(msgspec.Struct, kw_only=True):
     database_restarts: int = 1
     reports_per_command: float = 2.0  # data session reports sent beside the commands
     api_share: float = 0.05  # Fleets created over the REST API, per command of the client
+    # Spare SIM cards registered by two accounts at once (and moved to a subaccount by the
+    # winner, half the time), per command of the client
+    contest_share: float = 0.01
     seed: int = 1
     settle_seconds: float = 180.0
     logs: Path = Path("bench/results/chaos")
@@ -68,6 +71,8 @@ class Report(msgspec.Struct, kw_only=True):
     lost: int
     duplicated: int
     version_gaps: int
+    contested_cards: int
+    card_owner_errors: int  # cards not owned by exactly the account holding their Sim
     mismatched_rows: dict[str, int]  # rows of the live read models unlike a replay
     replayed_events: int
     chain_broken: str | None  # verify-log's first broken link
@@ -81,6 +86,7 @@ class Report(msgspec.Struct, kw_only=True):
     @property
     def passed(self) -> bool:
         broken = self.lost or self.duplicated or self.version_gaps or self.usage_mismatches
+        broken = broken or self.card_owner_errors
         if broken or self.mismatched_rows or self.chain_broken:
             return False
         return "500" not in self.api_statuses
@@ -145,7 +151,12 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
             ) as client,
             UsageReporter(settings.kafka_bootstrap, usage_topic=settings.usage_topic) as reporter,
         ):
-            workload = Workload(seed=config.seed, accounts=config.accounts)
+            workload = Workload(
+                seed=config.seed,
+                accounts=config.accounts,
+                families=True,
+                spare_cards=max(1, int(config.commands * config.contest_share)),
+            )
             load = ClientLoad(client, workload, ledger, rng)
             await load.setup()
             usage = UsageLoad(reporter, workload, NETWORK_SID, random.Random(config.seed + 1))
@@ -161,6 +172,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
                 api_fleets = max(1, int(config.commands * config.api_share))
                 await asyncio.gather(
                     load.steady(config.commands, config.rate),
+                    load.contend(config.rate * config.contest_share),
                     usage.run(
                         int(config.commands * config.reports_per_command),
                         config.rate * config.reports_per_command,
@@ -170,6 +182,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
                 )
         await wait_until_projected(settings, settings.database_url, timeout=config.settle_seconds)
         findings = await check_log(settings, ledger)
+        card_errors = await card_owner_errors(settings)
         period = BillingPeriod.parse(settings.billing_period)
         usage_wrong = await usage_mismatches(
             settings.database_url, usage.sent, period, timeout=config.settle_seconds
@@ -191,6 +204,8 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         lost=len(findings.lost),
         duplicated=len(findings.duplicated_events),
         version_gaps=len(findings.version_gaps),
+        contested_cards=workload.spare_cards,
+        card_owner_errors=len(card_errors),
         mismatched_rows=_by_table(replayed.differences or []),
         replayed_events=replayed.events,
         chain_broken=str(chain.first_broken) if chain.first_broken else None,
@@ -203,6 +218,8 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
             "lost": findings.lost[:5],
             "duplicated": findings.duplicated_events[:5],
             "version_gaps": findings.version_gaps[:5],
+            "card_owners": card_errors[:5],
+            "rows": [d.describe() for d in (replayed.differences or [])[:5]],
             "usage": [str(w) for w in usage_wrong[:5]],
         },
     )
