@@ -15,6 +15,8 @@ from aiokafka.errors import KafkaError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 
+from services.echo import capped, shown
+
 log = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = "The command bus or the database is unavailable; nothing was changed"
@@ -43,7 +45,7 @@ def invalid(message: str) -> ApiError:
 
 
 def not_found(what: str, ref: str) -> ApiError:
-    return ApiError(404, 20404, f"The requested {what} {ref!r} was not found")
+    return ApiError(404, 20404, f"The requested {what} {shown(ref)} was not found")
 
 
 def unavailable() -> ApiError:
@@ -87,14 +89,14 @@ def _api_error(request: Request, exc: ApiError) -> Response:
 def _http_error(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, NotFoundException):
         return error_response(
-            404, 20404, f"The requested resource {request.url.path} was not found"
+            404, 20404, f"The requested resource {shown(request.url.path)} was not found"
         )
     if isinstance(exc, MethodNotAllowedException):
         # Twilio's own code for a method a resource does not support.
         return error_response(405, 20004, "Method not allowed", exc.headers)
     if exc.status_code < 500:
         # Litestar's validation of path and query values, malformed requests, bad hosts.
-        return error_response(400, 20001, str(exc.detail or "Invalid request"))
+        return error_response(400, 20001, capped(str(exc.detail or "Invalid request"), 128))
     return _unexpected(request, exc)
 
 
