@@ -20,6 +20,8 @@ from services.echo import capped, shown
 log = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = "The command bus or the database is unavailable; nothing was changed"
+# The largest request body the API reads (app.py gives it to Litestar); here for the 413.
+MAX_BODY_BYTES = 64 * 1024
 
 
 class ErrorBody(msgspec.Struct):
@@ -94,6 +96,9 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, MethodNotAllowedException):
         # Twilio's own code for a method a resource does not support.
         return error_response(405, 20004, "Method not allowed", exc.headers)
+    if exc.status_code == 413:  # Litestar stops reading a body at MAX_BODY_BYTES
+        message = f"The request body is larger than {MAX_BODY_BYTES} bytes (64 KB)"
+        return error_response(413, 20413, message)
     if exc.status_code < 500:
         # Litestar's validation of path and query values, malformed requests, bad hosts.
         return error_response(400, 20001, capped(str(exc.detail or "Invalid request"), 128))

@@ -1,5 +1,5 @@
-"""Oversized input: no error echoes more than a short, marked excerpt of what it was given
-(a 20 KB reference is not sent back)."""
+"""Oversized input: a body over the limit is 413, and no error echoes more than a short,
+marked excerpt of what it was given (a 20 KB reference is not sent back)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,12 @@ ECHO_LIMIT = 200  # a whole message, with its excerpt of the input
 def assert_short(body: dict) -> None:
     assert len(body["message"]) <= ECHO_LIMIT, body["message"][:300]
     assert "..." in body["message"], body["message"]
+
+
+async def test_a_body_over_64_kb_is_413(api):
+    big = {"NetworkAccessProfile": "nap", "UniqueName": "y" * 70_000}
+    body = assert_error(await api.post("/v1/Fleets", data=big), 413, 20413)
+    assert "65536" in body["message"] or "64 KB" in body["message"]
 
 
 async def test_references_in_paths_are_echoed_capped(api):
