@@ -124,7 +124,10 @@ _ERRORS = {
 }
 
 
-_WRITE_ERRORS = {"413": "The body is larger than 64 KB (20413)"}
+_WRITE_ERRORS = {
+    "413": "The body is larger than 64 KB (20413)",
+    "422": "The Idempotency-Key was used for another request (20422)",
+}
 
 
 def _responses(ok: dict[str, dict], conflict: bool = False, write: bool = False) -> dict:
@@ -153,7 +156,10 @@ _IDEMPOTENCY = {
     "in": "header",
     "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-    "description": "The same key again returns the first answer and changes nothing",
+    "description": (
+        "The same request again with the same key returns the first answer and changes "
+        "nothing; another request with the key is 422 (a key is kept 24 hours by default)"
+    ),
 }
 _ACCEPTED = "Accepted, still being processed: the resource as known now"
 
