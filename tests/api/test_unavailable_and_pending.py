@@ -63,7 +63,8 @@ async def test_with_kafka_unreachable_writes_are_503_and_nothing_changes_while_r
 
 
 async def test_with_postgres_unreachable_requests_are_503_not_500(stack, account):
-    dsn = stack.settings.database_url.replace(":5433/", ":1/")
+    port = urlsplit(stack.settings.database_url).port  # whichever port the stack uses
+    dsn = stack.settings.database_url.replace(f":{port}/", ":1/")
     async with in_process(stack, account, database_url=dsn) as client:
         assert_error(await client.get("/v1/Fleets"), 503, 20503)
         assert_error(
