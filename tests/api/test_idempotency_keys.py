@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import httpx
 
 from tests.api.support import assert_error, create_fleet, create_profile
 from tests.api.test_tenants_and_idempotency import _events_of
@@ -83,8 +84,9 @@ async def test_a_key_is_bound_for_every_api_process(stack, api, account):
     assert first.status_code == 201
     async with in_process(stack, account) as elsewhere:
         other = {"NetworkAccessProfile": "nap", "UniqueName": "y"}
-        assert_error(await elsewhere.post("/v1/Fleets", data=other, headers=headers), 422, 20422)
-        again = await elsewhere.post("/v1/Fleets", data=form, headers=headers)
+        refused = await post_until_served(elsewhere, "/v1/Fleets", data=other, headers=headers)
+        assert_error(refused, 422, 20422)
+        again = await post_until_served(elsewhere, "/v1/Fleets", data=form, headers=headers)
         assert again.status_code == 201
         # The same Fleet; only its url's host differs (the other process's port).
         assert {**again.json(), "url": None} == {**first.json(), "url": None}
@@ -115,3 +117,12 @@ async def create_fleet_with(api, headers: dict, **form) -> dict:
     )
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def post_until_served(client: httpx.AsyncClient, path: str, **request) -> httpx.Response:
+    """A new API process answers writes 503 until its Kafka client has connected; a 503
+    changed nothing, so the request is repeated (with its key: as clients are told to)."""
+    async with asyncio.timeout(30):
+        while (response := await client.post(path, **request)).status_code == 503:  # noqa: ASYNC110 - waits for another process
+            await asyncio.sleep(0.1)
+    return response
