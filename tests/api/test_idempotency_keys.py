@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import httpx
 
-from tests.api.support import assert_error, create_fleet, create_profile
+from tests.api.support import assert_error, create_fleet, create_profile, post_until_served
 from tests.api.test_tenants_and_idempotency import _events_of
 from tests.api.test_unavailable_and_pending import in_process
 
@@ -117,12 +116,3 @@ async def create_fleet_with(api, headers: dict, **form) -> dict:
     )
     assert response.status_code == 201, response.text
     return response.json()
-
-
-async def post_until_served(client: httpx.AsyncClient, path: str, **request) -> httpx.Response:
-    """A new API process answers writes 503 until its Kafka client has connected; a 503
-    changed nothing, so the request is repeated (with its key: as clients are told to)."""
-    async with asyncio.timeout(30):
-        while (response := await client.post(path, **request)).status_code == 503:  # noqa: ASYNC110 - waits for another process
-            await asyncio.sleep(0.1)
-    return response
