@@ -14,7 +14,7 @@ from litestar.datastructures import State
 
 from services.api import audit_routes, fleets, networks, profiles, sims, usage_records
 from services.api.context import Api
-from services.api.errors import EXCEPTION_HANDLERS
+from services.api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from services.api.health import healthz
 from services.api.metrics import MetricsMiddleware, metrics_endpoint
 from services.api.openapi import openapi_document
@@ -66,5 +66,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Logging is the command line's (`fleetstate -v`); Litestar's default would turn the
         # root logger to INFO and add a queue thread to every process.
         logging_config=None,
-        request_max_body_size=64 * 1024,
+        request_max_body_size=MAX_BODY_BYTES,
     )

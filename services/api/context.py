@@ -22,7 +22,7 @@ class Api:
         self.settings = settings
         self.db = Database(settings.database_url)
         self.auth = Authenticator(self.db)
-        self.writer = Writer(settings)
+        self.writer = Writer(settings, self.db)
         self.billing_period = BillingPeriod.parse(settings.billing_period)
 
     async def start(self) -> None:

@@ -15,9 +15,13 @@ from aiokafka.errors import KafkaError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 
+from services.echo import capped, shown
+
 log = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = "The command bus or the database is unavailable; nothing was changed"
+# The largest request body the API reads (app.py gives it to Litestar); here for the 413.
+MAX_BODY_BYTES = 64 * 1024
 
 
 class ErrorBody(msgspec.Struct):
@@ -43,7 +47,7 @@ def invalid(message: str) -> ApiError:
 
 
 def not_found(what: str, ref: str) -> ApiError:
-    return ApiError(404, 20404, f"The requested {what} {ref!r} was not found")
+    return ApiError(404, 20404, f"The requested {what} {shown(ref)} was not found")
 
 
 def unavailable() -> ApiError:
@@ -87,14 +91,17 @@ def _api_error(request: Request, exc: ApiError) -> Response:
 def _http_error(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, NotFoundException):
         return error_response(
-            404, 20404, f"The requested resource {request.url.path} was not found"
+            404, 20404, f"The requested resource {shown(request.url.path)} was not found"
         )
     if isinstance(exc, MethodNotAllowedException):
         # Twilio's own code for a method a resource does not support.
         return error_response(405, 20004, "Method not allowed", exc.headers)
+    if exc.status_code == 413:  # Litestar stops reading a body at MAX_BODY_BYTES
+        message = f"The request body is larger than {MAX_BODY_BYTES} bytes (64 KB)"
+        return error_response(413, 20413, message)
     if exc.status_code < 500:
         # Litestar's validation of path and query values, malformed requests, bad hosts.
-        return error_response(400, 20001, str(exc.detail or "Invalid request"))
+        return error_response(400, 20001, capped(str(exc.detail or "Invalid request"), 128))
     return _unexpected(request, exc)
 
 

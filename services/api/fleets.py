@@ -13,11 +13,11 @@ from litestar.params import FromPath
 
 from events.commands import CreateFleet, UpdateFleet
 from events.sids import FLEET, NETWORK_ACCESS_PROFILE, derive_sid
-from services.api import audit_routes, forms, pages
+from services.api import audit_routes, forms, idempotency, pages
 from services.api.context import api_of, base_url, by_ref, iso, json_response
 from services.api.errors import not_found
 from services.api.forms import Param
-from services.api.responses import Pending, answer_write, idempotency_key
+from services.api.responses import Pending, answer_write
 from services.audit.resources import FLEET as FLEET_KIND
 
 METHODS = ("GET", "POST")
@@ -136,8 +136,7 @@ async def create_fleet(request: Request) -> Response:
     result = await api.writer.execute(
         CreateFleet(**values),
         account_sid=account,
-        route="create-fleet",
-        idempotency_key=idempotency_key(request),
+        idempotency=await idempotency.of_request(request),
     )
     result.raise_if_rejected()
     sid = derive_sid(FLEET, result.command_id, account)
@@ -195,8 +194,7 @@ async def update_fleet(request: Request, sid: FromPath[str]) -> Response:
     result = await api.writer.execute(
         UpdateFleet(fleet=sid, **values),
         account_sid=account,
-        route="update-fleet",
-        idempotency_key=idempotency_key(request),
+        idempotency=await idempotency.of_request(request),
     )
     result.raise_if_rejected()
     target = (result.aggregate_ids() or [sid])[0]  # a rename leaves the old name behind

@@ -16,6 +16,7 @@ import msgspec
 from litestar import Request
 
 from services.api.errors import ApiError, invalid
+from services.echo import capped, shown_list
 
 Kind = Literal["string", "nullable", "boolean", "integer", "list"]
 FORM = "application/x-www-form-urlencoded"
@@ -69,14 +70,14 @@ async def form_params(request: Request) -> Params:
     writes (Twilio reads only the body), so they are reported as unknown."""
     if request.scope.get("query_string"):
         unknown = sorted(query_params(request))
-        raise invalid(f"Unknown query parameters on a write: {', '.join(unknown)}")
+        raise invalid(f"Unknown query parameters on a write: {shown_list(unknown)}")
     body = await request.body()
     if not body:
         return {}
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != FORM:
         raise ApiError(
-            400, 20001, f"Parameters must be sent as {FORM}, not {media_type or 'no type'}"
+            400, 20001, f"Parameters must be sent as {FORM}, not {capped(media_type) or 'no type'}"
         )
     try:
         return parse_pairs(body.decode("utf-8"))
@@ -109,7 +110,7 @@ def read(params: Params, spec: tuple[Param, ...]) -> dict[str, Any]:
     by_name = {p.name: p for p in spec}
     unknown = sorted(name for name in params if name not in by_name)
     if unknown:
-        raise invalid(f"Unknown parameters: {', '.join(unknown)}")
+        raise invalid(f"Unknown parameters: {shown_list(unknown)}")
     missing = [p.name for p in spec if p.required and p.name not in params]
     if missing:
         raise invalid(f"Missing required parameters: {', '.join(missing)}")

@@ -124,9 +124,15 @@ _ERRORS = {
 }
 
 
-def _responses(ok: dict[str, dict], conflict: bool = False) -> dict:
+_WRITE_ERRORS = {
+    "413": "The body is larger than 64 KB (20413)",
+    "422": "The Idempotency-Key was used for another request (20422)",
+}
+
+
+def _responses(ok: dict[str, dict], conflict: bool = False, write: bool = False) -> dict:
     responses = dict(ok)
-    for status, text in _ERRORS.items():
+    for status, text in (_ERRORS | _WRITE_ERRORS if write else _ERRORS).items():
         responses[status] = _json(ErrorBody, text)
     if conflict:
         responses["409"] = _json(ErrorBody, "A duplicate unique name (20409, 83011)")
@@ -150,7 +156,10 @@ _IDEMPOTENCY = {
     "in": "header",
     "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-    "description": "The same key again returns the first answer and changes nothing",
+    "description": (
+        "The same request again with the same key returns the first answer and changes "
+        "nothing; another request with the key is 422 (a key is kept 24 hours by default)"
+    ),
 }
 _ACCEPTED = "Accepted, still being processed: the resource as known now"
 
@@ -171,6 +180,7 @@ def _create(op_id, summary, struct, params, path_params=()) -> dict:
                 },
             },
             conflict=True,
+            write=True,
         ),
         [*_path(*path_params), _IDEMPOTENCY],
         _form(params),
@@ -182,7 +192,9 @@ def _update(op_id, summary, struct, params, path_params=("Sid",)) -> dict:
         op_id,
         summary,
         _responses(
-            {"200": _json(struct, "Updated"), "202": _json(struct, _ACCEPTED)}, conflict=True
+            {"200": _json(struct, "Updated"), "202": _json(struct, _ACCEPTED)},
+            conflict=True,
+            write=True,
         ),
         [*_path(*path_params), _IDEMPOTENCY],
         _form(params),
@@ -269,7 +281,10 @@ def build_document() -> dict:
             "delete": _op(
                 "DeleteNetworkAccessProfileNetwork",
                 "Remove a Network from a Network Access Profile",
-                _responses({"204": {"description": "Removed"}, "202": {"description": _ACCEPTED}}),
+                _responses(
+                    {"204": {"description": "Removed"}, "202": {"description": _ACCEPTED}},
+                    write=True,
+                ),
                 [*_path("NetworkAccessProfileSid", "Sid"), _IDEMPOTENCY],
             ),
         },

@@ -14,12 +14,12 @@ from events.commands import (
     UpdateNetworkAccessProfile,
 )
 from events.sids import NETWORK, NETWORK_ACCESS_PROFILE, derive_sid, is_sid
-from services.api import audit_routes, forms, pages
+from services.api import audit_routes, forms, idempotency, pages
 from services.api.context import api_of, base_url, by_ref, iso, json_response
 from services.api.errors import not_found
 from services.api.forms import Param
 from services.api.networks import Identifier
-from services.api.responses import Pending, answer_write, idempotency_key
+from services.api.responses import Pending, answer_write
 from services.audit.resources import PROFILE as PROFILE_KIND
 
 WHAT = "Network Access Profile"
@@ -111,8 +111,7 @@ async def create_profile(request: Request) -> Response:
     result = await api.writer.execute(
         CreateNetworkAccessProfile(**values),
         account_sid=account,
-        route="create-profile",
-        idempotency_key=idempotency_key(request),
+        idempotency=await idempotency.of_request(request),
     )
     result.raise_if_rejected()
     sid = derive_sid(NETWORK_ACCESS_PROFILE, result.command_id, account)
@@ -169,8 +168,7 @@ async def update_profile(request: Request, sid: FromPath[str]) -> Response:
     result = await api.writer.execute(
         UpdateNetworkAccessProfile(network_access_profile=sid, **values),
         account_sid=account,
-        route="update-profile",
-        idempotency_key=idempotency_key(request),
+        idempotency=await idempotency.of_request(request),
     )
     result.raise_if_rejected()
     # After a rename the old name finds nothing: the event names the profile by SID.
@@ -223,8 +221,7 @@ async def add_network(request: Request, profile: FromPath[str]) -> Response:
     result = await api.writer.execute(
         AddNetworkToProfile(network_access_profile=profile, network=values["network"]),
         account_sid=account,
-        route="add-network",
-        idempotency_key=idempotency_key(request),
+        idempotency=await idempotency.of_request(request),
     )
     result.raise_if_rejected()
     base = base_url(request)
@@ -291,8 +288,7 @@ async def remove_network(
     result = await api.writer.execute(
         RemoveNetworkFromProfile(network_access_profile=profile, network=sid),
         account_sid=account,
-        route="remove-network",
-        idempotency_key=idempotency_key(request),
+        idempotency=await idempotency.of_request(request),
     )
     result.raise_if_rejected()
     return Response(b"", status_code=202 if result.pending else 204)

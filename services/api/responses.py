@@ -8,7 +8,7 @@ does not show yet (a create still on its way) is answered with what is already c
 from __future__ import annotations
 
 import msgspec
-from litestar import Request, Response
+from litestar import Response
 
 from services.api.context import json_response
 
@@ -24,10 +24,6 @@ class Pending(msgspec.Struct):
     @classmethod
     def of(cls, sid: str, account_sid: str, url: str) -> Pending:
         return cls(sid=sid, account_sid=account_sid, url=url)
-
-
-def idempotency_key(request: Request) -> str | None:
-    return request.headers.get("idempotency-key")
 
 
 def answer_write(body: object, status: int) -> Response:

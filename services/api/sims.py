@@ -14,11 +14,11 @@ from litestar.params import FromPath
 
 from events.commands import RegisterSim, UpdateSim
 from events.sids import FLEET, SIM, derive_sid
-from services.api import audit_routes, forms, pages
+from services.api import audit_routes, forms, idempotency, pages
 from services.api.context import api_of, base_url, by_ref, iso, json_response
 from services.api.errors import invalid, not_found
 from services.api.forms import Param
-from services.api.responses import Pending, answer_write, idempotency_key
+from services.api.responses import Pending, answer_write
 from services.api.sim_data_usage import SimDataUsage, sim_with_data_usage
 from services.audit.resources import SIM as SIM_KIND
 
@@ -113,8 +113,7 @@ async def register_sim(request: Request) -> Response:
     result = await api.writer.execute(
         RegisterSim(**values),
         account_sid=account,
-        route="register-sim",
-        idempotency_key=idempotency_key(request),
+        idempotency=await idempotency.of_request(request),
     )
     result.raise_if_rejected()
     sid = derive_sid(SIM, result.command_id, account)
@@ -186,8 +185,7 @@ async def update_sim(request: Request, sid: FromPath[str]) -> Response:
     result = await api.writer.execute(
         UpdateSim(sim=sid, **values),
         account_sid=account,
-        route="update-sim",
-        idempotency_key=idempotency_key(request),
+        idempotency=await idempotency.of_request(request),
     )
     result.raise_if_rejected()
     target = (result.aggregate_ids() or [sid])[0]  # a rename leaves the old name behind

@@ -2,6 +2,7 @@
 
 One CommandClient per API process, connected in the background (the API starts, and answers
 503, while Kafka is down, and connects as soon as it answers). A write:
+0. with an Idempotency-Key, binds the key to the request or is refused 422 (idempotency.py);
 1. sends its command and waits for the processor's outcome;
 2. waits until the projector has applied the outcome's events (their log positions);
 3. lets the handler answer with the resource as the read model now shows it.
@@ -14,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
-from hashlib import sha256
 
 import msgspec
 from aiokafka.errors import KafkaError
@@ -24,7 +23,9 @@ from events.client import CommandClient
 from events.commands import Command
 from events.envelope import Outcome
 from services.api import metrics
-from services.api.errors import ApiError, invalid, unavailable
+from services.api.db import Database
+from services.api.errors import ApiError, unavailable
+from services.api.idempotency import Idempotency, KeyStore, command_id_for
 from services.config import Settings
 from services.projection.waiter import ProjectionWaiter
 
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 # Beyond the write timeout, how long the broker may take to acknowledge a command before the
 # bus counts as unavailable.
 SEND_GRACE_SECONDS = 5.0
-MAX_IDEMPOTENCY_KEY = 255
 
 
 class WriteResult(msgspec.Struct):
@@ -57,26 +57,17 @@ class WriteResult(msgspec.Struct):
         return [ref.aggregate_id for ref in self.outcome.events] if self.outcome else []
 
 
-def command_id_for(account_sid: str, route: str, idempotency_key: str | None) -> str:
-    """A fresh id, or one derived from the Idempotency-Key: salted by account (two accounts
-    may use the same key) and by operation (a key reused on another route is another write)."""
-    if idempotency_key is None:
-        return uuid.uuid4().hex
-    if not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-        raise invalid(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters long")
-    salted = f"{account_sid}\x1f{route}\x1f{idempotency_key}"
-    return "idem-" + sha256(salted.encode()).hexdigest()
-
-
 class Writer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
+        self.keys = KeyStore(db, settings.command_dedup_hours)
         self.client: CommandClient | None = None
         self.waiter = ProjectionWaiter(settings.database_url, settings.events_topic)
         self._connecting: asyncio.Task | None = None
 
     async def start(self) -> None:
         await self.waiter.start()
+        self.keys.start()
         self._connecting = asyncio.create_task(self._connect())
 
     async def stop(self) -> None:
@@ -86,6 +77,7 @@ class Writer:
         if self.client is not None:
             with contextlib.suppress(Exception):
                 await self.client.stop()
+        await self.keys.stop()
         await self.waiter.stop()
 
     async def _connect(self) -> None:
@@ -118,10 +110,11 @@ class Writer:
         command: Command,
         *,
         account_sid: str,
-        route: str,
-        idempotency_key: str | None = None,
+        idempotency: Idempotency | None = None,
     ) -> WriteResult:
-        command_id = command_id_for(account_sid, route, idempotency_key)
+        if idempotency is not None:
+            await self.keys.bind(account_sid, idempotency)  # 422 if bound to another request
+        command_id = command_id_for(account_sid, idempotency)
         client = self.client
         if client is None:
             raise unavailable()

@@ -26,6 +26,7 @@ from services.domain import rules
 from services.domain.emit import Emitter
 from services.domain.rejections import duplicate_name, invalid, not_found
 from services.domain.state import Account, Profile, State
+from services.echo import shown
 
 AGGREGATE = "NetworkAccessProfile"
 
@@ -39,7 +40,7 @@ def existing_profile(account: Account, ref: str) -> Profile:
 
 def _catalogue_network(state: State, sid: str, parameter: str) -> str:
     if sid not in state.networks:
-        raise invalid(f"{parameter} {sid!r} is not a Network of the catalogue")
+        raise invalid(f"{parameter} {shown(sid)} is not a Network of the catalogue")
     return sid
 
 

@@ -58,6 +58,7 @@ from services.domain import rejections, rules
 from services.domain.emit import Emitter
 from services.domain.rejections import Rejected, invalid
 from services.domain.state import Account, State
+from services.echo import shown
 
 AGGREGATE = "Sim"
 REQUESTED = "requested"
@@ -159,7 +160,7 @@ def _move(account: Account, sim, cmd: UpdateSim, out: Emitter) -> None:
         raise invalid("AccountSid moves a Sim and cannot be combined with other changes")
     if cmd.account not in account.subaccounts:
         raise invalid(
-            f"AccountSid {cmd.account!r} must be this Account's SID or one of its subaccounts'"
+            f"AccountSid {shown(cmd.account)} must be this Account's SID or one of its subaccounts'"
         )
     if sim.status != "new":
         raise invalid(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from events.envelope import Rejection
+from services.echo import shown
 
 
 class Rejected(Exception):
@@ -19,11 +20,12 @@ def invalid(message: str) -> Rejected:
 
 def not_found(what: str, ref: str) -> Rejected:
     # Another account's resource is indistinguishable from a missing one.
-    return Rejected(Rejection(404, 20404, f"The requested {what} {ref!r} was not found"))
+    return Rejected(Rejection(404, 20404, f"The requested {what} {shown(ref)} was not found"))
 
 
 def duplicate_name(what: str, name: str) -> Rejected:
-    return Rejected(Rejection(409, 20409, f"A {what} with unique name {name!r} already exists"))
+    message = f"A {what} with unique name {shown(name)} already exists"
+    return Rejected(Rejection(409, 20409, message))
 
 
 def immutable(field: str) -> Rejected:
@@ -53,19 +55,16 @@ def already_registered(sim_sid: str) -> Rejected:
 
 
 def fleet_not_found(ref: str) -> Rejected:
-    return Rejected(Rejection(400, 83006, f"The Fleet {ref!r} was not found"))
+    return Rejected(Rejection(400, 83006, f"The Fleet {shown(ref)} was not found"))
 
 
 def activation_needs_fleet(status: str) -> Rejected:
-    return Rejected(
-        Rejection(
-            400, 83007, f"A Sim must be assigned to a Fleet before its status can be {status!r}"
-        )
-    )
+    message = f"A Sim must be assigned to a Fleet before its status can be {shown(status)}"
+    return Rejected(Rejection(400, 83007, message))
 
 
 def must_keep_fleet(status: str) -> Rejected:
-    return Rejected(Rejection(400, 83008, f"A {status!r} Sim must stay assigned to a Fleet"))
+    return Rejected(Rejection(400, 83008, f"A {shown(status)} Sim must stay assigned to a Fleet"))
 
 
 def scheduled_fleet_change() -> Rejected:
@@ -76,9 +75,9 @@ def scheduled_fleet_change() -> Rejected:
 
 def transition_not_allowed(from_status: str, to_status: str) -> Rejected:
     return Rejected(
-        Rejection(400, 83010, f"A Sim cannot move from {from_status!r} to {to_status!r}")
+        Rejection(400, 83010, f"A Sim cannot move from {shown(from_status)} to {shown(to_status)}")
     )
 
 
 def duplicate_sim_name(name: str) -> Rejected:
-    return Rejected(Rejection(409, 83011, f"A Sim with unique name {name!r} already exists"))
+    return Rejected(Rejection(409, 83011, f"A Sim with unique name {shown(name)} already exists"))

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import msgspec
 
+from services.echo import shown
 from services.usage.records_query import UsageQuery
 
 
@@ -31,7 +32,7 @@ class NotFound(LookupError):
     """404 20404: the Sim or Fleet of a filter is not in this account."""
 
     def __init__(self, what: str, ref: str) -> None:
-        super().__init__(f"The requested {what} {ref!r} was not found")
+        super().__init__(f"The requested {what} {shown(ref)} was not found")
         self.what, self.ref = what, ref
 
 

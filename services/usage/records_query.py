@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from events.sids import NETWORK, is_sid
+from services.echo import shown_list
 from services.usage.periods import BillingPeriod
 
 GROUPS = ("sim", "fleet", "network", "isoCountry")
@@ -68,7 +69,7 @@ def _month_before(moment: datetime) -> datetime:
 def parse_usage_query(params: Mapping[str, str], now: datetime) -> UsageQuery:
     unknown = sorted(set(params) - set(FILTERS) - set(PAGING))
     if unknown:
-        raise InvalidParameter(f"Unknown parameter(s): {', '.join(unknown)}")
+        raise InvalidParameter(f"Unknown parameter(s): {shown_list(unknown)}")
     group = params.get("Group")
     if group is not None and group not in GROUPS:
         raise InvalidParameter(f"Group must be one of {', '.join(GROUPS)}")

@@ -18,7 +18,13 @@ import msgspec
 from services.topics import ensure_topics
 from tests.api.conftest import free_port
 from tests.api.proxy import TcpProxy
-from tests.api.support import assert_error, create_fleet, create_profile, register_sim
+from tests.api.support import (
+    assert_error,
+    create_fleet,
+    create_profile,
+    post_until_served,
+    register_sim,
+)
 from tests.api.test_tenants_and_idempotency import _events_of
 from tests.services import ServiceProcess
 
@@ -63,7 +69,8 @@ async def test_with_kafka_unreachable_writes_are_503_and_nothing_changes_while_r
 
 
 async def test_with_postgres_unreachable_requests_are_503_not_500(stack, account):
-    dsn = stack.settings.database_url.replace(":5433/", ":1/")
+    port = urlsplit(stack.settings.database_url).port  # whichever port the stack uses
+    dsn = stack.settings.database_url.replace(f":{port}/", ":1/")
     async with in_process(stack, account, database_url=dsn) as client:
         assert_error(await client.get("/v1/Fleets"), 503, 20503)
         assert_error(
@@ -118,8 +125,8 @@ async def test_a_sim_change_not_yet_projected_when_the_wait_ends_is_202_schedule
     async with in_process(
         stack, account, events_topic=f"unprojected-{uuid.uuid4().hex[:6]}", api_write_timeout=1.0
     ) as client:
-        response = await client.post(
-            f"/v1/Sims/{sim['sid']}", data={"Fleet": "fleet", "Status": "active"}
+        response = await post_until_served(
+            client, f"/v1/Sims/{sim['sid']}", data={"Fleet": "fleet", "Status": "active"}
         )
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "scheduled" and response.json()["sid"] == sim["sid"]
@@ -146,7 +153,9 @@ async def test_a_create_not_decided_when_the_wait_ends_is_202_with_its_final_sid
         outcomes_topic=undecided.outcomes_topic,
         api_write_timeout=1.0,
     ) as client:
-        response = await client.post("/v1/Fleets", data={"NetworkAccessProfile": "nap"})
+        response = await post_until_served(
+            client, "/v1/Fleets", data={"NetworkAccessProfile": "nap"}
+        )
         own_base = str(client.base_url).rstrip("/")
     assert response.status_code == 202, response.text
     body = response.json()

@@ -16,7 +16,7 @@ from events.client import CommandClient
 from events.commands import CommandEnvelope
 from events.usage import DataSessionReport
 from events.usage_client import UsageReporter
-from services.api.writes import command_id_for
+from services.api.idempotency import Idempotency, command_id_for, fingerprint
 from tests.chaos.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -163,8 +163,14 @@ class ApiLoad:
             form = {"NetworkAccessProfile": "chaos-nap", "UniqueName": key, "DataLimit": "50"}
             status = await self._until_done("/v1/Fleets", form, key)
             if status in (200, 201):
-                self.ledger.api_created[command_id_for(self.account_sid, "create-fleet", key)] = key
+                self.ledger.api_created[self._command_id("/v1/Fleets", form, key)] = key
             await asyncio.sleep(max(0.0, 1 / rate - (loop.time() - began)))
+
+    def _command_id(self, path: str, form: dict, key: str) -> str:
+        """The id the API derives for this request: its key and what the key is bound to."""
+        params = {name: [value] for name, value in form.items()}
+        bound = Idempotency(key, fingerprint("POST", path, params), request="")
+        return command_id_for(self.account_sid, bound)
 
     async def _until_done(self, path: str, form: dict, key: str) -> int:
         while True:
