@@ -24,7 +24,10 @@ run: stack
 	$(BIN)/fleetstate migrate
 	$(BIN)/fleetstate run
 
+# Two xdist workers: most tests wait on the broker, the database or a child process, so two
+# share the 2 cores well; the CPU-heavy ones are grouped ("heavy") to run one after another.
 # pytest exits 5 when it collected nothing: a run that tested nothing is a failure.
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 test: stack
 	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status

@@ -8,6 +8,9 @@ import pytest
 
 from tests.chaos.run import ChaosConfig, run_chaos
 
+# CPU-heavy: under `make test`'s two xdist workers, these run one after another.
+pytestmark = pytest.mark.xdist_group("heavy")
+
 
 @pytest.mark.timeout(900)
 async def test_a_short_chaos_run_loses_and_duplicates_nothing(tmp_path):

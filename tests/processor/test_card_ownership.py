@@ -26,6 +26,9 @@ from tests.processor.inprocess import running
 from tests.processor.support import committed_log, send_raw
 from tests.services import ServiceProcess
 
+# CPU-heavy: under `make test`'s two xdist workers, these run one after another.
+pytestmark = pytest.mark.xdist_group("heavy")
+
 ROUNDS = 100
 
 

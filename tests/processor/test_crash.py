@@ -13,6 +13,9 @@ from bench.workload import Workload
 from tests.processor.support import assert_log_is_exactly_once, committed_log
 from tests.services import ServiceProcess
 
+# CPU-heavy: under `make test`'s two xdist workers, these run one after another.
+pytestmark = pytest.mark.xdist_group("heavy")
+
 COMMANDS = int(os.environ.get("FLEETSTATE_CRASH_COMMANDS", "10000"))
 KILLS = 5
 

@@ -36,6 +36,9 @@ from tests.processor.inprocess import (
 )
 from tests.processor.support import assert_log_is_exactly_once, committed_log
 
+# CPU-heavy: under `make test`'s two xdist workers, these run one after another.
+pytestmark = pytest.mark.xdist_group("heavy")
+
 A, B = derive_sid("AC", "failed-commits-a"), derive_sid("AC", "failed-commits-b")
 C = derive_sid("AC", "failed-commits-c")  # A's subaccount
 ICCID, CODE = "8944000000000000017", "CARDCODE01"

@@ -18,6 +18,9 @@ from services.config import with_topic_prefix
 from services.topics import ensure_topics
 from tests.services import ServiceProcess
 
+# CPU-heavy: under `make test`'s two xdist workers, these run one after another.
+pytestmark = pytest.mark.xdist_group("heavy")
+
 EVENTS = 1_000_000
 PARTITIONS = 6
 JOINED = re.compile(r"Joined group .* \(generation (\d+)\)")

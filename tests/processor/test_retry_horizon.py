@@ -14,6 +14,9 @@ from events.commands import CreateFleet, CreateNetworkAccessProfile, UpdateNetwo
 from tests.processor.conftest import ACCOUNT
 from tests.processor.support import committed_log
 
+# CPU-heavy: under `make test`'s two xdist workers, these run one after another.
+pytestmark = pytest.mark.xdist_group("heavy")
+
 NEWER = 1_000_000
 
 

@@ -28,6 +28,9 @@ from tests.usage.pipeline import (
 )
 from tests.usage.support import recomputed_totals, report
 
+# CPU-heavy: under `make test`'s two xdist workers, these run one after another.
+pytestmark = pytest.mark.xdist_group("heavy")
+
 MAX_REPORTS = 60_000
 KILLS = 5
 MB = 1_000_000
