@@ -27,6 +27,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Commands, events and outcomes share one partition count: a command's events land in the
     # partition of the same number, so one processor owns an account end to end.
     partitions: int = 4
+    # The replication the deployment promises: topics are created with it, and a service
+    # refuses to start on a topic with fewer replicas or a lower min.insync.replicas.
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
     # Data usage: reports in, the usage log (facts, kept forever), reports that could not count.
     usage_topic: str = "fleetstate.usage"
     usage_log_topic: str = "fleetstate.usage.log"
@@ -66,6 +70,8 @@ ENVIRONMENT = {
     "FLEETSTATE_COMMAND_DEDUP_HOURS": "command_dedup_hours",
     "FLEETSTATE_CARD_RESERVATION_SECONDS": "card_reservation_seconds",
     "FLEETSTATE_PARTITIONS": "partitions",
+    "FLEETSTATE_REPLICATION_FACTOR": "replication_factor",
+    "FLEETSTATE_MIN_INSYNC_REPLICAS": "min_insync_replicas",
     "FLEETSTATE_USAGE_TOPIC": "usage_topic",
     "FLEETSTATE_USAGE_LOG_TOPIC": "usage_log_topic",
     "FLEETSTATE_USAGE_DLQ_TOPIC": "usage_dlq_topic",
@@ -120,6 +126,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"invalid {var}: {exc}") from None
     if settings.partitions < 1:
         raise ConfigError("FLEETSTATE_PARTITIONS must be at least 1")
+    if settings.replication_factor < 1 or settings.min_insync_replicas < 1:
+        raise ConfigError(
+            "FLEETSTATE_REPLICATION_FACTOR and FLEETSTATE_MIN_INSYNC_REPLICAS must be at least 1"
+        )
     if settings.command_dedup_hours < 1:
         raise ConfigError("FLEETSTATE_COMMAND_DEDUP_HOURS must be at least 1")
     if settings.card_reservation_seconds <= 0:
