@@ -48,6 +48,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     usage_metrics_port: int = 8082
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    # The API's Prometheus metrics: on a port of their own (0: none), and on the public API
+    # port only if this dev setting says so.
+    api_metrics_host: str = "127.0.0.1"
+    api_metrics_port: int = 8083
+    api_public_metrics: bool = False
     # Public base URL for absolute `url` fields; empty means the request's own scheme and host.
     public_base_url: str = ""
     # How long a write waits for its outcome and for the read model to show it before the API
@@ -83,6 +88,9 @@ ENVIRONMENT = {
     "FLEETSTATE_USAGE_METRICS_PORT": "usage_metrics_port",
     "FLEETSTATE_API_HOST": "api_host",
     "FLEETSTATE_API_PORT": "api_port",
+    "FLEETSTATE_API_METRICS_HOST": "api_metrics_host",
+    "FLEETSTATE_API_METRICS_PORT": "api_metrics_port",
+    "FLEETSTATE_API_PUBLIC_METRICS": "api_public_metrics",
     "FLEETSTATE_PUBLIC_BASE_URL": "public_base_url",
     "FLEETSTATE_API_WRITE_TIMEOUT": "api_write_timeout",
     "FLEETSTATE_DEMO_FILE": "demo_file",

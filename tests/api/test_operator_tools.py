@@ -113,8 +113,8 @@ async def test_the_demo_seeds_once_and_prints_the_same_working_credentials_every
 
 async def test_metrics_count_requests_by_route_and_report_projection_lag(stack, api):
     await api.get("/v1/Fleets/unknown-fleet")
-    async with httpx.AsyncClient(base_url=stack.base_url) as http:
-        text = (await http.get("/metrics")).text
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(stack.metrics_url)).text
     requests = [line for line in text.splitlines() if line.startswith("fleetstate_api_requests")]
     assert any(
         '"/v1/Fleets/{sid}"' in line and 'status="404"' in line and 'method="GET"' in line
