@@ -150,6 +150,7 @@ async def one_run(base: Settings, seconds: float, tmp: Path) -> dict[str, tuple[
         with_topic_prefix(base, f"bench-{tag}"),
         database_url=base.database_url.rsplit("/", 1)[0] + f"/bench_{tag}",
         api_port=18000 + int(tag[:3], 16) % 1000,
+        api_metrics_port=0,  # not scraped here
     )
     await migrate(settings.database_url)
     await ensure_topics(settings)

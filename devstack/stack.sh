@@ -145,17 +145,44 @@ pg_data_dir() {
   fi
 }
 
+HBA_MARK="# fleetstate: password authentication"
+
+pg_write_hba() { # every connection, TCP or the local socket, proves its password (SCRAM)
+  as_pg_owner tee "$1/pg_hba.conf" >/dev/null <<EOF
+$HBA_MARK (devstack/stack.sh writes this file)
+local   all  all                 scram-sha-256
+host    all  all  127.0.0.1/32   scram-sha-256
+host    all  all  ::1/128        scram-sha-256
+EOF
+}
+
+pg_superuser_password() {
+  # The cluster's superuser password: drawn once, kept beside the data, its owner's only.
+  local file="$PG_DIR/superuser.password"
+  if [ ! -s "$file" ]; then
+    (umask 077; head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$file")
+  fi
+  cat "$file"
+}
+
 pg_start() {
   local bin data
   bin="$(pg_bin)"
   mkdir -p "$PG_DIR"
   data="$(pg_data_dir)"
   [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR" && chmod 755 "$STATE"
+  local su_password; su_password="$(pg_superuser_password)"
   if [ ! -f "$data/PG_VERSION" ]; then
     log "initialising a PostgreSQL cluster in $data"
     mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres: "$data"
-    as_pg_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
-      >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+    # Password authentication from the first start: never a moment of trust.
+    local pwfile; pwfile="$(mktemp)"; printf '%s\n' "$su_password" >"$pwfile"
+    [ "$(id -u)" = 0 ] && chown postgres: "$pwfile"
+    as_pg_owner "$bin/initdb" -D "$data" -U postgres --auth=scram-sha-256 --pwfile="$pwfile" \
+      -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 \
+      || { rm -f "$pwfile"; cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+    rm -f "$pwfile"
+    pg_write_hba "$data"
     cat >>"$data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
@@ -173,13 +200,25 @@ EOF
     as_pg_owner "$bin/pg_ctl" -D "$data" -l "$PG_DIR/postgres.log" -w -t "$START_TIMEOUT" start >/dev/null \
       || { tail -n 40 "$PG_DIR/postgres.log" >&2; die "PostgreSQL did not start"; }
   fi
-  local psql=("$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt)
+  local psql=(env PGPASSWORD="$su_password" PGPASSFILE=/dev/null "$bin/psql" -h 127.0.0.1
+    -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt)
   for _ in $(seq 1 "$START_TIMEOUT"); do "${psql[@]}" -c 'select 1' >/dev/null 2>&1 && break; sleep 1; done
   "${psql[@]}" -c 'select 1' >/dev/null || { tail -n 40 "$PG_DIR/postgres.log" >&2; die "PostgreSQL does not answer"; }
-  # Our role and database, created once.
-  if [ -z "$("${psql[@]}" -c "select 1 from pg_roles where rolname = 'fleetstate'")" ]; then
-    "${psql[@]}" -c "create role fleetstate login password 'fleetstate' createdb"
+  # A cluster made before password authentication trusts every local connection: give the
+  # superuser its password (while trust still lets us in), then require passwords and reload.
+  if ! as_pg_owner grep -q "^$HBA_MARK" "$data/pg_hba.conf"; then
+    log "PostgreSQL: switching to password authentication (scram-sha-256)"
+    "${psql[@]}" -c "set password_encryption = 'scram-sha-256'" \
+      -c "alter role postgres password '$su_password'" >/dev/null
+    pg_write_hba "$data"
+    "${psql[@]}" -c 'select pg_reload_conf()' >/dev/null
   fi
+  # Our role (its password is the one FLEETSTATE_DATABASE_URL carries) and database.
+  if [ -z "$("${psql[@]}" -c "select 1 from pg_roles where rolname = 'fleetstate'")" ]; then
+    "${psql[@]}" -c "create role fleetstate login createdb"
+  fi
+  "${psql[@]}" -c "set password_encryption = 'scram-sha-256'" \
+    -c "alter role fleetstate password 'fleetstate'" >/dev/null
   if [ -z "$("${psql[@]}" -c "select 1 from pg_database where datname = 'fleetstate'")" ]; then
     "${psql[@]}" -c "create database fleetstate owner fleetstate"
   fi

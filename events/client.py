@@ -59,6 +59,12 @@ class CommandClient:
     async def start(self) -> None:
         await self._producer.start()
 
+    async def brokers(self) -> int:
+        """Brokers named by a metadata request over this client's own connections (no new
+        client): how a caller's readiness check asks whether the bus answers."""
+        cluster = await self._producer.client.fetch_all_metadata()
+        return len(cluster.brokers())
+
     async def stop(self) -> None:
         if self._listener is not None:
             self._listener.cancel()

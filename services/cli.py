@@ -11,6 +11,7 @@ from pathlib import Path
 import uvloop
 
 from services.config import ConfigError, load_settings
+from services.topics import TopicMismatch, TopicSettingsError
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -227,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as exc:
+        print(f"fleetstate: {exc}", file=sys.stderr)
+        return 2
+    except (TopicMismatch, TopicSettingsError) as exc:  # refused to start: say why, no trace
         print(f"fleetstate: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -27,6 +27,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Commands, events and outcomes share one partition count: a command's events land in the
     # partition of the same number, so one processor owns an account end to end.
     partitions: int = 4
+    # The replication the deployment promises: topics are created with it, and a service
+    # refuses to start on a topic with fewer replicas or a lower min.insync.replicas.
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
     # Data usage: reports in, the usage log (facts, kept forever), reports that could not count.
     usage_topic: str = "fleetstate.usage"
     usage_log_topic: str = "fleetstate.usage.log"
@@ -44,6 +48,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     usage_metrics_port: int = 8082
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    # The API's Prometheus metrics: on a port of their own (0: none), and on the public API
+    # port only if this dev setting says so.
+    api_metrics_host: str = "127.0.0.1"
+    api_metrics_port: int = 8083
+    api_public_metrics: bool = False
     # Public base URL for absolute `url` fields; empty means the request's own scheme and host.
     public_base_url: str = ""
     # How long a write waits for its outcome and for the read model to show it before the API
@@ -66,6 +75,8 @@ ENVIRONMENT = {
     "FLEETSTATE_COMMAND_DEDUP_HOURS": "command_dedup_hours",
     "FLEETSTATE_CARD_RESERVATION_SECONDS": "card_reservation_seconds",
     "FLEETSTATE_PARTITIONS": "partitions",
+    "FLEETSTATE_REPLICATION_FACTOR": "replication_factor",
+    "FLEETSTATE_MIN_INSYNC_REPLICAS": "min_insync_replicas",
     "FLEETSTATE_USAGE_TOPIC": "usage_topic",
     "FLEETSTATE_USAGE_LOG_TOPIC": "usage_log_topic",
     "FLEETSTATE_USAGE_DLQ_TOPIC": "usage_dlq_topic",
@@ -77,6 +88,9 @@ ENVIRONMENT = {
     "FLEETSTATE_USAGE_METRICS_PORT": "usage_metrics_port",
     "FLEETSTATE_API_HOST": "api_host",
     "FLEETSTATE_API_PORT": "api_port",
+    "FLEETSTATE_API_METRICS_HOST": "api_metrics_host",
+    "FLEETSTATE_API_METRICS_PORT": "api_metrics_port",
+    "FLEETSTATE_API_PUBLIC_METRICS": "api_public_metrics",
     "FLEETSTATE_PUBLIC_BASE_URL": "public_base_url",
     "FLEETSTATE_API_WRITE_TIMEOUT": "api_write_timeout",
     "FLEETSTATE_DEMO_FILE": "demo_file",
@@ -120,6 +134,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"invalid {var}: {exc}") from None
     if settings.partitions < 1:
         raise ConfigError("FLEETSTATE_PARTITIONS must be at least 1")
+    if settings.replication_factor < 1 or settings.min_insync_replicas < 1:
+        raise ConfigError(
+            "FLEETSTATE_REPLICATION_FACTOR and FLEETSTATE_MIN_INSYNC_REPLICAS must be at least 1"
+        )
     if settings.command_dedup_hours < 1:
         raise ConfigError("FLEETSTATE_COMMAND_DEDUP_HOURS must be at least 1")
     if settings.card_reservation_seconds <= 0:

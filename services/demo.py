@@ -3,16 +3,18 @@ MCC/MNC pairs, a Network Access Profile and a few SIM cards to register, printed
 twilio-python snippet and a curl line that work as printed.
 
 Idempotent: every command has a fixed id, so a second run creates nothing new (the processor
-answers a repeated id with its first outcome), and the credentials are remembered in the demo
-file (`.devstack/demo.json`, git-ignored; the log and the read model only ever see the token's
-hash). Conflicts with what an operator provisioned by hand (the same MCC/MNC, the same card) are
-fine: the catalogue already has them.
+answers a repeated id with its first outcome), and the credentials and the SIM cards (ICCIDs and
+registration codes drawn at random on the first run: a code in the source would let anyone who
+read it register the cards) are remembered in the demo file (`.devstack/demo.json`, git-ignored,
+the owner's only; the log and the read model only ever see the token's hash). Conflicts with
+what an operator provisioned by hand (the same MCC/MNC) are fine: the catalogue has them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 
 import asyncpg
@@ -39,13 +41,7 @@ NETWORKS = [
     ("Telekom Deutschland", "DE", "262", ["01"]),
     ("Orange France", "FR", "208", ["01"]),
 ]
-# (ICCID, registration code): 19-digit ICCIDs with the telecom prefix 89, 10-character codes.
-SIM_CARDS = [
-    ("8988307000000000011", "DEMO7K2QX1"),
-    ("8988307000000000029", "DEMO4M8RZ2"),
-    ("8988307000000000037", "DEMO9T3WB3"),
-    ("8988307000000000045", "DEMO2H6NC4"),
-]
+SIM_CARD_COUNT = 4
 PROFILE_NAME = "demo-nap"
 CONFLICT = 20409  # already in the catalogue or inventory, provisioned another way
 
@@ -53,18 +49,37 @@ CONFLICT = 20409  # already in the catalogue or inventory, provisioned another w
 class DemoFile(msgspec.Struct):
     account_sid: str
     auth_token: str
+    # (ICCID, registration code); empty in files written before the codes were drawn.
+    cards: list[tuple[str, str]] = []
+
+
+def new_sim_cards(count: int = SIM_CARD_COUNT) -> list[tuple[str, str]]:
+    """19-digit ICCIDs with the telecom prefix 89 and 10-character codes, all random: ICCIDs
+    too, so a new demo file never meets cards an earlier one provisioned with other codes."""
+    return [
+        (f"89{secrets.randbelow(10**17):017d}", secrets.token_hex(5).upper()) for _ in range(count)
+    ]
+
+
+def _write(path: Path, demo: DemoFile) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Readable by its owner only, from its first byte on.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through os.open
+    with os.fdopen(fd, "wb") as out:
+        out.write(msgspec.json.format(msgspec.json.encode(demo)) + b"\n")
 
 
 def load_or_make_credentials(path: Path) -> DemoFile:
-    if path.exists():
-        return msgspec.json.decode(path.read_bytes(), type=DemoFile)
-    demo = DemoFile(account_sid=new_account_sid(), auth_token=new_auth_token())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Written before the account is created, so a crash in between cannot lose the token;
-    # readable by its owner only.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(msgspec.json.format(msgspec.json.encode(demo)) + b"\n")
+    # Written before anything is created, so a crash in between cannot lose the token or codes.
+    if not path.exists():
+        demo = DemoFile(new_account_sid(), new_auth_token(), new_sim_cards())
+        _write(path, demo)
+        return demo
+    demo = msgspec.json.decode(path.read_bytes(), type=DemoFile)
+    if not demo.cards:  # a file from before the codes were drawn: draw them now
+        demo = DemoFile(demo.account_sid, demo.auth_token, new_sim_cards())
+        _write(path, demo)
     return demo
 
 
@@ -92,7 +107,7 @@ async def seed(settings: Settings) -> tuple[DemoFile, list[str]]:
             settings, name, country, mcc, mncs, command_id=f"demo:network:{mcc}-{mncs[0]}"
         )
         _ok(outcome, name)
-    for iccid, code in SIM_CARDS:
+    for iccid, code in demo.cards:
         _ok(await add_sim_card(settings, iccid, code, command_id=f"demo:card:{iccid}"), iccid)
     network_sids = await _catalogue_sids(settings)
     async with command_client(settings, actor="demo") as client:
@@ -125,13 +140,13 @@ async def _catalogue_sids(settings: Settings) -> list[str]:
 
 def instructions(demo: DemoFile, base_url: str) -> str:
     sid, token = demo.account_sid, demo.auth_token
-    cards = "\n".join(f"    ICCID {iccid}  registration code {code}" for iccid, code in SIM_CARDS)
-    first_iccid, first_code = SIM_CARDS[0]
+    cards = "\n".join(f"    ICCID {iccid}  registration code {code}" for iccid, code in demo.cards)
+    first_iccid, first_code = demo.cards[0]
     return f"""
 fleetstate demo account
     Account SID  {sid}
     Auth Token   {token}
-    (kept in the demo file; delete it to get a new account on the next run)
+    (kept in the demo file with the cards' codes; delete it to get new ones on the next run)
 
 SIM cards in the inventory, to register (each once):
 {cards}

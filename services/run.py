@@ -2,7 +2,7 @@
 
 Each service is its own process (a crash or a kill of one does not take the others down, and two
 cores are used); this supervisor restarts none of them: it stops all when one exits or on Ctrl-C.
-Once the API answers /healthz, the demo is seeded (idempotently) and its credentials printed.
+Once the API answers /readyz, the demo is seeded (idempotently) and its credentials printed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ SERVICES = ["processor", "projector", "api", "usage-processor", "usage-projector
 
 def service_arguments(settings: Settings) -> dict[str, list[str]]:
     """Each service and its arguments: the processors serve their Prometheus metrics where
-    the settings say (the API serves its own on /metrics)."""
+    the settings say (the API serves its own, on FLEETSTATE_API_METRICS_PORT)."""
     metrics = {
         "processor": settings.processor_metrics_port,
         "usage-processor": settings.usage_metrics_port,
@@ -42,7 +42,7 @@ async def wait_until_healthy(base_url: str, timeout: float = READY_TIMEOUT) -> b
     async with httpx.AsyncClient(timeout=5) as http:
         while time.monotonic() < deadline:
             try:
-                if (await http.get(f"{base_url}/healthz")).status_code == 200:
+                if (await http.get(f"{base_url}/readyz")).status_code == 200:
                     return True
             except httpx.HTTPError:
                 pass

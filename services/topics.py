@@ -10,6 +10,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from services.config import Settings
 from services.runtime.changelog import CHANGELOG_CONFIG
+from services.topic_guard import TopicSettingsError, check_topics
+
+__all__ = ["TopicMismatch", "TopicSettingsError", "ensure_topics", "topic_specs"]
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +31,26 @@ DEAD_LETTERS = {**FOREVER, "max.message.bytes": str(2 * 1024 * 1024)}
 def topic_specs(settings: Settings) -> list[NewTopic]:
     """The topics and their settings. The events topic is the log: it keeps data forever."""
     n = settings.partitions
+    # The replication the deployment promises, on every topic (1 on the one-broker dev stack).
+    rf = settings.replication_factor
+    isr = {"min.insync.replicas": str(settings.min_insync_replicas)}
     return [
-        NewTopic(settings.commands_topic, n, 1, topic_configs={**WEEK, **BROKER_TIME}),
-        NewTopic(settings.events_topic, n, 1, topic_configs=FOREVER),
+        NewTopic(settings.commands_topic, n, rf, topic_configs={**WEEK, **BROKER_TIME, **isr}),
+        NewTopic(settings.events_topic, n, rf, topic_configs={**FOREVER, **isr}),
         # Outcomes answer commands and are the history of rejections: kept forever too.
-        NewTopic(settings.outcomes_topic, n, 1, topic_configs=FOREVER),
-        NewTopic(settings.dlq_topic, 1, 1, topic_configs=DEAD_LETTERS),
+        NewTopic(settings.outcomes_topic, n, rf, topic_configs={**FOREVER, **isr}),
+        NewTopic(settings.dlq_topic, 1, rf, topic_configs={**DEAD_LETTERS, **isr}),
         # Processor state: derived from the events, compacted to its live size.
-        NewTopic(settings.processor_changelog_topic, n, 1, topic_configs=CHANGELOG_CONFIG),
-        NewTopic(settings.catalogue_topic, 1, 1, topic_configs=CHANGELOG_CONFIG),
-        NewTopic(settings.usage_changelog_topic, n, 1, topic_configs=CHANGELOG_CONFIG),
+        NewTopic(
+            settings.processor_changelog_topic, n, rf, topic_configs={**CHANGELOG_CONFIG, **isr}
+        ),
+        NewTopic(settings.catalogue_topic, 1, rf, topic_configs={**CHANGELOG_CONFIG, **isr}),
+        NewTopic(settings.usage_changelog_topic, n, rf, topic_configs={**CHANGELOG_CONFIG, **isr}),
         # Usage: reports keyed by account_sid like commands, so report partition p and events
         # partition p hold the same accounts; the usage log is the truth of usage totals.
-        NewTopic(settings.usage_topic, n, 1, topic_configs=SIX_WEEKS),
-        NewTopic(settings.usage_log_topic, n, 1, topic_configs=FOREVER),
-        NewTopic(settings.usage_dlq_topic, 1, 1, topic_configs=DEAD_LETTERS),
+        NewTopic(settings.usage_topic, n, rf, topic_configs={**SIX_WEEKS, **isr}),
+        NewTopic(settings.usage_log_topic, n, rf, topic_configs={**FOREVER, **isr}),
+        NewTopic(settings.usage_dlq_topic, 1, rf, topic_configs={**DEAD_LETTERS, **isr}),
     ]
 
 
@@ -64,7 +72,8 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dic
 
 async def ensure_topics(settings: Settings, specs: list[NewTopic] | None = None) -> None:
     """Creates missing topics; an existing topic with another partition count is an error,
-    because the processor relies on commands partition p mapping to events partition p."""
+    because the processor relies on commands partition p mapping to events partition p, and so
+    is one whose settings would lose records (TopicSettingsError, see services/topic_guard.py)."""
     specs = topic_specs(settings) if specs is None else specs
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
@@ -84,5 +93,6 @@ async def ensure_topics(settings: Settings, specs: list[NewTopic] | None = None)
                     f"topic {spec.name} has {counts.get(spec.name)} partitions, "
                     f"FLEETSTATE_PARTITIONS says {spec.num_partitions}"
                 )
+        await check_topics(admin, settings, [spec.name for spec in specs])
     finally:
         await admin.close()

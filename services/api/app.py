@@ -15,8 +15,9 @@ from litestar.datastructures import State
 from services.api import audit_routes, fleets, networks, profiles, sims, usage_records
 from services.api.context import Api
 from services.api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES
-from services.api.health import healthz
+from services.api.health import livez, readyz
 from services.api.metrics import MetricsMiddleware, metrics_endpoint
+from services.api.metrics_server import start_metrics_server
 from services.api.openapi import openapi_document
 from services.config import Settings, load_settings
 
@@ -50,14 +51,25 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        metrics = None
+        if settings.api_metrics_port:  # a port that is taken stops the start, as it should
+            metrics = await start_metrics_server(
+                api, settings.api_metrics_host, settings.api_metrics_port
+            )
         await api.start()
         try:
             yield
         finally:
             await api.stop()
+            if metrics is not None:
+                metrics.close()
+                await metrics.wait_closed()
 
+    # /metrics on the public port only when a developer asks for it: they name routes and
+    # volumes that are nobody else's business.
+    public_metrics = [metrics_endpoint] if settings.api_public_metrics else []
     return Litestar(
-        route_handlers=[healthz, metrics_endpoint, openapi_document, *ROUTES],
+        route_handlers=[livez, readyz, *public_metrics, openapi_document, *ROUTES],
         state=State({"settings": settings, "api": api}),
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -24,6 +24,9 @@ class Api:
         self.auth = Authenticator(self.db)
         self.writer = Writer(settings, self.db)
         self.billing_period = BillingPeriod.parse(settings.billing_period)
+        from services.api.health import Readiness  # health imports this module
+
+        self.readiness = Readiness(self)
 
     async def start(self) -> None:
         await self.db.start()

@@ -1,7 +1,9 @@
 """Prometheus metrics of the API: requests, latency, command outcomes, projection lag.
 
 Requests are labelled by route template (`/v1/Fleets/{sid}`), never by the raw path, so the
-number of series stays bounded whatever clients send.
+number of series stays bounded whatever clients send and no label ever carries an account's or
+a resource's SID. Served on a port of their own (services/api/metrics_server.py); on the public
+API port only when FLEETSTATE_API_PUBLIC_METRICS says so (a dev convenience).
 """
 
 from __future__ import annotations
@@ -78,8 +80,7 @@ class MetricsMiddleware:
             LATENCY.labels(method, route).observe(time.perf_counter() - started)
 
 
-async def _refresh_projection_lag(request: Request) -> None:
-    db = request.app.state.api.db
+async def _refresh_projection_lag(db) -> None:
     rows = await db.fetch(
         "select projection, topic, partition, events_behind, seconds_behind, "
         "last_event_at, updated_at from projection_offsets"
@@ -93,10 +94,15 @@ async def _refresh_projection_lag(request: Request) -> None:
         UPDATED_AT.labels(*labels).set(row["updated_at"].timestamp())
 
 
-@get("/metrics", include_in_schema=False)
-async def metrics_endpoint(request: Request) -> Response:
+async def render(api) -> bytes:
+    """The Prometheus text of this process, with the projection lag read now."""
     try:
-        await _refresh_projection_lag(request)
+        await _refresh_projection_lag(api.db)
     except ApiError:  # the database is down: the request metrics are still worth serving
         pass
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return generate_latest()
+
+
+@get("/metrics", include_in_schema=False)
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(await render(request.app.state.api), media_type=CONTENT_TYPE_LATEST)

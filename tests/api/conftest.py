@@ -50,6 +50,7 @@ def stack_settings(base: Settings, tag: str, port: int) -> Settings:
         partitions=2,
         database_url=base.database_url.rsplit("/", 1)[0] + f"/test_{tag}",
         api_port=port,
+        api_metrics_port=free_port(),
     )
 
 
@@ -58,7 +59,7 @@ async def wait_healthy(base_url: str, timeout: float = 60) -> None:
         async with asyncio.timeout(timeout):
             while True:
                 try:
-                    if (await http.get(f"{base_url}/healthz")).status_code == 200:
+                    if (await http.get(f"{base_url}/readyz")).status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass
@@ -115,6 +116,8 @@ async def stack(tmp_path_factory) -> Stack:
             cards=cards,
             logs=logs,
             make_account=lambda: _account(settings),
+            metrics_url=f"http://127.0.0.1:{settings.api_metrics_port}/metrics",
+            api_pid=services[2].process.pid,
         )
     finally:
         for service in reversed(services):

@@ -27,6 +27,8 @@ class Stack(msgspec.Struct):
     cards: list[tuple[str, str]]  # (iccid, registration code), provisioned, unregistered
     logs: Path
     make_account: Callable[[], Awaitable[Account]]
+    metrics_url: str = ""  # the API's Prometheus metrics, on their own port
+    api_pid: int = 0  # the `fleetstate api` process
 
     def card(self) -> tuple[str, str]:
         """A SIM card of the inventory that no test has used yet."""

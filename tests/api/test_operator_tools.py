@@ -13,7 +13,7 @@ import msgspec
 
 from services.api.app import create_app
 from services.config import environment_of
-from services.demo import SIM_CARDS, seed
+from services.demo import seed
 from services.usage import records_query
 from tests.api.support import assert_error
 
@@ -101,7 +101,7 @@ async def test_the_demo_seeds_once_and_prints_the_same_working_credentials_every
         assert [p["unique_name"] for p in profiles] == ["demo-nap"]  # not twice
         listed = (await http.get("/v1/Networks", params={"Mcc": "310", "Mnc": "260"})).json()
         assert [n["friendly_name"] for n in listed["networks"]] == ["T-Mobile USA"]
-        iccid, code = SIM_CARDS[0]
+        iccid, code = first.cards[0]
         await asyncio.sleep(1)  # the processor's catalogue tail learns of the cards
         sim = await http.post("/v1/Sims", data={"Iccid": iccid, "RegistrationCode": code})
         assert sim.status_code == 201, sim.text
@@ -113,8 +113,8 @@ async def test_the_demo_seeds_once_and_prints_the_same_working_credentials_every
 
 async def test_metrics_count_requests_by_route_and_report_projection_lag(stack, api):
     await api.get("/v1/Fleets/unknown-fleet")
-    async with httpx.AsyncClient(base_url=stack.base_url) as http:
-        text = (await http.get("/metrics")).text
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(stack.metrics_url)).text
     requests = [line for line in text.splitlines() if line.startswith("fleetstate_api_requests")]
     assert any(
         '"/v1/Fleets/{sid}"' in line and 'status="404"' in line and 'method="GET"' in line

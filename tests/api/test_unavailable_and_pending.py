@@ -32,6 +32,7 @@ from tests.services import ServiceProcess
 @contextlib.asynccontextmanager
 async def in_process(stack, account, **changes):
     """Another `fleetstate api` with `changes` to the stack's settings, and a client of it."""
+    changes.setdefault("api_metrics_port", free_port())  # never the stack API's own
     settings = msgspec.structs.replace(stack.settings, api_port=free_port(), **changes)
     process = ServiceProcess("api", settings, log_path=stack.logs / f"api-{settings.api_port}.log")
     process.start()
@@ -69,14 +70,18 @@ async def test_with_kafka_unreachable_writes_are_503_and_nothing_changes_while_r
 
 
 async def test_with_postgres_unreachable_requests_are_503_not_500(stack, account):
-    port = urlsplit(stack.settings.database_url).port  # whichever port the stack uses
+    port = urlsplit(stack.settings.database_url).port  # whatever port the stack's is
     dsn = stack.settings.database_url.replace(f":{port}/", ":1/")
-    async with in_process(stack, account, database_url=dsn) as client:
+    metrics_port = free_port()
+    async with in_process(
+        stack, account, database_url=dsn, api_metrics_port=metrics_port
+    ) as client:
         assert_error(await client.get("/v1/Fleets"), 503, 20503)
         assert_error(
             await client.post("/v1/Fleets", data={"NetworkAccessProfile": "x"}), 503, 20503
         )
-        assert (await client.get("/metrics")).status_code == 200
+        metrics = await client.get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert metrics.status_code == 200
 
 
 async def test_the_api_recovers_by_itself_when_postgres_returns(stack, api, account):

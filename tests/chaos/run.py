@@ -110,6 +110,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
     settings = msgspec.structs.replace(
         with_topic_prefix(load_settings(), f"chaos-{tag}"),
         api_port=free_port(),
+        api_metrics_port=free_port(),
         kafka_bootstrap=stack.bootstrap,
         database_url=await _fresh_database(stack, f"chaos_{tag}"),
         partitions=4,

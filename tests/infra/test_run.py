@@ -27,6 +27,7 @@ async def test_run_serves_the_api_prints_working_credentials_and_stops_on_ctrl_c
         api_port=free_port(),
         processor_metrics_port=free_port(),
         usage_metrics_port=free_port(),
+        api_metrics_port=free_port(),
         demo_file=str(tmp_path / "demo.json"),
     )
     process = await asyncio.create_subprocess_exec(
@@ -58,6 +59,12 @@ async def test_run_serves_the_api_prints_working_credentials_and_stops_on_ctrl_c
             assert networks.status_code == 200 and len(networks.json()["networks"]) >= 4
             metrics = await http.get(f"http://127.0.0.1:{settings.processor_metrics_port}/")
             assert "fleetstate_commands_total" in metrics.text
+            api_metrics = await http.get(f"http://127.0.0.1:{settings.api_metrics_port}/metrics")
+            assert "fleetstate_api_requests_total" in api_metrics.text
+        # The cards' codes printed are the ones drawn for this demo file.
+        demo = msgspec.json.decode((tmp_path / "demo.json").read_bytes())
+        for iccid, code in demo["cards"]:
+            assert f"ICCID {iccid}  registration code {code}" in text
     finally:
         process.send_signal(signal.SIGINT)
         async with asyncio.timeout(60):
