@@ -20,6 +20,7 @@ import pytest
 from events.commands import CreateNetworkAccessProfile
 from services.api.app import create_app
 from services.api.db import Database
+from services.config import Settings
 from services.operator import close_account, command_client, rotate_auth_token
 from tests.api.support import assert_error
 
@@ -129,7 +130,11 @@ def assert_too_many(response: httpx.Response) -> None:
 
 
 async def test_300_wrong_tokens_are_mostly_refused_429_before_any_query(stack, account, in_process):
-    app, db = in_process()  # the default limits
+    defaults = Settings()  # the limits a deployment gets unless it sets them
+    app, db = in_process(
+        api_failed_logins_burst=defaults.api_failed_logins_burst,
+        api_failed_logins_per_second=defaults.api_failed_logins_per_second,
+    )
     settings = app.state.api.settings
     start = time.monotonic()
     async with client_at(app, "198.51.100.7") as http:
