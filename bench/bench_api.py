@@ -151,6 +151,11 @@ async def one_run(base: Settings, seconds: float, tmp: Path) -> dict[str, tuple[
         database_url=base.database_url.rsplit("/", 1)[0] + f"/bench_{tag}",
         api_port=18000 + int(tag[:3], 16) % 1000,
         api_metrics_port=0,  # not scraped here
+        # One account from one address at 1,000 requests/s measures the API, not its limits.
+        api_rate_per_address=100_000.0,
+        api_burst_per_address=100_000,
+        api_rate_per_account=100_000.0,
+        api_burst_per_account=100_000,
     )
     await migrate(settings.database_url)
     await ensure_topics(settings)

@@ -64,6 +64,16 @@ class CreateAccount(BaseCommand):
     parent_account_sid: AccountSid | None = None  # makes it a subaccount of that account
 
 
+class RotateAuthToken(BaseCommand):
+    """The account's auth token is replaced; only the new token's hash travels."""
+
+    auth_token_hash: str
+
+
+class CloseAccount(BaseCommand):
+    """The account is closed for good: it no longer authenticates or takes commands."""
+
+
 # --- between partitions: what the processor sends itself, one step of a process each -------
 # A rule that spans partitions (one owner per SIM card) is decided by the card's partition, its
 # one writer; these carry the steps between it and the accounts' partitions. Their ids derive
@@ -287,6 +297,8 @@ Command = (
     ProvisionNetwork
     | ProvisionSimCard
     | CreateAccount
+    | RotateAuthToken
+    | CloseAccount
     | ReserveSimCard
     | ConfirmSimCard
     | ReleaseSimCard

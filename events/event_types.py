@@ -32,6 +32,16 @@ class AccountCreated(BaseEvent):
     parent_account_sid: str | None = None  # a subaccount's parent
 
 
+class AuthTokenChanged(BaseEvent):
+    """The account's auth token was replaced: the old one stops working."""
+
+    auth_token_hash: str
+
+
+class AccountClosed(BaseEvent):
+    """The account no longer authenticates nor takes commands (processes under way finish)."""
+
+
 class SubaccountAdded(BaseEvent):
     """An account created with this one as its parent: Sims may move to it."""
 
@@ -247,6 +257,8 @@ class SimDataResumed(BaseEvent):
 
 Event = (
     AccountCreated
+    | AuthTokenChanged
+    | AccountClosed
     | SubaccountAdded
     | NetworkProvisioned
     | SimCardProvisioned

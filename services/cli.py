@@ -99,6 +99,31 @@ def _accounts_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _accounts_rotate_token(args: argparse.Namespace) -> int:
+    from services.operator import NotDone, rotate_auth_token
+
+    try:
+        token = asyncio.run(rotate_auth_token(load_settings(), args.account_sid))
+    except NotDone as exc:
+        print(f"fleetstate: token not rotated: {exc}", file=sys.stderr)
+        return 1
+    # Printed this once: only its hash was sent, nothing can show it again.
+    print(f"Account SID  {args.account_sid}\nAuth Token   {token}")
+    return 0
+
+
+def _accounts_close(args: argparse.Namespace) -> int:
+    from services.operator import NotDone, close_account
+
+    try:
+        asyncio.run(close_account(load_settings(), args.account_sid))
+    except NotDone as exc:
+        print(f"fleetstate: account not closed: {exc}", file=sys.stderr)
+        return 1
+    print(f"Account {args.account_sid} closed")
+    return 0
+
+
 def _report(outcome) -> int:
     from services.operator import describe
 
@@ -186,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--parent", help="an existing account (AC...): make a subaccount of it")
     create.add_argument("--json", action="store_true", help="print {account_sid, auth_token}")
     create.set_defaults(func=_accounts_create)
+    rotate = accounts.add_parser(
+        "rotate-token", help="a new random auth token (printed once); the old one stops working"
+    )
+    rotate.add_argument("account_sid", metavar="AC...")
+    rotate.set_defaults(func=_accounts_rotate_token)
+    close = accounts.add_parser("close", help="close the account for good")
+    close.add_argument("account_sid", metavar="AC...")
+    close.set_defaults(func=_accounts_close)
     inventory = sub.add_parser("inventory", help="the operator's SIM-card inventory")
     add_card = inventory.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
         "add", help="provision a SIM card that accounts can then register"

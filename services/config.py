@@ -58,6 +58,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a write waits for its outcome and for the read model to show it before the API
     # answers 202 (accepted, not yet visible) instead of 201/200.
     api_write_timeout: float = 10.0
+    # A verified auth token hash is kept this long after it was read from PostgreSQL (never
+    # longer: hits do not extend it), so a rotated token or a closed account stops working
+    # within the projection's lag plus this.
+    api_auth_cache_seconds: float = 2.0
+    # Token buckets (requests a second, and the burst allowed at once), in each API process:
+    # every authenticated request of a client address, then of an account; and requests that
+    # failed to authenticate, per address, checked before auth queries the database.
+    api_rate_per_address: float = 1000.0
+    api_burst_per_address: int = 2000
+    api_rate_per_account: float = 500.0
+    api_burst_per_account: int = 1000
+    api_failed_logins_per_second: float = 1.0
+    api_failed_logins_burst: int = 30
     # Where `fleetstate run` remembers the demo account's credentials (git-ignored).
     demo_file: str = ".devstack/demo.json"
 
@@ -93,6 +106,13 @@ ENVIRONMENT = {
     "FLEETSTATE_API_PUBLIC_METRICS": "api_public_metrics",
     "FLEETSTATE_PUBLIC_BASE_URL": "public_base_url",
     "FLEETSTATE_API_WRITE_TIMEOUT": "api_write_timeout",
+    "FLEETSTATE_API_AUTH_CACHE_SECONDS": "api_auth_cache_seconds",
+    "FLEETSTATE_API_RATE_PER_ADDRESS": "api_rate_per_address",
+    "FLEETSTATE_API_BURST_PER_ADDRESS": "api_burst_per_address",
+    "FLEETSTATE_API_RATE_PER_ACCOUNT": "api_rate_per_account",
+    "FLEETSTATE_API_BURST_PER_ACCOUNT": "api_burst_per_account",
+    "FLEETSTATE_API_FAILED_LOGINS_PER_SECOND": "api_failed_logins_per_second",
+    "FLEETSTATE_API_FAILED_LOGINS_BURST": "api_failed_logins_burst",
     "FLEETSTATE_DEMO_FILE": "demo_file",
 }
 
@@ -144,6 +164,22 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError("FLEETSTATE_CARD_RESERVATION_SECONDS must be more than 0")
     if settings.usage_dedup_periods < 1:
         raise ConfigError("FLEETSTATE_USAGE_DEDUP_PERIODS must be at least 1")
+    if settings.api_auth_cache_seconds < 0:
+        raise ConfigError("FLEETSTATE_API_AUTH_CACHE_SECONDS must be 0 or more")
+    for var in (
+        "FLEETSTATE_API_RATE_PER_ADDRESS",
+        "FLEETSTATE_API_RATE_PER_ACCOUNT",
+        "FLEETSTATE_API_FAILED_LOGINS_PER_SECOND",
+    ):
+        if getattr(settings, ENVIRONMENT[var]) <= 0:
+            raise ConfigError(f"{var} must be more than 0")
+    for var in (
+        "FLEETSTATE_API_BURST_PER_ADDRESS",
+        "FLEETSTATE_API_BURST_PER_ACCOUNT",
+        "FLEETSTATE_API_FAILED_LOGINS_BURST",
+    ):
+        if getattr(settings, ENVIRONMENT[var]) < 1:
+            raise ConfigError(f"{var} must be at least 1")
     from services.usage.periods import BillingPeriod  # here: config must not import it first
 
     try:

@@ -15,11 +15,13 @@ import msgspec
 
 from events.client import CommandClient
 from events.commands import (
+    CloseAccount,
     Command,
     CreateAccount,
     NetworkIdentifier,
     ProvisionNetwork,
     ProvisionSimCard,
+    RotateAuthToken,
 )
 from events.envelope import Outcome
 from events.sids import OPERATOR_ACCOUNT_SID
@@ -127,6 +129,36 @@ async def create_account(
             if answer.rejection is not None:
                 raise NotDone(describe(answer))
     return NewAccount(account_sid=account_sid, auth_token=auth_token)
+
+
+async def rotate_auth_token(
+    settings: Settings, account_sid: str, command_id: str | None = None
+) -> str:
+    """A new random auth token for the account, returned once: only its hash is sent. Returns
+    when the read model has it; the old token then stops working within the API's auth cache
+    time (FLEETSTATE_API_AUTH_CACHE_SECONDS)."""
+    auth_token = new_auth_token()
+    command = RotateAuthToken(auth_token_hash=hash_auth_token(auth_token))
+    await _account_command(settings, account_sid, command, command_id)
+    return auth_token
+
+
+async def close_account(
+    settings: Settings, account_sid: str, command_id: str | None = None
+) -> None:
+    """Closes the account for good; returns when the read model has it closed."""
+    await _account_command(settings, account_sid, CloseAccount(), command_id)
+
+
+async def _account_command(
+    settings: Settings, account_sid: str, command: Command, command_id: str | None
+) -> None:
+    async with command_client(settings) as client:
+        outcome = await execute(
+            settings, client, command, account_sid=account_sid, command_id=command_id
+        )
+    if outcome.rejection is not None:
+        raise NotDone(describe(outcome))
 
 
 async def _account_exists(settings: Settings, account_sid: str) -> bool:

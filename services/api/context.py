@@ -21,7 +21,7 @@ class Api:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db = Database(settings.database_url)
-        self.auth = Authenticator(self.db)
+        self.auth = Authenticator(self.db, settings)
         self.writer = Writer(settings, self.db)
         self.billing_period = BillingPeriod.parse(settings.billing_period)
         from services.api.health import Readiness  # health imports this module

@@ -120,6 +120,7 @@ _ERRORS = {
     "400": "Invalid parameters (20001), a Sim rule (830xx) or an invalid PageToken (21481)",
     "401": "Missing or wrong credentials (20003)",
     "404": "No such resource in this account (20404)",
+    "429": "Too many requests from this client address or account (20429; see Retry-After)",
     "503": "Kafka or PostgreSQL unavailable; nothing was changed (20503)",
 }
 

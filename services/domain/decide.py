@@ -12,7 +12,14 @@ from collections.abc import Callable
 import msgspec
 
 from events.codec import encode_event
-from events.commands import CommandEnvelope, CreateAccount
+from events.commands import (
+    PROCESS_STEPS,
+    ActivateSimOnDataUsage,
+    CommandEnvelope,
+    CreateAccount,
+    ResumeSimData,
+    SuspendSimData,
+)
 from events.envelope import EventEnvelope, Rejection
 from events.sids import OPERATOR_ACCOUNT_SID
 from services.domain import rules
@@ -36,6 +43,10 @@ _TENANT_HANDLERS: dict[type, Handler] = {
     **USAGE_HANDLERS,
 }
 _OPERATOR_HANDLERS: dict[type, Handler] = {**OPERATOR_HANDLERS, **OPERATOR_CARD_HANDLERS}
+# What a closed account still decides: the steps of processes it began while open (a card must
+# not stay held for a registration that can no longer finish) and the usage processor's facts
+# about its Sims. Everything its users or services ask for is refused.
+_AFTER_CLOSING = frozenset({*PROCESS_STEPS, SuspendSimData, ResumeSimData, ActivateSimOnDataUsage})
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -80,6 +91,9 @@ def decide(
     needs_account = account_sid != OPERATOR_ACCOUNT_SID and not card_step
     if needs_account and not exists and command_type is not CreateAccount:
         return Rejection(404, 20404, f"The Account {account_sid!r} does not exist")
+    if exists and account.closed and command_type not in _AFTER_CLOSING:
+        # Decision: as good as gone (404 20404, like an unknown account), but saying why.
+        return Rejection(404, 20404, f"The Account {account_sid!r} is closed")
     out = Emitter(envelope)
     try:
         # A new account decides against an empty, throw-away Account.

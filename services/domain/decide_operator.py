@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from events.commands import AdoptSubaccount, CreateAccount, ProvisionNetwork
+from events.commands import (
+    AdoptSubaccount,
+    CloseAccount,
+    CreateAccount,
+    ProvisionNetwork,
+    RotateAuthToken,
+)
 from events.envelope import Rejection
 from events.event_types import (
+    AccountClosed,
     AccountCreated,
+    AuthTokenChanged,
     NetworkIdentifier,
     NetworkProvisioned,
     SubaccountAdded,
@@ -77,5 +85,32 @@ def adopt_subaccount(state: State, account: Account, cmd: AdoptSubaccount, out: 
         )
 
 
+def rotate_auth_token(state: State, account: Account, cmd: RotateAuthToken, out: Emitter) -> None:
+    """Expects: an open account (decide() refuses a closed one). The new hash replaces the old
+    one; the token itself never reaches the log."""
+    if not _is_token_hash(cmd.auth_token_hash):
+        raise invalid("AuthTokenHash must be the hex SHA-256 of the new auth token")
+    out.emit(
+        "Account",
+        account.sid,
+        account.version,
+        AuthTokenChanged(auth_token_hash=cmd.auth_token_hash),
+    )
+
+
+def close_account(state: State, account: Account, cmd: CloseAccount, out: Emitter) -> None:
+    """Expects: an open account (decide() refuses a closed one: closing is once and for good)."""
+    out.emit("Account", account.sid, account.version, AccountClosed())
+
+
+def _is_token_hash(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
 OPERATOR_HANDLERS = {ProvisionNetwork: provision_network}
-ACCOUNT_HANDLERS = {CreateAccount: create_account, AdoptSubaccount: adopt_subaccount}
+ACCOUNT_HANDLERS = {
+    CreateAccount: create_account,
+    AdoptSubaccount: adopt_subaccount,
+    RotateAuthToken: rotate_auth_token,
+    CloseAccount: close_account,
+}

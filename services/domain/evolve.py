@@ -43,6 +43,15 @@ def _account_created(state: State, account: Account, e: EventEnvelope) -> None:
     account.parent_sid = e.payload.parent_account_sid
 
 
+def _auth_token_changed(state: State, account: Account, e: EventEnvelope) -> None:
+    account.version = e.aggregate_version  # the hash is the read model's: no rule reads it
+
+
+def _account_closed(state: State, account: Account, e: EventEnvelope) -> None:
+    account.version = e.aggregate_version
+    account.closed = True
+
+
 def _subaccount_added(state: State, account: Account, e: EventEnvelope) -> None:
     account.version = e.aggregate_version
     account.subaccounts[e.payload.subaccount_sid] = None
@@ -277,6 +286,8 @@ def _sim_renamed(state: State, account: Account, e: EventEnvelope) -> None:
 
 _HANDLERS: dict[type, Callable[[State, Account, EventEnvelope], None]] = {
     ev.AccountCreated: _account_created,
+    ev.AuthTokenChanged: _auth_token_changed,
+    ev.AccountClosed: _account_closed,
     ev.SubaccountAdded: _subaccount_added,
     ev.NetworkProvisioned: _network_provisioned,
     ev.SimCardProvisioned: _sim_card_provisioned,

@@ -51,6 +51,7 @@ class AccountRecord(msgspec.Struct, frozen=True, gc=False):
     friendly_name: str | None
     parent_sid: str | None = None
     subaccounts: list[str] = []
+    closed: bool = False  # last: a changelog written before closing existed decodes as open
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -165,6 +166,7 @@ class PartitionState:
                 record.friendly_name,
                 record.parent_sid,
                 list(record.subaccounts),
+                record.closed,
             )
         return _encode(record)
 
@@ -204,6 +206,7 @@ class PartitionState:
             account.version, account.friendly_name = record.version, record.friendly_name
             account.parent_sid = record.parent_sid
             account.subaccounts = dict.fromkeys(record.subaccounts)
+            account.closed = record.closed
         else:
             account_sid, _, sid = key[2:].decode().partition("/")
             account = self.state.account(account_sid)

@@ -95,6 +95,7 @@ def _account_created(e: EventEnvelope) -> list[Change]:
             friendly_name=p.friendly_name,
             auth_token_hash=p.auth_token_hash,
             parent_account_sid=p.parent_account_sid,
+            date_closed=None,
         )
     ]
 
@@ -220,6 +221,8 @@ def _set(table: Table, **columns: str) -> Callable[[EventEnvelope], list[Change]
 
 PROJECTIONS: dict[type, Callable[[EventEnvelope], list[Change]]] = {
     ev.AccountCreated: _account_created,
+    ev.AuthTokenChanged: _set(ACCOUNTS, auth_token_hash="auth_token_hash"),
+    ev.AccountClosed: lambda e: [_updated(ACCOUNTS, e, date_closed=e.occurred_at)],
     ev.SubaccountAdded: _history_only,
     ev.NetworkProvisioned: _network_provisioned,
     ev.SimCardProvisioned: _sim_card_provisioned,

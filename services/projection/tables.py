@@ -20,7 +20,8 @@ _TIMES = ("version", "date_created", "date_updated")
 ACCOUNTS = Table(
     "accounts",
     ("sid",),
-    ("sid", "friendly_name", "auth_token_hash", *_TIMES, "parent_account_sid"),  # 0005
+    # parent_account_sid: 0005; date_closed: 0007
+    ("sid", "friendly_name", "auth_token_hash", *_TIMES, "parent_account_sid", "date_closed"),
 )
 NETWORKS = Table(
     "networks", ("sid",), ("sid", "friendly_name", "iso_country", "identifiers", *_TIMES)

@@ -51,6 +51,10 @@ def stack_settings(base: Settings, tag: str, port: int) -> Settings:
         database_url=base.database_url.rsplit("/", 1)[0] + f"/test_{tag}",
         api_port=port,
         api_metrics_port=free_port(),
+        # Every test client, schemathesis's deliberate wrong credentials included, comes from
+        # 127.0.0.1: one address for the whole session. The failed-login limit is tested on
+        # apps of its own (test_auth_limits.py); here it would turn later 401s into 429s.
+        api_failed_logins_burst=1_000_000,
     )
 
 

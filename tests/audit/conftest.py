@@ -17,6 +17,7 @@ from events.client import CommandClient
 from events.codec import decode_event
 from events.commands import (
     AddNetworkToProfile,
+    CloseAccount,
     CreateAccount,
     CreateFleet,
     CreateNetworkAccessProfile,
@@ -27,6 +28,7 @@ from events.commands import (
     RemoveNetworkFromProfile,
     ReserveSimCard,
     ResumeSimData,
+    RotateAuthToken,
     SuspendSimData,
     UpdateFleet,
     UpdateNetworkAccessProfile,
@@ -46,6 +48,7 @@ from tests.projection.support import wait_until_projected
 from tests.services import ServiceProcess
 
 ACCOUNT_CHILD = derive_sid("AC", "audited-child")
+ACCOUNT_CLOSED = derive_sid("AC", "audited-closed")
 ICCID_3, CODE_3 = "8901260000000000045", "KLMNO24680"
 ICCID_4, CODE_4 = "8901260000000000052", "PQRST13579"
 
@@ -149,6 +152,11 @@ async def _scenario(client: CommandClient, world: Audited) -> None:
     await do(
         CreateFleet(network_access_profile="nap", unique_name="fleet"), ACCOUNT_B, role="b_fleet"
     )
+    # An account whose token is rotated, and which is then closed.
+    closing = ACCOUNT_CLOSED
+    await do(CreateAccount(friendly_name="C", auth_token_hash="h" * 64), closing, role="closing")
+    await do(RotateAuthToken(auth_token_hash="c" * 64), closing, actor="operator")
+    await do(CloseAccount(), closing, actor="operator")
 
 
 NOVEMBER, DECEMBER = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)

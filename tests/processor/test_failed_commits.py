@@ -12,6 +12,7 @@ from events.commands import (
     COMMAND_TYPES,
     ActivateSimOnDataUsage,
     AddNetworkToProfile,
+    CloseAccount,
     CreateAccount,
     CreateFleet,
     CreateNetworkAccessProfile,
@@ -21,6 +22,7 @@ from events.commands import (
     RegisterSim,
     RemoveNetworkFromProfile,
     ResumeSimData,
+    RotateAuthToken,
     SuspendSimData,
     UpdateFleet,
     UpdateNetworkAccessProfile,
@@ -41,6 +43,7 @@ pytestmark = pytest.mark.xdist_group("heavy")
 
 A, B = derive_sid("AC", "failed-commits-a"), derive_sid("AC", "failed-commits-b")
 C = derive_sid("AC", "failed-commits-c")  # A's subaccount
+D = derive_sid("AC", "failed-commits-d")  # rotated, then closed
 ICCID, CODE = "8944000000000000017", "CARDCODE01"
 MOVED, MOVED_CODE = "8944000000000000025", "CARDCODE02"
 NOVEMBER = {
@@ -86,6 +89,9 @@ def scenario(network: str) -> list[tuple[str, object]]:
                 sim="<sim>", data_used=6_000_000, data_limit=9, reason="limit_raised", **NOVEMBER
             ),
         ),  # fmt: skip
+        (D, CreateAccount(friendly_name="D", auth_token_hash="d" * 64)),
+        (D, RotateAuthToken(auth_token_hash="e" * 64)),
+        (D, CloseAccount()),
     ]
 
 
