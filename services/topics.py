@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from services.config import Settings
 from services.runtime.changelog import CHANGELOG_CONFIG
@@ -70,13 +70,28 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dic
     return counts
 
 
+async def _admin_when_kafka_answers(bootstrap: str) -> AIOKafkaAdminClient:
+    """An admin client, once the broker answers: a service started (or restarted by its
+    supervisor) while Kafka is down waits for it, saying so, rather than exiting."""
+    backoff = 0.2
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            await admin.start()
+            return admin
+        except KafkaConnectionError as exc:
+            await admin.close()
+            log.warning("waiting for Kafka at %s (%s)", bootstrap, exc)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+
 async def ensure_topics(settings: Settings, specs: list[NewTopic] | None = None) -> None:
     """Creates missing topics; an existing topic with another partition count is an error,
     because the processor relies on commands partition p mapping to events partition p, and so
     is one whose settings would lose records (TopicSettingsError, see services/topic_guard.py)."""
     specs = topic_specs(settings) if specs is None else specs
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
+    admin = await _admin_when_kafka_answers(settings.kafka_bootstrap)
     try:
         existing = set(await admin.list_topics())
         missing = [spec for spec in specs if spec.name not in existing]
