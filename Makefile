@@ -26,11 +26,17 @@ run: stack
 
 # Two xdist workers: most tests wait on the broker, the database or a child process, so two
 # share the 2 cores well; the CPU-heavy ones are grouped ("heavy") to run one after another.
+# Tests marked `serial` judge timing-sensitive group behaviour (rebalances, the chaos run's
+# faults) and run afterwards with the machine to themselves. PYTEST_ARGS=... runs just that.
 # pytest exits 5 when it collected nothing: a run that tested nothing is a failure.
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+PYTEST_RUN = status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; [ $$status -eq 0 ] || exit $$status
 test: stack
-	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
-	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
+ifdef PYTEST_ARGS
+	@$(BIN)/pytest $(PYTEST_ARGS); $(PYTEST_RUN)
+else
+	@$(BIN)/pytest -n 2 --dist loadgroup -m "not serial"; $(PYTEST_RUN)
+	@$(BIN)/pytest -m serial; $(PYTEST_RUN)
+endif
 
 # The long fault-injection run on a stack of its own (tests/chaos); a short one is in `make test`.
 chaos: install

@@ -8,8 +8,8 @@ import pytest
 
 from tests.chaos.run import ChaosConfig, run_chaos
 
-# CPU-heavy: under `make test`'s two xdist workers, these run one after another.
-pytestmark = pytest.mark.xdist_group("heavy")
+# Judged on timing (rebalances, faults): `make test` runs it alone, after the rest.
+pytestmark = pytest.mark.serial
 
 
 @pytest.mark.timeout(900)

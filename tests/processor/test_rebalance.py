@@ -18,8 +18,8 @@ from services.config import with_topic_prefix
 from services.topics import ensure_topics
 from tests.services import ServiceProcess
 
-# CPU-heavy: under `make test`'s two xdist workers, these run one after another.
-pytestmark = pytest.mark.xdist_group("heavy")
+# Judged on timing (rebalances, faults): `make test` runs it alone, after the rest.
+pytestmark = pytest.mark.serial
 
 EVENTS = 1_000_000
 PARTITIONS = 6
