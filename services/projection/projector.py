@@ -1,6 +1,6 @@
 """`fleetstate projector`: keeps the read models in PostgreSQL up to date with the event log.
 
-Exactly-once projection (ENGINEERING.md, guarantee 5): each batch of events is written
+Exactly-once projection (README, "Guarantees"): each batch of events is written
 together with its tracking rows (topic, partition, next offset) in ONE transaction, and at
 start, or after any failure, the projector seeks to the tracked offsets. The tracking update
 is conditional on the offset it expects, so a second projector running by mistake (or a

@@ -1,5 +1,5 @@
 """Tracking rows: where a projection stands in a topic, moved in the same transaction as the
-rows it writes (ENGINEERING.md, guarantee 5). Shared by every projector.
+rows it writes (README, "Guarantees": exactly-once projection). Shared by every projector.
 
 Each move is conditional on the offset the projector expects, so a second projector running
 by mistake (or a zombie) fails its transaction instead of applying a batch twice.

@@ -1,6 +1,6 @@
 """`fleetstate usage-projector`: the usage log -> the usage read models in PostgreSQL.
 
-Exactly once like the events projector (ENGINEERING.md, guarantee 5): each batch of usage-log
+Exactly once like the events projector (README, "Guarantees"): each batch of usage-log
 records adds its bytes to `usage_hourly` and `sim_usage` and moves its tracking rows
 (projection "usage_records") in ONE transaction, the tracking update conditional on the offset
 it expects. The rows only ever grow by additions, so applying a record twice would count it
