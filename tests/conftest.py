@@ -3,11 +3,15 @@ dev stack (`devstack/stack.sh start`, which `make test` runs first)."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import uuid
 
 import asyncpg
 import msgspec
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from events.client import CommandClient
 from services.config import Settings, load_settings, with_topic_prefix
@@ -28,9 +32,29 @@ def unique() -> str:
 
 
 @pytest.fixture
-def settings(base_settings: Settings, unique: str) -> Settings:
-    """Settings whose topics belong to this test alone."""
-    return msgspec.structs.replace(with_topic_prefix(base_settings, f"test-{unique}"), partitions=2)
+def settings(base_settings: Settings, unique: str):
+    """Settings whose topics belong to this test alone; they are deleted after it, so the dev
+    broker does not gather thousands of partitions (and minutes of start-up) run after run."""
+    prefix = f"test-{unique}"
+    yield msgspec.structs.replace(with_topic_prefix(base_settings, prefix), partitions=2)
+    # In a thread of its own: this teardown may run where an event loop is still set.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(
+            asyncio.run, _delete_topics(base_settings.kafka_bootstrap, prefix + ".")
+        ).result()
+
+
+async def _delete_topics(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+    except KafkaError:
+        pass  # the broker is away (a test stopped it): its data goes with the next clean-data
+    finally:
+        await admin.close()
 
 
 def _dsn_for(dsn: str, database: str) -> str:
@@ -62,6 +86,8 @@ async def client(topics):
     async with CommandClient(
         topics.kafka_bootstrap,
         commands_topic=topics.commands_topic,
+        operator_topic=topics.operator_topic,
+        internal_topic=topics.internal_topic,
         outcomes_topic=topics.outcomes_topic,
         actor="test",
     ) as client:
