@@ -2,7 +2,11 @@
 
 Every exactly-once processor is one of these: the group shares the input partitions among
 its members; for each partition a member owns it runs a worker (state, transactional
-producer, task) built by `new_worker`. The guarantees rest on what happens around ownership:
+producer, task) built by `new_worker`. A processor may read several input topics of one
+partition count (co-partitioned: the commands of tenants, of the operator, of the processors
+themselves): partition p of every one of them belongs to the same member and worker, because
+the range assignor gives each member the same partition numbers of every topic they all
+subscribe to. The guarantees rest on what happens around ownership:
 
 - A newly assigned partition is paused and its worker restored in a task of its own, never in
   the rebalance callback: the callback returns at once, heartbeats go on, and a group whose
@@ -23,9 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.log_reader import FETCH_MAX_WAIT_MS
 from services.runtime.worker import Worker
@@ -37,7 +42,7 @@ RETRY_SECONDS = 1.0  # before restoring again a partition whose restore failed
 
 def group_consumer(bootstrap: str, group_id: str, session_timeout_ms: int, **options):
     """The consumer of a group member: read_committed, offsets committed only inside the
-    output transactions, never automatically."""
+    output transactions, never automatically; partition p of every input topic to one member."""
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group_id,
@@ -49,6 +54,7 @@ def group_consumer(bootstrap: str, group_id: str, session_timeout_ms: int, **opt
         # Also the rebalance timeout: how long a rebalance waits for members to rejoin.
         max_poll_interval_ms=60_000,
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        partition_assignment_strategy=(RangePartitionAssignor,),
         **options,
     )
 
@@ -59,9 +65,12 @@ class PartitionOwner:
     backlog_limit = 10_000
 
     def __init__(
-        self, topic: str, consumer: AIOKafkaConsumer, new_worker: Callable[[int], Worker]
+        self,
+        topics: Sequence[str],
+        consumer: AIOKafkaConsumer,
+        new_worker: Callable[[int], Worker],
     ) -> None:
-        self.topic = topic
+        self.topics = list(topics)  # co-partitioned: one partition count (services/topics.py)
         self.consumer = consumer
         self.new_worker = new_worker  # the worker of a partition now owned (not started yet)
         self.partitions: dict[int, Worker] = {}  # restored and answering
@@ -70,6 +79,7 @@ class PartitionOwner:
         self.lock = asyncio.Lock()  # rebalances, restores and feeding never interleave
         self.ready = asyncio.Event()  # set whenever every assigned partition answers
         self._failures: dict[int, int] = {}  # partition -> restores failed in a row
+        self._abandoned: set[asyncio.Task] = set()  # cancelled restores winding down
 
     # --- what a processor may add (the defaults do nothing) ------------------------------------
 
@@ -90,7 +100,7 @@ class PartitionOwner:
     async def run(self, stop: asyncio.Event) -> None:
         await self.start_dependencies()
         await self.consumer.start()
-        self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+        self.consumer.subscribe(self.topics, listener=_Rebalance(self))
         try:
             while not stop.is_set():
                 batches = await self.consumer.getmany(
@@ -106,18 +116,20 @@ class PartitionOwner:
         finally:
             async with self.lock:
                 for partition in list(self.restoring):
-                    await self._cancel_restore(partition)
+                    self._abandon_restore(partition)
+                await asyncio.gather(*self._abandoned, return_exceptions=True)
                 for partition in list(self.partitions):
                     await self._release(partition)
             await self.consumer.stop()
             await self.stop_dependencies()
 
-    def _tp(self, partition: int) -> TopicPartition:
-        return TopicPartition(self.topic, partition)
+    def _tps(self, partition: int) -> list[TopicPartition]:
+        """Partition `partition` of every input topic: what one worker answers."""
+        return [TopicPartition(topic, partition) for topic in self.topics]
 
     def _restore(self, partition: int, failed: Worker | None = None) -> None:
         """Pauses the partition and restores a new worker for it in a task."""
-        self.consumer.pause(self._tp(partition))
+        self.consumer.pause(*self._tps(partition))
         self.ready.clear()
         worker = self.new_worker(partition)
         delay = RETRY_SECONDS if self._failures.get(partition) else 0.0
@@ -150,23 +162,24 @@ class PartitionOwner:
                 self._restore(partition)
                 continue
             self._failures.pop(partition, None)
-            tp = self._tp(partition)
-            if tp not in self.consumer.assignment():  # given up while it was restoring
+            tps = self._tps(partition)
+            if not set(tps) <= self.consumer.assignment():  # given up while it was restoring
                 await worker.stop()
                 continue
-            # The committed offset was written in the same transaction as the state restored.
-            worker.next_offset = await self.consumer.committed(tp) or 0
-            self.consumer.seek(tp, worker.next_offset)
-            self.consumer.resume(tp)
+            # The committed offsets were written in the same transaction as the state restored.
+            for tp in tps:
+                worker.positions[tp] = await self.consumer.committed(tp) or 0
+                self.consumer.seek(tp, worker.positions[tp])
+            self.consumer.resume(*tps)
             self.backlogged.discard(partition)
             self.partitions[partition] = worker
             await self.after_ready(worker)
             worker.run(self._failed)
             log.info(
-                "%s partition %d ready at offset %d, restored in %.2fs",
+                "%s partition %d ready at offsets %s, restored in %.2fs",
                 self.name,
                 partition,
-                worker.next_offset,
+                ", ".join(f"{tp.topic}:{offset}" for tp, offset in worker.positions.items()),
                 getattr(worker, "restore_seconds", 0.0),
             )
         if not self.restoring and not self.ready.is_set():
@@ -181,19 +194,27 @@ class PartitionOwner:
 
     def _apply_backpressure(self) -> None:
         for partition, worker in self.partitions.items():
-            tp = self._tp(partition)
             if worker.backlog > self.backlog_limit and partition not in self.backlogged:
                 self.backlogged.add(partition)
-                self.consumer.pause(tp)
+                self.consumer.pause(*self._tps(partition))
             elif worker.backlog <= self.backlog_limit // 2 and partition in self.backlogged:
                 self.backlogged.discard(partition)
-                self.consumer.resume(tp)
+                self.consumer.resume(*self._tps(partition))
 
-    async def _cancel_restore(self, partition: int) -> None:
+    def _abandon_restore(self, partition: int) -> None:
+        """Cancels a restore and lets it wind down in the background: a restore busy folding
+        a long tail may take seconds to notice, and the rebalance callback must not wait
+        (the member would miss its heartbeats). A later owner's producer fences its own."""
         worker, task = self.restoring.pop(partition)
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await worker.stop()
+
+        async def wind_down() -> None:
+            await asyncio.gather(task, return_exceptions=True)
+            await worker.stop()
+
+        winding = asyncio.create_task(wind_down())
+        self._abandoned.add(winding)
+        winding.add_done_callback(self._abandoned.discard)
 
     async def _release(self, partition: int) -> None:
         worker = self.partitions.pop(partition, None)
@@ -217,21 +238,22 @@ class _Rebalance(ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         owner = self.owner
         async with owner.lock:
-            kept = {tp.partition for tp in assigned}
+            kept = _whole_partitions(owner, set(assigned))
             for partition in [p for p in owner.restoring if p not in kept]:
-                await owner._cancel_restore(partition)
+                owner._abandon_restore(partition)
             for partition in [p for p in owner.partitions if p not in kept]:
                 await owner._release(partition)
-            for tp in assigned:
-                worker = owner.partitions.get(tp.partition)
+            for partition in sorted(kept):
+                worker = owner.partitions.get(partition)
                 if worker is not None:
                     await worker.quiesce()
-                    owner.consumer.seek(tp, worker.next_offset)
-                    owner.backlogged.discard(tp.partition)
-                elif tp.partition in owner.restoring:
-                    owner.consumer.pause(tp)  # a new assignment starts unpaused
+                    for tp, offset in worker.positions.items():
+                        owner.consumer.seek(tp, offset)
+                    owner.backlogged.discard(partition)
+                elif partition in owner.restoring:
+                    owner.consumer.pause(*owner._tps(partition))  # assignments start unpaused
                 else:
-                    owner._restore(tp.partition)
+                    owner._restore(partition)
             if not owner.restoring:
                 owner.ready.set()
                 log.info("%s answers partitions %s", owner.name, sorted(owner.partitions))
@@ -241,3 +263,22 @@ class _Rebalance(ConsumerRebalanceListener):
             sorted(kept),
             sorted(owner.restoring),
         )
+
+
+def _whole_partitions(owner: PartitionOwner, assigned: set[TopicPartition]) -> set[int]:
+    """The partition numbers assigned in every input topic. Members that subscribe to other
+    topics (old and new versions of a processor whose inputs changed, side by side) can be
+    given part of a partition: that part is left unanswered, loudly, rather than answered by
+    two workers at once; stopping the old members ends it."""
+    numbers = {tp.partition for tp in assigned}
+    whole = {p for p in numbers if set(owner._tps(p)) <= assigned}
+    for partition in sorted(numbers - whole):
+        owner.consumer.pause(*[tp for tp in owner._tps(partition) if tp in assigned])
+        log.error(
+            "%s partition %d is assigned in only some of %s: do all members subscribe to the "
+            "same topics? it is not answered until they do",
+            owner.name,
+            partition,
+            owner.topics,
+        )
+    return whole

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 class Worker(Protocol):
     partition: int
-    next_offset: int  # the partition's next input offset to answer
+    # The next input offset to answer, per input topic's partition `partition`.
+    positions: dict[TopicPartition, int]
 
     @property
     def backlog(self) -> int: ...
@@ -48,9 +49,11 @@ class QueuedWorker(ABC):
 
     def __init__(self, partition: int) -> None:
         self.partition = partition
-        self.next_offset = 0  # the partition's next input offset to answer
+        self.positions: dict[TopicPartition, int] = {}  # next input offset to answer, per input
         self._queue: list[ConsumerRecord] = []
-        self._fed_until = 0  # next offset feed() accepts: a re-fetch never queues twice
+        # The next offset feed() accepts, per input: a re-fetch never queues a record twice.
+        self._fed_until: dict[str, int] = {}
+        self._merge = False  # several inputs: queued records are ordered by broker time
         self._ready = asyncio.Event()
         self._busy = asyncio.Lock()  # held while a batch is being answered and committed
         self._task: asyncio.Task | None = None
@@ -63,15 +66,37 @@ class QueuedWorker(ABC):
     def run(self, on_failure: Callable[[int], None]) -> None:
         """Starts answering what feed() queues; on an error calls on_failure(partition) and
         stops."""
-        self._fed_until = self.next_offset
+        self._fed_until = {tp.topic: offset for tp, offset in self.positions.items()}
+        self._merge = len(self.positions) > 1
         self._task = asyncio.create_task(self._answer_queued(on_failure))
 
     def feed(self, records: list[ConsumerRecord]) -> None:
-        fresh = [r for r in records if r.offset >= self._fed_until]
+        """Queues fetched records of one input partition, in offset order. With several
+        inputs, what is queued is answered in the order the broker appended it (inputs keep
+        broker time, non-decreasing in each partition, so the stable sort keeps each one's
+        order); nothing waits for an input that has not been fetched yet."""
+        if not records:
+            return
+        topic = records[0].topic
+        fresh = [r for r in records if r.offset >= self._fed_until.get(topic, 0)]
         if fresh:
             self._queue.extend(fresh)
-            self._fed_until = fresh[-1].offset + 1
+            if self._merge:
+                self._queue.sort(key=_timestamp)
+            self._fed_until[topic] = fresh[-1].offset + 1
             self._ready.set()
+
+    def unanswered(self, records: list[ConsumerRecord]) -> list[ConsumerRecord]:
+        """`records` less those before the committed positions: a fetch in flight when the
+        consumer was positioned can deliver records again, and those are answered already."""
+        return [r for r in records if r.offset >= self.positions.get(_tp_of(r), 0)]
+
+    def positions_after(self, records: list[ConsumerRecord]) -> dict[TopicPartition, int]:
+        """The positions once `records` (unanswered, in order per input) are answered."""
+        after = dict(self.positions)
+        for record in records:
+            after[_tp_of(record)] = record.offset + 1
+        return after
 
     def wake(self) -> None:
         """Something besides input needs answering (the worker's own business)."""
@@ -86,7 +111,7 @@ class QueuedWorker(ABC):
         consumer must be positioned at `next_offset` again."""
         async with self._busy:
             self._queue.clear()
-            self._fed_until = self.next_offset
+            self._fed_until = {tp.topic: offset for tp, offset in self.positions.items()}
 
     async def stop_answering(self) -> None:
         if self._task is not None:
@@ -125,14 +150,13 @@ class PartitionWorker(QueuedWorker):
     """A partition's state, restored from its changelog, answered in transactions.
 
     A subclass builds its state in `restore` and answers batches in `process`, each inside
-    `async with self.transaction() as txn:` with `self.commit_input(txn, next_offset)`."""
+    `async with self.transaction() as txn:` with `self.commit_input(txn, positions)`."""
 
     def __init__(
         self,
         partition: int,
         *,
         bootstrap: str,
-        input_topic: str,
         group_id: str,
         changelog_topic: str,
         transactional_id: str,
@@ -140,7 +164,6 @@ class PartitionWorker(QueuedWorker):
         super().__init__(partition)
         self.bootstrap = bootstrap
         self.group_id = group_id
-        self.input_tp = TopicPartition(input_topic, partition)
         self.changelog_tp = TopicPartition(changelog_topic, partition)
         self.producer = transactional_producer(bootstrap, transactional_id)
         self.restore_seconds = 0.0
@@ -168,8 +191,18 @@ class PartitionWorker(QueuedWorker):
     def transaction(self) -> Transaction:
         return Transaction(self.producer, self.changelog_tp, self.before_commit)
 
-    def commit_input(self, txn: Transaction, next_offset: int) -> None:
-        txn.commit_input({self.input_tp: next_offset}, self.group_id)
+    def commit_input(self, txn: Transaction, positions: dict[TopicPartition, int]) -> None:
+        """The input this transaction answers: the positions of every input partition (all
+        of them, so a restore finds each committed with the state it was answered into)."""
+        txn.commit_input(positions, self.group_id)
 
     async def before_commit(self) -> None:
         """Runs inside every transaction just before its commit (tests fail or fence it)."""
+
+
+def _tp_of(record: ConsumerRecord) -> TopicPartition:
+    return TopicPartition(record.topic, record.partition)
+
+
+def _timestamp(record: ConsumerRecord) -> int:
+    return record.timestamp

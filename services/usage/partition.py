@@ -82,7 +82,6 @@ class UsagePartition(PartitionWorker):
         super().__init__(
             partition,
             bootstrap=settings.kafka_bootstrap,
-            input_topic=settings.usage_topic,
             group_id=group_id,
             changelog_topic=settings.usage_changelog_topic,
             transactional_id=f"fleetstate-usage.{settings.usage_topic}.{partition}",
@@ -154,7 +153,7 @@ class UsagePartition(PartitionWorker):
     async def process(self, records: list[ConsumerRecord]) -> None:
         """Counts a batch of reports and commits everything it produced at once. On any error
         the state may hold what was never committed: the owner restores this partition."""
-        records = [r for r in records if r.offset >= self.next_offset]
+        records = self.unanswered(records)
         now = time.time()
         batch = Batch(self.state, self.directory)
         period_before = self.state.current_period
@@ -189,7 +188,7 @@ class UsagePartition(PartitionWorker):
         for change in changes:
             metrics.DATA_STATE_CHANGES.labels(change.kind).inc()
         if records:
-            self.next_offset = records[-1].offset + 1
+            self.positions = self.positions_after(records)
 
     def _apply_directory_events(self, batch: Batch) -> None:
         events, self._events = self._events, []
@@ -251,9 +250,10 @@ class UsagePartition(PartitionWorker):
                     issued_at=issued_at,
                     command=command_for(change),
                 )
-                # Keyed by account like every command: it lands in partition p again.
+                # Keyed by account like every command: it lands in partition p again, on the
+                # topic only fleetstate's processors write.
                 await txn.send(
-                    s.commands_topic, encode_command(envelope), key=change.account_sid.encode()
+                    s.internal_topic, encode_command(envelope), key=change.account_sid.encode()
                 )
             for record, reason in dead:
                 key, value, headers = dead_letter(record, reason, self.sizes.dead_letter)
@@ -263,4 +263,4 @@ class UsagePartition(PartitionWorker):
                 self.log_end = (await written[-1]).offset + 1
             await txn.write_changes(self._changes())
             if records:
-                self.commit_input(txn, records[-1].offset + 1)
+                self.commit_input(txn, self.positions_after(records))

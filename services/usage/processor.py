@@ -41,7 +41,7 @@ class UsageProcessor(PartitionOwner):
             settings.processor_session_timeout_ms,
             max_partition_fetch_bytes=8 * 1024 * 1024,
         )
-        super().__init__(settings.usage_topic, consumer, self._new_worker)
+        super().__init__([settings.usage_topic], consumer, self._new_worker)
 
     def _new_worker(self, partition: int) -> UsagePartition:
         return UsagePartition(self.settings, partition, self.group_id, self.follower, self.sizes)
