@@ -144,6 +144,8 @@ async def one_run(base: Settings, count: int, run: int, logs: Path) -> dict:
         async with CommandClient(
             settings.kafka_bootstrap,
             commands_topic=settings.commands_topic,
+            operator_topic=settings.operator_topic,
+            internal_topic=settings.internal_topic,
             outcomes_topic=settings.outcomes_topic,
             actor="bench",
         ) as client:

@@ -93,6 +93,13 @@ class Workload:
         for k in range(self.spare_cards):
             card = ProvisionSimCard(iccid=self.spare_iccid(k), registration_code=self.code(k, 9999))
             out.append(_envelope(OPERATOR_ACCOUNT_SID, card, self._id()))
+        for a, account in enumerate(self.accounts):  # a parent before its subaccounts
+            created = CreateAccount(
+                friendly_name=f"workload {a}",
+                auth_token_hash="0" * 64,
+                parent_account_sid=self.parent_of(a),
+            )
+            out.append(_envelope(account, created, self._id()))
         return out
 
     def spare_iccid(self, k: int) -> str:
@@ -130,15 +137,11 @@ class Workload:
         return _envelope(account, UpdateSim(sim=sim_sid, account=sub), self._id())
 
     def setup_commands(self) -> list[CommandEnvelope]:
-        """Per account: the account, a profile, two Fleets, its SIMs registered."""
+        """Per account (created by the operator's commands, answered before these are sent:
+        commands of different senders travel on different topics, in no order between them):
+        a profile, two Fleets, its SIMs registered."""
         out = []
         for a, account in enumerate(self.accounts):
-            created = CreateAccount(
-                friendly_name=f"workload {a}",
-                auth_token_hash="0" * 64,
-                parent_account_sid=self.parent_of(a),
-            )
-            out.append(_envelope(account, created, self._id()))
             profile = CreateNetworkAccessProfile(unique_name="nap")
             out.append(_envelope(account, profile, self._id()))
             for fleet in ("fleet-a", "fleet-b"):

@@ -6,10 +6,15 @@
 
 Commands go to the commands topic keyed by account_sid (a SIM card's by its ICCID: see
 `events.commands.partition_key`), through an idempotent producer that
-waits for every in-sync replica. The sender chooses the command_id (a UUID when not given);
-sending the same id again is safe: the processor appends nothing and answers with the first
-outcome. `execute` waits for that outcome on the outcomes topic (read_committed, so only what
-the processor committed is ever seen).
+waits for every in-sync replica. The operator's commands go to the operator's topic when the
+client is given one (`operator_topic`), the processors' steps to the internal topic likewise:
+the processor decides a command only from the topic of its kind of sender
+(`events.commands.sender_of`), and the broker's ACLs say who may write each.
+
+The sender chooses the command_id (a UUID when not given); sending the same id again is
+safe: the processor appends nothing and answers with the first outcome. `execute` waits for
+that outcome on the outcomes topic (read_committed, so only what the processor committed is
+ever seen).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from events.codec import InvalidMessage, decode_outcome, encode_command
-from events.commands import Command, CommandEnvelope, partition_key
+from events.commands import Command, CommandEnvelope, Sender, partition_key, sender_of
 from events.envelope import Outcome
 
 log = logging.getLogger(__name__)
@@ -37,10 +42,19 @@ class CommandClient:
         *,
         commands_topic: str = "fleetstate.commands",
         outcomes_topic: str = "fleetstate.outcomes",
+        operator_topic: str | None = None,
+        internal_topic: str | None = None,
         actor: str = "service",
         linger_ms: int = 1,
     ) -> None:
         self.commands_topic = commands_topic
+        # Where each kind of sender's commands go; a kind without a topic of its own here is
+        # sent to the commands topic, where the processor refuses it, saying why.
+        self.topics: dict[Sender, str] = {"tenant": commands_topic}
+        if operator_topic:
+            self.topics["operator"] = operator_topic
+        if internal_topic:
+            self.topics["internal"] = internal_topic
         self.outcomes_topic = outcomes_topic
         self.actor = actor
         self._bootstrap = bootstrap_servers
@@ -52,9 +66,10 @@ class CommandClient:
         )
         self._consumer: AIOKafkaConsumer | None = None
         self._listener: asyncio.Task | None = None
-        # (account_sid, command_id) -> futures of callers waiting for its outcome: command ids
-        # are the senders' own, so two accounts may well use the same one.
-        self._waiting: dict[tuple[str, str], list[asyncio.Future[Outcome]]] = {}
+        # (account_sid, command_id, sender) -> futures of callers waiting for its outcome:
+        # command ids are the senders' own, so two accounts (or an account and the operator)
+        # may well use the same one.
+        self._waiting: dict[tuple[str, str, str], list[asyncio.Future[Outcome]]] = {}
 
     async def start(self) -> None:
         await self._producer.start()
@@ -132,7 +147,7 @@ class CommandClient:
         futures = []
         for envelope in envelopes:
             future: asyncio.Future[Outcome] = loop.create_future()
-            ident = (envelope.account_sid, envelope.command_id)
+            ident = (envelope.account_sid, envelope.command_id, self._route(envelope)[1])
             self._waiting.setdefault(ident, []).append(future)
             futures.append((ident, future))
         try:
@@ -147,13 +162,15 @@ class CommandClient:
                     if not waiters:
                         del self._waiting[ident]
 
-    async def expect(self, account_sid: str, command_id: str) -> asyncio.Future[Outcome]:
+    async def expect(
+        self, account_sid: str, command_id: str, sender: Sender = "internal"
+    ) -> asyncio.Future[Outcome]:
         """A future for the outcome of a command someone else sends, such as a step the
         processor sends on (`"<id>:adopt"` after a subaccount's CreateAccount): ask for it
         before the command that causes it, so that it cannot pass unseen."""
         await self._listen()
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault((account_sid, command_id), []).append(future)
+        self._waiting.setdefault((account_sid, command_id, sender), []).append(future)
         return future
 
     def _wrap(self, command: Command | CommandEnvelope, metadata: dict) -> CommandEnvelope:
@@ -163,9 +180,16 @@ class CommandClient:
             raise ValueError("account_sid is required to send a bare command")
         return self.envelope(command, **metadata)
 
+    def _route(self, envelope: CommandEnvelope) -> tuple[str, Sender]:
+        """The topic a command goes to, and the kind of sender its outcome will name."""
+        kind = sender_of(envelope.command)
+        if kind in self.topics:
+            return self.topics[kind], kind
+        return self.commands_topic, "tenant"
+
     async def _enqueue(self, envelope: CommandEnvelope) -> asyncio.Future:
         return await self._producer.send(
-            self.commands_topic,
+            self._route(envelope)[0],
             encode_command(envelope),
             key=partition_key(envelope).encode(),
         )
@@ -212,7 +236,8 @@ class CommandClient:
                         outcome = decode_outcome(record.value)
                     except InvalidMessage:
                         continue  # not ours to judge; the processor wrote it
-                    waiters = self._waiting.pop((outcome.account_sid, outcome.command_id), None)
+                    ident = (outcome.account_sid, outcome.command_id, outcome.sender)
+                    waiters = self._waiting.pop(ident, None)
                     for future in waiters or ():
                         if not future.done():
                             future.set_result(outcome)

@@ -10,7 +10,7 @@ decoding only checks the JSON shape.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -351,6 +351,33 @@ PROCESS_STEPS = (
     MoveSimOut,
     RefuseSimMove,
 )
+
+# Facts the usage processor reports about a Sim's data.
+USAGE_FACTS = (SuspendSimData, ResumeSimData, ActivateSimOnDataUsage)
+# What only the operator asks: the inventory, the catalogue, accounts and their credentials.
+OPERATOR_COMMANDS = (
+    ProvisionNetwork,
+    ProvisionSimCard,
+    CreateAccount,
+    RotateAuthToken,
+    CloseAccount,
+)
+
+# Who may send a command, which is the topic it must arrive on: a consumer cannot see who
+# produced a record, so each kind of sender writes a topic of its own and the broker's ACLs
+# say who may write which. The processor decides a command only from the topic of its kind.
+Sender = Literal["tenant", "operator", "internal"]
+
+
+def sender_of(command: Command) -> Sender:
+    """Tenants (the API, services of the accounts); the operator; fleetstate's own processors
+    (the steps of processes across partitions, the usage facts)."""
+    if isinstance(command, OPERATOR_COMMANDS):
+        return "operator"
+    if isinstance(command, PROCESS_STEPS + USAGE_FACTS):
+        return "internal"
+    return "tenant"
+
 
 # Commands about one SIM card, decided by the partition of its ICCID: the card's one writer.
 CARD_COMMANDS = (ProvisionSimCard, ReserveSimCard, ConfirmSimCard, ReleaseSimCard, TransferSimCard)

@@ -7,7 +7,7 @@ from typing import Literal
 
 import msgspec
 
-from events.commands import CommandEnvelope, UtcDatetime
+from events.commands import CommandEnvelope, Sender, UtcDatetime
 from events.event_types import Event
 from events.refs import EventRef
 
@@ -25,8 +25,10 @@ class EventEnvelope(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_de
     correlation_id: str | None
     actor: str
     payload: Event
-    # Filled in later by the processor (input offset answered) and the tamper chain.
+    # Filled in later by the processor (the input offset answered, in the commands topic of
+    # its sender: see events.commands.sender_of) and the tamper chain.
     command_offset: int | None = None
+    command_sender: Sender = "tenant"
     prev_hash: str | None = None
 
 
@@ -43,6 +45,9 @@ class Outcome(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     events: list[EventRef] = []
     rejection: Rejection | None = None
     decided_at: UtcDatetime
+    # The commands topic it answers: the same command id from another kind of sender is
+    # another command.
+    sender: Sender = "tenant"
 
 
 def event_ref(event: EventEnvelope) -> EventRef:
@@ -59,6 +64,7 @@ def outcome_of(
     command: CommandEnvelope,
     result: list[EventEnvelope] | Rejection,
     decided_at: datetime,
+    sender: Sender = "tenant",
 ) -> Outcome:
     """The outcome of one decision; `decided_at` comes from the caller (the domain has no clock)."""
     if isinstance(result, Rejection):
@@ -68,6 +74,7 @@ def outcome_of(
             status="rejected",
             rejection=result,
             decided_at=decided_at,
+            sender=sender,
         )
     return Outcome(
         command_id=command.command_id,
@@ -75,4 +82,5 @@ def outcome_of(
         status="accepted",
         events=[event_ref(e) for e in result],
         decided_at=decided_at,
+        sender=sender,
     )

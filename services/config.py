@@ -10,7 +10,11 @@ import msgspec
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kafka_bootstrap: str = "127.0.0.1:9092"
     database_url: str = "postgresql://fleetstate:fleetstate@127.0.0.1:5433/fleetstate"
+    # Commands arrive on three topics of one partition count, one per kind of sender (see
+    # events.commands.sender_of): tenants, the operator, fleetstate's own processors.
     commands_topic: str = "fleetstate.commands"
+    operator_topic: str = "fleetstate.commands.operator"
+    internal_topic: str = "fleetstate.commands.internal"
     events_topic: str = "fleetstate.events"
     outcomes_topic: str = "fleetstate.outcomes"
     dlq_topic: str = "fleetstate.commands.dlq"
@@ -80,6 +84,8 @@ ENVIRONMENT = {
     "FLEETSTATE_KAFKA_BOOTSTRAP": "kafka_bootstrap",
     "FLEETSTATE_DATABASE_URL": "database_url",
     "FLEETSTATE_COMMANDS_TOPIC": "commands_topic",
+    "FLEETSTATE_OPERATOR_TOPIC": "operator_topic",
+    "FLEETSTATE_INTERNAL_TOPIC": "internal_topic",
     "FLEETSTATE_EVENTS_TOPIC": "events_topic",
     "FLEETSTATE_OUTCOMES_TOPIC": "outcomes_topic",
     "FLEETSTATE_DLQ_TOPIC": "dlq_topic",
@@ -120,6 +126,8 @@ ENVIRONMENT = {
 # Each topic setting and the name it takes under a prefix: "fleetstate" gives the defaults.
 TOPIC_SUFFIXES = {
     "commands_topic": "commands",
+    "operator_topic": "commands.operator",
+    "internal_topic": "commands.internal",
     "events_topic": "events",
     "outcomes_topic": "outcomes",
     "dlq_topic": "commands.dlq",

@@ -44,9 +44,12 @@ class NewAccount(msgspec.Struct):
 
 @contextlib.asynccontextmanager
 async def command_client(settings: Settings, actor: str = "operator"):
+    """A client that sends operator commands on the operator's topic (only the operator's
+    principal may write it)."""
     async with CommandClient(
         settings.kafka_bootstrap,
         commands_topic=settings.commands_topic,
+        operator_topic=settings.operator_topic,
         outcomes_topic=settings.outcomes_topic,
         actor=actor,
     ) as client:

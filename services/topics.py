@@ -35,7 +35,10 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
     rf = settings.replication_factor
     isr = {"min.insync.replicas": str(settings.min_insync_replicas)}
     return [
+        # Commands by kind of sender, co-partitioned: partition p of each is answered together.
         NewTopic(settings.commands_topic, n, rf, topic_configs={**WEEK, **BROKER_TIME, **isr}),
+        NewTopic(settings.operator_topic, n, rf, topic_configs={**WEEK, **BROKER_TIME, **isr}),
+        NewTopic(settings.internal_topic, n, rf, topic_configs={**WEEK, **BROKER_TIME, **isr}),
         NewTopic(settings.events_topic, n, rf, topic_configs={**FOREVER, **isr}),
         # Outcomes answer commands and are the history of rejections: kept forever too.
         NewTopic(settings.outcomes_topic, n, rf, topic_configs={**FOREVER, **isr}),

@@ -60,9 +60,11 @@ async def rejections(
         outcomes: list[Outcome] = []
         for value in values:
             try:
-                outcomes.append(decode_outcome(value))
+                outcome = decode_outcome(value)
             except InvalidMessage:
                 continue  # not an outcome this reader knows: nothing to list
+            if outcome.sender == "tenant":  # the account's own; not the operator's, no steps
+                outcomes.append(outcome)
         wanted = {o.command_id for o in outcomes if o.status == "rejected"}
         commands: dict[str, CommandEnvelope] = {}
         if wanted:
@@ -77,6 +79,7 @@ async def rejections(
                     commands.setdefault(command.command_id, command)
     finally:
         await consumer.stop()
+    # Logs from before steps had a topic of their own hold them on the commands topic.
     steps = {i for i, c in commands.items() if isinstance(c.command, PROCESS_STEPS)}
     outcomes = [o for o in outcomes if o.command_id not in steps]
     return rejected_commands(outcomes, commands, account_sid, since)

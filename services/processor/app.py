@@ -19,7 +19,7 @@ from services.config import Settings
 from services.domain import Limits
 from services.lifecycle import serve_metrics, stop_on_signals
 from services.processor import metrics
-from services.processor.partition import CommandPartition
+from services.processor.partition import CommandPartition, input_topics
 from services.processor.store import Catalogue
 from services.runtime.global_table import GlobalTable
 from services.runtime.limits import ValueLimits, value_limits
@@ -57,7 +57,7 @@ class Processor(PartitionOwner):
         consumer = group_consumer(
             settings.kafka_bootstrap, self.group_id, settings.processor_session_timeout_ms
         )
-        super().__init__(settings.commands_topic, consumer, self._new_worker)
+        super().__init__(list(input_topics(settings)), consumer, self._new_worker)
 
     def _new_worker(self, partition: int) -> CommandPartition:
         return self.worker(

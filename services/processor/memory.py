@@ -34,9 +34,13 @@ _BIG_ENDIAN = sys.byteorder == "big"
 _PACK_KEY = struct.Struct(">qq")  # hour start, sequence
 
 
-def command_key(account_sid: str, command_id: str) -> int:
-    """The signed 64-bit hash an id is remembered by."""
-    digest = blake2b(f"{account_sid}\x00{command_id}".encode(), digest_size=8).digest()
+def command_key(account_sid: str, command_id: str, sender: str = "tenant") -> int:
+    """The signed 64-bit hash an id is remembered by: ids of each kind of sender apart, so a
+    tenant cannot make an operator's or a process's command look answered already."""
+    text = f"{account_sid}\x00{command_id}"
+    if sender != "tenant":  # tenants' keys stay what they were before senders had topics
+        text = f"{sender}\x00{text}"
+    digest = blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 

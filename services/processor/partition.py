@@ -18,6 +18,13 @@ outcome, read back from the outcomes partition, and appends nothing (memory.py).
 issued longer ago than the horizon, by the broker's clock, is refused: it may be a retry of
 one answered and forgotten, and deciding it again could append its events twice.
 
+Commands arrive on three co-partitioned topics, one per kind of sender (tenants, the
+operator, fleetstate's own processors), and partition p of each is answered here. A command is
+decided only from the topic of its kind (events.commands.sender_of): an operator command or a
+process step written to the tenants' topic is refused, and on the record as refused, because
+the broker's ACLs, not the record, say who wrote it. Command ids are remembered per kind of
+sender.
+
 Anything that is not a command this partition can decide (a null value, undecodable bytes,
 a record keyed by another account, one too large to decide) gets a rejected outcome and goes,
 raw, to the dead-letter topic; the partition goes on.
@@ -48,7 +55,9 @@ from events.commands import (
     AddNetworkToProfile,
     CommandEnvelope,
     CreateNetworkAccessProfile,
+    Sender,
     partition_key,
+    sender_of,
 )
 from events.envelope import EventEnvelope, Outcome, Rejection, event_ref, outcome_of
 from services.config import Settings
@@ -79,6 +88,22 @@ MAX_BATCH = 2000  # commands answered in one transaction
 # Network provisioned a moment ago): refused only once the table has caught up.
 CATALOGUE_COMMANDS = (AddNetworkToProfile, CreateNetworkAccessProfile)
 CATALOGUE_WAIT_SECONDS = 2.0
+
+
+SENDER_NAMES: dict[Sender, str] = {
+    "tenant": "an account (the commands topic)",
+    "operator": "the operator (the operator's commands topic)",
+    "internal": "fleetstate's processors (the internal commands topic)",
+}
+
+
+def input_topics(settings: Settings) -> dict[str, Sender]:
+    """The topics commands arrive on, and the kind of sender each is written by."""
+    return {
+        settings.commands_topic: "tenant",
+        settings.operator_topic: "operator",
+        settings.internal_topic: "internal",
+    }
 
 
 class Meta(msgspec.Struct, frozen=True):
@@ -129,12 +154,12 @@ class CommandPartition(PartitionWorker):
         super().__init__(
             partition,
             bootstrap=settings.kafka_bootstrap,
-            input_topic=settings.commands_topic,
             group_id=group_id,
             changelog_topic=settings.processor_changelog_topic,
             transactional_id=f"fleetstate-processor.{settings.commands_topic}.{partition}",
         )
         self.settings = settings
+        self.senders: dict[str, Sender] = input_topics(settings)
         self.catalogue = catalogue
         self.table = table
         self.limits = limits
@@ -199,7 +224,7 @@ class CommandPartition(PartitionWorker):
                 outcome = decode_outcome(record.value)
             except InvalidMessage:
                 continue
-            key = command_key(outcome.account_sid, outcome.command_id)
+            key = command_key(outcome.account_sid, outcome.command_id, outcome.sender)
             self.memory.remember(key, record.offset, record.timestamp)
             self.unpacked.append((key, record.offset, record.timestamp))
 
@@ -231,14 +256,13 @@ class CommandPartition(PartitionWorker):
     async def process(self, records: list[ConsumerRecord]) -> None:
         """Decides a batch and commits all its answers at once. On any error the state may
         hold uncommitted decisions: the owner drops this worker and restores the partition."""
-        # A fetch that was in flight when the consumer was positioned can deliver records again;
-        # the committed position is the truth, so anything before it is already answered.
-        records = [r for r in records if r.offset >= self.next_offset]
+        records = self.unanswered(records)
         if records:
             answers = await self._answer_all(records)
             started = time.monotonic()
-            await self._commit(answers, next_offset=records[-1].offset + 1)
-            self.next_offset = records[-1].offset + 1
+            positions = self.positions_after(records)
+            await self._commit(answers, positions)
+            self.positions = positions
             metrics.TRANSACTION_SECONDS.observe(time.monotonic() - started)
         if time.monotonic() - self.looked_at >= self.tick:  # busy or idle
             self.looked_at = time.monotonic()
@@ -249,22 +273,21 @@ class CommandPartition(PartitionWorker):
         # Commands this partition may have answered before: their first outcomes, read once.
         maybe_seen = {
             offset
-            for _, envelope, _ in parsed
+            for record, envelope, _ in parsed
             if envelope is not None
-            for offset in self.memory.offsets(
-                command_key(envelope.account_sid, envelope.command_id)
-            )
+            for offset in self.memory.offsets(self._key(record, envelope))
         }
         firsts = await self.reader.read(sorted(maybe_seen)) if maybe_seen else {}
         answers: list[_Answer] = []
-        in_batch: dict[tuple[str, str], _Answer] = {}
+        in_batch: dict[tuple[str, str, str], _Answer] = {}
         for record, envelope, reason in parsed:
             now_ms = record.timestamp if record.timestamp >= 0 else int(time.time() * 1000)
             self.stream_time = max(self.stream_time, now_ms)
             if envelope is None:
                 answers.append(self._dead_letter(record, reason, now_ms))
                 continue
-            ident = (envelope.account_sid, envelope.command_id)
+            sender = self.senders[record.topic]
+            ident = (envelope.account_sid, envelope.command_id, sender)
             key = command_key(*ident)
             earlier = in_batch.get(ident)
             first = self._first_outcome(key, ident, firsts)
@@ -281,14 +304,19 @@ class CommandPartition(PartitionWorker):
             if answer.settles is not None:
                 # A repeat of the request it answers, later in this batch, gets that answer.
                 settled = answer.settles[0].outcome
-                in_batch[(settled.account_sid, settled.command_id)] = answer.settles[0]
+                in_batch[(settled.account_sid, settled.command_id, settled.sender)] = (
+                    answer.settles[0]
+                )
             answers.append(answer)
         return answers
 
     def _first_outcome(self, key: int, ident, firsts: dict[int, Outcome]) -> Outcome | None:
         for offset in self.memory.offsets(key):
             outcome = firsts.get(offset)
-            if outcome is not None and (outcome.account_sid, outcome.command_id) == ident:
+            if (
+                outcome is not None
+                and (outcome.account_sid, outcome.command_id, outcome.sender) == ident
+            ):
                 return outcome
         return None  # never seen, or only a hash collision
 
@@ -307,10 +335,16 @@ class CommandPartition(PartitionWorker):
             return None, f"record key {record.key!r} is not {partition_key(envelope)!r}"
         return envelope, ""
 
+    def _key(self, record: ConsumerRecord, envelope: CommandEnvelope) -> int:
+        return command_key(envelope.account_sid, envelope.command_id, self.senders[record.topic])
+
     async def _decide(
         self, record: ConsumerRecord, envelope: CommandEnvelope, now_ms: int
     ) -> _Answer:
-        rejection = self._too_old_or_early(envelope, now_ms)
+        sender = self.senders[record.topic]
+        rejection = self._from_elsewhere(envelope, sender) or self._too_old_or_early(
+            envelope, now_ms
+        )
         started = time.perf_counter()
         if rejection is not None:
             result: list[EventEnvelope] | Rejection = rejection
@@ -335,12 +369,13 @@ class CommandPartition(PartitionWorker):
         state = self.store.state
         outcome = None
         if not awaiting(state, envelope):  # else answered by a later step of its process
-            outcome = outcome_of(envelope, result, datetime.now(UTC))
+            outcome = outcome_of(envelope, result, datetime.now(UTC), sender)
             metrics.COMMANDS.labels(outcome.status).inc()
-        answer = _Answer(outcome, events=self._chain(events, record.offset))
+        answer = _Answer(outcome, events=self._chain(events, record.offset, sender))
         answer.sends = follow_ups(state, envelope, result)
         settled = answered(envelope, result)
         if settled is not None:
+            # The request a process answers is a tenant's (a RegisterSim, a move).
             account_sid, request_id, rejection, elsewhere = settled
             first = Outcome(
                 command_id=request_id,
@@ -351,6 +386,19 @@ class CommandPartition(PartitionWorker):
             )
             answer.settles = (_Answer(first), command_key(account_sid, request_id), elsewhere)
         return answer
+
+    def _from_elsewhere(self, envelope: CommandEnvelope, sender: Sender) -> Rejection | None:
+        """A command on the topic of another kind of sender: whoever wrote it may not ask it."""
+        kind = sender_of(envelope.command)
+        if kind == sender:
+            return None
+        metrics.COMMANDS.labels("wrong_topic").inc()
+        return Rejection(
+            400,
+            20001,
+            f"{type(envelope.command).__name__} is not accepted from {SENDER_NAMES[sender]}: "
+            f"only {SENDER_NAMES[kind]} may send it",
+        )
 
     def _too_old_or_early(self, envelope: CommandEnvelope, now_ms: int) -> Rejection | None:
         issued_ms = int(envelope.issued_at.timestamp() * 1000)
@@ -378,25 +426,31 @@ class CommandPartition(PartitionWorker):
         """Not a command: rejected with the reason, kept raw in the DLQ."""
         metrics.COMMANDS.labels("dead_letter").inc()
         command_id, account_sid = _best_effort_ids(record)
+        sender = self.senders[record.topic]
         outcome = Outcome(
             command_id=command_id,
             account_sid=account_sid,
             status="rejected",
             rejection=Rejection(400, 20001, f"invalid command: {reason}"),
             decided_at=datetime.now(UTC),
+            sender=sender,
         )
         letter = dead_letter(record, reason, self.sizes.dead_letter)
-        return _Answer(
-            outcome, dead_letter=letter, remember=(command_key(account_sid, command_id), now_ms)
-        )
+        key = command_key(account_sid, command_id, sender)
+        return _Answer(outcome, dead_letter=letter, remember=(key, now_ms))
 
-    def _chain(self, events: list[EventEnvelope], command_offset: int) -> list[EventEnvelope]:
-        """Stamps each event with the command offset it answers and the hash of the event
-        before it in this partition (the tamper-evidence chain)."""
+    def _chain(
+        self, events: list[EventEnvelope], command_offset: int, sender: Sender = "tenant"
+    ) -> list[EventEnvelope]:
+        """Stamps each event with the command offset it answers (in its sender's topic) and
+        the hash of the event before it in this partition (the tamper-evidence chain)."""
         chained = []
         for event in events:
             event = msgspec.structs.replace(
-                event, command_offset=command_offset, prev_hash=self.last_hash
+                event,
+                command_offset=command_offset,
+                command_sender=sender,
+                prev_hash=self.last_hash,
             )
             self.last_hash = link_hash(encode_event(event))
             chained.append(event)
@@ -404,7 +458,7 @@ class CommandPartition(PartitionWorker):
 
     # --- writing ---------------------------------------------------------------------------
 
-    async def _commit(self, answers: list[_Answer], next_offset: int) -> None:
+    async def _commit(self, answers: list[_Answer], answered_until) -> None:
         s, p = self.settings, self.partition
         remembered = []
         async with self.transaction() as txn:
@@ -463,7 +517,7 @@ class CommandPartition(PartitionWorker):
             if offsets:
                 self.events_end = offsets[-1] + 1
             await self._write_state(txn)
-            self.commit_input(txn, next_offset)
+            self.commit_input(txn, answered_until)
         # Committed: these outcomes are now the first answers to their commands.
         self.unpacked = []
         for (key, at_ms), future in remembered:
@@ -474,9 +528,10 @@ class CommandPartition(PartitionWorker):
             self.outcomes_end = last_outcome.result().offset + 1
 
     async def _send(self, txn, envelope: CommandEnvelope) -> None:
-        """A step of a process, to the partition of its key (this one, perhaps)."""
+        """A step of a process, to the partition of its key (this one, perhaps), on the topic
+        only fleetstate's processors write."""
         await txn.send(
-            self.settings.commands_topic,
+            self.settings.internal_topic,
             encode_command(envelope),
             key=partition_key(envelope).encode(),
         )
@@ -529,10 +584,6 @@ class CommandPartition(PartitionWorker):
         await txn.write_changes(changes)
         for key, value in self.store.publications().items():
             await txn.send(self.settings.catalogue_topic, value, key=key, partition=0)
-
-
-def _key_of(envelope: CommandEnvelope) -> int:
-    return command_key(envelope.account_sid, envelope.command_id)
 
 
 def _best_effort_ids(record: ConsumerRecord) -> tuple[str, str]:

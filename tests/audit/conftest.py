@@ -193,6 +193,8 @@ async def audited(base_settings, tmp_path_factory):
         async with CommandClient(
             settings.kafka_bootstrap,
             commands_topic=settings.commands_topic,
+            operator_topic=settings.operator_topic,
+            internal_topic=settings.internal_topic,
             outcomes_topic=settings.outcomes_topic,
         ) as client:
             await _scenario(client, world)

@@ -32,6 +32,8 @@ async def test_a_verify_while_commands_keep_coming_finds_no_difference(audited):
     async with CommandClient(
         settings.kafka_bootstrap,
         commands_topic=settings.commands_topic,
+        operator_topic=settings.operator_topic,
+        internal_topic=settings.internal_topic,
         outcomes_topic=settings.outcomes_topic,
     ) as client:
         stop = asyncio.Event()

@@ -147,6 +147,8 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
             CommandClient(
                 settings.kafka_bootstrap,
                 commands_topic=settings.commands_topic,
+                operator_topic=settings.operator_topic,
+                internal_topic=settings.internal_topic,
                 outcomes_topic=settings.outcomes_topic,
                 actor="chaos",
             ) as client,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 from aiokafka import AIOKafkaProducer
 
 from events.codec import decode_event, decode_outcome, encode_command
-from events.commands import CommandEnvelope, partition_key
+from events.commands import CommandEnvelope, partition_key, sender_of
 from services.config import Settings
 from services.log_reader import read_all
+from services.processor.partition import input_topics
 
 
 async def committed_log(settings: Settings):
@@ -25,16 +27,21 @@ async def committed_log(settings: Settings):
 
 
 async def send_raw(settings: Settings, envelopes: list[CommandEnvelope]) -> None:
-    """Envelopes written to the commands topic as they are, keyed as the client keys them."""
+    """Envelopes written as they are to the commands topic of their kind of sender, keyed as
+    the client keys them, each appended a millisecond of broker time after the one before:
+    a processor answers commands of several topics in the order of their broker time."""
+    topics = {sender: topic for topic, sender in input_topics(settings).items()}
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
     try:
         for envelope in envelopes:
-            await producer.send_and_wait(
-                settings.commands_topic,
+            stored = await producer.send_and_wait(
+                topics[sender_of(envelope.command)],
                 encode_command(envelope),
                 key=partition_key(envelope).encode(),
             )
+            # The broker's clock is this one: wait for it to pass the append time.
+            await asyncio.sleep(max(0.0, (stored.timestamp + 1) / 1000 - time.time()))
     finally:
         await producer.stop()
 

@@ -239,7 +239,7 @@ async def test_a_retry_in_the_batch_that_refuses_its_registration_gets_the_refus
         correlation_id=register.command_id,
         command=refusal,
     )
-    answered = await client.expect(account, register.command_id)
+    answered = await client.expect(account, register.command_id, "tenant")
     reserved = await client.expect(account, f"{register.command_id}:reserve")
     # Waiting in the log before the processor starts, the three are read in one batch.
     await send_raw(topics, [register, refuse, register])

@@ -28,10 +28,12 @@ from tests.services import ServiceProcess
 STEPS = ["events", "outcomes", "changelog", "commit", "committed", "checkpoint"]
 
 
-async def in_chunks(client, commands, size: int = 50) -> None:
-    """Chunk after chunk, each answered before the next: many transactions."""
-    for start in range(0, len(commands), size):
-        await client.execute_many(commands[start : start + size], timeout=300)
+async def in_chunks(client, phases, size: int = 50) -> None:
+    """Chunk after chunk, each answered before the next: many transactions. Phase after
+    phase: the operator's commands (on their own topic) are answered before the accounts'."""
+    for commands in phases:
+        for start in range(0, len(commands), size):
+            await client.execute_many(commands[start : start + size], timeout=300)
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -39,29 +41,30 @@ async def test_a_kill_at_any_step_leaves_a_changelog_that_restores_the_fold_of_t
     topics, client, tmp_path, step
 ):
     workload = Workload(seed=STEPS.index(step), accounts=6, sims_per_account=2)
-    first = workload.operator_commands() + workload.setup_commands()
+    operator = workload.operator_commands()
+    first = operator + workload.setup_commands()
     later = workload.steady_commands(400)
-    settings, commands, nth = topics, first + later, 3
+    settings, phases, nth = topics, [operator, first[len(operator) :] + later], 3
     if step == "checkpoint":
         # A log made by a plain processor; then its changelog is lost (a new, empty topic),
         # and the next processor rebuilds from offset 0 and writes it anew: killed then.
         plain = ServiceProcess("processor", topics, log_path=tmp_path / "plain.log")
         plain.start()
         try:
-            await client.execute_many(first, timeout=120)
+            await in_chunks(client, [operator, first[len(operator) :]], size=len(first))
         finally:
             plain.stop()
         lost = topics.processor_changelog_topic + ".lost"
         settings = msgspec.structs.replace(topics, processor_changelog_topic=lost)
         await ensure_topics(settings)
-        commands, nth = later, 1
+        phases, nth = [later], 1
 
     killed = ServiceProcess(
         "killing", settings, step, str(nth), log_path=tmp_path / "killed.log",
         module="tests.processor.killing",
     )  # fmt: skip
     killed.start()
-    sending = asyncio.create_task(in_chunks(client, commands))
+    sending = asyncio.create_task(in_chunks(client, phases))
     await asyncio.to_thread(killed.process.wait)
     killed_log = (tmp_path / "killed.log").read_text()
     assert killed.process.returncode == -signal.SIGKILL, killed_log[-3000:]
@@ -86,5 +89,5 @@ async def test_a_kill_at_any_step_leaves_a_changelog_that_restores_the_fold_of_t
             assert difference is None, difference
             for record in answered[partition]:
                 outcome = decode_outcome(record.value)
-                key = command_key(outcome.account_sid, outcome.command_id)
+                key = command_key(outcome.account_sid, outcome.command_id, outcome.sender)
                 assert worker.memory.offsets(key), f"{outcome.command_id} was forgotten"

@@ -111,15 +111,10 @@ async def test_many_commands_sent_at_once_are_each_answered(client, account):
 
 
 def client_settings(client):
-    from services.config import load_settings
+    from services.config import load_settings, with_topic_prefix
 
-    return msgspec.structs.replace(
-        load_settings(),
-        commands_topic=client.commands_topic,
-        outcomes_topic=client.outcomes_topic,
-        events_topic=client.commands_topic.replace(".commands", ".events"),
-        dlq_topic=client.commands_topic.replace(".commands", ".commands.dlq"),
-    )
+    prefix = client.commands_topic.removesuffix(".commands")
+    return with_topic_prefix(load_settings(), prefix)
 
 
 async def test_a_command_issued_before_the_horizon_is_refused_and_never_decided(client, account):

@@ -75,6 +75,8 @@ async def test_three_processors_on_a_million_events_own_disjoint_partitions_afte
         async with CommandClient(
             settings.kafka_bootstrap,
             commands_topic=settings.commands_topic,
+            operator_topic=settings.operator_topic,
+            internal_topic=settings.internal_topic,
             outcomes_topic=settings.outcomes_topic,
         ) as client:
             outcome = await client.execute(

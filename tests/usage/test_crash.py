@@ -114,7 +114,7 @@ async def test_killing_the_usage_processor_loses_and_duplicates_nothing(
     # 2. Every threshold command sent once, and decided once, with versions without gaps.
     commands = [
         decode_command(r.value)
-        for rs in (await read_all(topics.kafka_bootstrap, topics.commands_topic)).values()
+        for rs in (await read_all(topics.kafka_bootstrap, topics.internal_topic)).values()
         for r in rs
     ]
     usage_ids = [c.command_id for c in commands if c.command_id.startswith("usage:")]
