@@ -6,6 +6,8 @@ import os
 
 import msgspec
 
+from events.kafka_security import KafkaSecurity, KafkaSecurityError
+
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -14,6 +16,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_topic: str = "fleetstate.events"
     outcomes_topic: str = "fleetstate.outcomes"
     dlq_topic: str = "fleetstate.commands.dlq"
+    # Commands only the operator may send, and the processors' own steps and data-limit
+    # commands: topics of their own, so that ACLs keep other writers off them.
+    operator_topic: str = "fleetstate.commands.operator"
+    internal_topic: str = "fleetstate.commands.internal"
     # The command processor's state, one compacted partition per commands partition, and the
     # catalogue every processor reads whole (both rebuilt from the events if deleted).
     processor_changelog_topic: str = "fleetstate.processor.changelog"
@@ -83,6 +89,8 @@ ENVIRONMENT = {
     "FLEETSTATE_EVENTS_TOPIC": "events_topic",
     "FLEETSTATE_OUTCOMES_TOPIC": "outcomes_topic",
     "FLEETSTATE_DLQ_TOPIC": "dlq_topic",
+    "FLEETSTATE_OPERATOR_TOPIC": "operator_topic",
+    "FLEETSTATE_INTERNAL_TOPIC": "internal_topic",
     "FLEETSTATE_PROCESSOR_CHANGELOG_TOPIC": "processor_changelog_topic",
     "FLEETSTATE_CATALOGUE_TOPIC": "catalogue_topic",
     "FLEETSTATE_COMMAND_DEDUP_HOURS": "command_dedup_hours",
@@ -123,6 +131,8 @@ TOPIC_SUFFIXES = {
     "events_topic": "events",
     "outcomes_topic": "outcomes",
     "dlq_topic": "commands.dlq",
+    "operator_topic": "commands.operator",
+    "internal_topic": "commands.internal",
     "processor_changelog_topic": "processor.changelog",
     "catalogue_topic": "catalogue",
     "usage_topic": "usage",
@@ -180,6 +190,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     ):
         if getattr(settings, ENVIRONMENT[var]) < 1:
             raise ConfigError(f"{var} must be at least 1")
+    try:  # the Kafka principal is read from the same environment: refuse a bad one at start
+        KafkaSecurity.from_environment(environ)
+    except KafkaSecurityError as exc:
+        raise ConfigError(str(exc)) from None
     from services.usage.periods import BillingPeriod  # here: config must not import it first
 
     try:

@@ -15,10 +15,12 @@ import time
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
+from events.kafka_security import kafka_options
+
 
 async def check_kafka(bootstrap: str, timeout: float = 5.0) -> dict:
     """A metadata request to the cluster; returns {"ok": bool, ...}."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap), request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout)
         cluster = await asyncio.wait_for(admin.describe_cluster(), timeout)

@@ -8,6 +8,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from events.kafka_security import kafka_options
 from services.config import Settings
 from services.runtime.changelog import CHANGELOG_CONFIG
 from services.topic_guard import TopicSettingsError, check_topics
@@ -75,7 +76,7 @@ async def _admin_when_kafka_answers(bootstrap: str) -> AIOKafkaAdminClient:
     supervisor) while Kafka is down waits for it, saying so, rather than exiting."""
     backoff = 0.2
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(**kafka_options(bootstrap))
         try:
             await admin.start()
             return admin

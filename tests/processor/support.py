@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 
 from events.codec import decode_event, decode_outcome, encode_command
 from events.commands import CommandEnvelope, partition_key
+from events.kafka_security import kafka_options
 from services.config import Settings
 from services.log_reader import read_all
 
@@ -26,7 +27,7 @@ async def committed_log(settings: Settings):
 
 async def send_raw(settings: Settings, envelopes: list[CommandEnvelope]) -> None:
     """Envelopes written to the commands topic as they are, keyed as the client keys them."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka_options(settings.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         for envelope in envelopes:
