@@ -10,6 +10,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from events.kafka_security import kafka_options
 from services.config import Settings
+from services.health import kafka_refusal
 from services.runtime.changelog import CHANGELOG_CONFIG
 from services.topic_guard import TopicSettingsError, check_topics
 
@@ -82,7 +83,10 @@ async def _admin_when_kafka_answers(bootstrap: str) -> AIOKafkaAdminClient:
             return admin
         except KafkaConnectionError as exc:
             await admin.close()
-            log.warning("waiting for Kafka at %s (%s)", bootstrap, exc)
+            # A refused password or an untrusted certificate is waited out too (it may be
+            # fixed on the broker's side), but named.
+            reason = await kafka_refusal(bootstrap) or exc
+            log.warning("waiting for Kafka at %s (%s)", bootstrap, reason)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 
