@@ -32,7 +32,6 @@ from events.kafka_security import KafkaSecurity, kafka_options
 from services.config import Settings, load_settings, with_topic_prefix
 from services.credentials import hash_auth_token, new_account_sid, new_auth_token
 from services.health import kafka_refusal
-from services.log_reader import read_to_end
 from services.operator import execute
 from tests.services import ServiceProcess
 
@@ -236,8 +235,8 @@ async def test_the_processor_commits_transactions_under_its_own_ids_only(bus, un
             )
     finally:
         await producer.stop()
-    # Committed: a read_committed reader (the processor itself may read the events) sees it.
-    assert b"secure-bus test" in await read_all_as(bus, processor, s.events_topic)
+    # Committed: a read_committed reader (the processor itself reads the events) sees it.
+    await wait_until_read(bus, processor, s.events_topic, b"secure-bus test")
     for foreign in (f"fleetstate-usage.{unique}", f"test-{unique}"):
         producer = AIOKafkaProducer(
             **kafka_options(bus.bootstrap, processor), transactional_id=foreign
@@ -247,17 +246,24 @@ async def test_the_processor_commits_transactions_under_its_own_ids_only(bus, un
         await producer.stop()
 
 
-async def read_all_as(bus: SecureBus, security: KafkaSecurity, topic: str) -> list[bytes]:
-    """Every committed value of `topic`, read as `security` (read_committed, no group)."""
+async def wait_until_read(bus: SecureBus, security: KafkaSecurity, topic: str, value: bytes):
+    """Reads `topic` as `security` (read_committed, no group) until `value` comes: a commit
+    returns before the broker has written its markers, so a committed record shows a moment
+    later."""
     consumer = AIOKafkaConsumer(
         **kafka_options(bus.bootstrap, security),
         isolation_level="read_committed",
         enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     try:
-        starts = {TopicPartition(topic, p): 0 for p in range(bus.settings.partitions)}
-        return [r.value async for _, records in read_to_end(consumer, starts) for r in records]
+        consumer.assign([TopicPartition(topic, p) for p in range(bus.scratch.partitions)])
+        async with asyncio.timeout(30):
+            while True:
+                batches = await consumer.getmany(timeout_ms=1000)
+                if any(r.value == value for records in batches.values() for r in records):
+                    return
     finally:
         await consumer.stop()
 
