@@ -121,7 +121,7 @@ format_storage() { # a new cluster whose metadata already holds every principal'
     scram+=(--add-scram "SCRAM-SHA-512=[name=$name,password=$(password_of "$name")]")
   done
   write_server_properties
-  log "formatting Kafka storage (KRaft) with ${#scram[@]} SCRAM credentials"
+  log "formatting Kafka storage (KRaft) with $((${#scram[@]} / 2)) SCRAM users"
   cluster_id="$("${KAFKA_JAVA[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
   "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$cluster_id" \
     -c "$KAFKA_DIR/server.properties" "${scram[@]}" >"$KAFKA_DIR/logs/format.log" 2>&1 \
@@ -162,9 +162,7 @@ secure_start() {
     echo $! >"$KAFKA_DIR/kafka.pid"
   fi
   local name
-  for name in "${SUPER_USERS[@]}" "${SERVICES[@]}"; do
-    [ -s "$PRINCIPALS_DIR/$name.password" ] && write_env "$name"
-  done
+  write_env admin
   write_admin_properties
   # Ready means the admin principal is authenticated over TLS and a metadata request answers.
   if ! as_admin "$PYTHON" -m services.health wait kafka --bootstrap "$KAFKA_BOOTSTRAP" \
