@@ -160,6 +160,7 @@ async def test_a_client_without_credentials_cannot_produce_or_read(bus):
             await produce(bus, stranger, commands)
         with pytest.raises(KafkaConnectionError):
             await read_end_offsets(bus, stranger, commands)
+        assert "the broker hung up" in await kafka_refusal(bus.bootstrap, stranger)
 
 
 async def test_a_wrong_password_is_refused_and_said_so(bus):
