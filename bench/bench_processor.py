@@ -24,6 +24,8 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from events.kafka_security import kafka_options
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import fresh_settings, percentile  # noqa: E402
@@ -47,11 +49,11 @@ async def raw_ceiling(settings: Settings, count: int, size: int) -> float:
     await ensure_topics(settings)
     topic = settings.commands_topic
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=1
+        **kafka_options(settings.kafka_bootstrap), acks="all", enable_idempotence=True, linger_ms=1
     )
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings.kafka_bootstrap),
         isolation_level="read_committed",
         auto_offset_reset="earliest",
         fetch_max_wait_ms=5,

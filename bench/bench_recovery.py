@@ -45,6 +45,7 @@ from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 from bench.common import fresh_settings  # noqa: E402
 from bench.event_log import event_chunks, partition_of, produce  # noqa: E402
 from events.codec import decode_event  # noqa: E402
+from events.kafka_security import kafka_options
 from events.usage import DataSessionReport, UsageBucket, UsageFacts, encode_facts  # noqa: E402
 from services.config import Settings, environment_of, load_settings  # noqa: E402
 from services.log_reader import log_consumer, read_to_end  # noqa: E402
@@ -196,7 +197,7 @@ async def write_usage_log(settings: Settings, count: int, sims: list) -> int:
 
 
 async def delete_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka_bootstrap))
     await admin.start()
     try:
         prefix = settings.commands_topic.rsplit(".", 1)[0] + "."

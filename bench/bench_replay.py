@@ -30,6 +30,8 @@ import asyncpg
 import msgspec
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from events.kafka_security import kafka_options
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.event_log import encoded_events, produce  # noqa: E402
@@ -43,7 +45,7 @@ async def make_log(settings: Settings, topic: str, count: int) -> None:
     started = time.perf_counter()
     events = encoded_events(count, settings.partitions)
     made = time.perf_counter() - started
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka_bootstrap))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, settings.partitions, 1, topic_configs=FOREVER)])
@@ -59,7 +61,7 @@ async def make_log(settings: Settings, topic: str, count: int) -> None:
 
 
 async def delete_topic(settings: Settings, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka_bootstrap))
     await admin.start()
     try:
         await admin.delete_topics([topic])

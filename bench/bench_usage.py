@@ -30,6 +30,8 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from events.kafka_security import kafka_options
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import fresh_settings, percentile  # noqa: E402
@@ -142,7 +144,7 @@ def make_report(account: str, sim: str, bytes_down: int, network: str) -> DataSe
 
 def producer(settings: Settings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings.kafka_bootstrap),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
@@ -168,7 +170,7 @@ async def raw_consume_rate(settings: Settings, count: int, size: int) -> float:
     await produce_all(settings, topic, [(keys[i % ACCOUNTS], b"x" * size) for i in range(count)])
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings.kafka_bootstrap),
         isolation_level="read_committed",
         auto_offset_reset="earliest",
         fetch_max_wait_ms=5,
@@ -220,7 +222,7 @@ async def suspension_delays(settings: Settings, small: list, network: str) -> li
     arrived: dict[str, float] = {}
     consumer = AIOKafkaConsumer(
         settings.events_topic,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings.kafka_bootstrap),
         isolation_level="read_committed",
         auto_offset_reset="latest",
         fetch_max_wait_ms=5,
@@ -269,7 +271,7 @@ async def suspension_delays(settings: Settings, small: list, network: str) -> li
 async def raw_hop_latency(settings: Settings, size: int) -> list[float]:
     await ensure_topics(settings)
     topic = settings.usage_topic
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap,
+    consumer = AIOKafkaConsumer(topic, **kafka_options(settings.kafka_bootstrap),
                                 isolation_level="read_committed", auto_offset_reset="earliest",
                                 fetch_max_wait_ms=5)  # fmt: skip
     await consumer.start()

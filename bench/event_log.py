@@ -30,6 +30,7 @@ from events.codec import encode_event
 from events.commands import partition_key
 from events.envelope import EventEnvelope, Rejection, event_ref
 from events.event_types import SCHEMA_VERSIONS
+from events.kafka_security import kafka_options
 from services.domain import State, decide, evolve
 from services.domain.follow_ups import follow_ups, placed
 
@@ -150,7 +151,7 @@ async def produce(bootstrap: str, topic: str, events: list[Event] | Iterator[lis
     the seconds alone for a list."""
     chunks = [events] if isinstance(events, list) else events
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka_options(bootstrap),
         transactional_id=f"bench-event-log.{topic}",
         acks="all",
         enable_idempotence=True,

@@ -266,4 +266,5 @@ main() {
   esac
 }
 
-main "$@"
+# devstack/secure.sh sources this file for its functions and paths: run only when executed.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi

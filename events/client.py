@@ -14,7 +14,8 @@ the processor decides a command only from the topic of its kind of sender
 The sender chooses the command_id (a UUID when not given); sending the same id again is
 safe: the processor appends nothing and answers with the first outcome. `execute` waits for
 that outcome on the outcomes topic (read_committed, so only what the processor committed is
-ever seen).
+ever seen). It connects as the process's Kafka principal (`events.kafka_security`, from the
+environment) unless given `security=KafkaSecurity(...)`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from aiokafka.errors import KafkaError
 from events.codec import InvalidMessage, decode_outcome, encode_command
 from events.commands import Command, CommandEnvelope, Sender, partition_key, sender_of
 from events.envelope import Outcome
+from events.kafka_security import KafkaSecurity, kafka_options
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class CommandClient:
         internal_topic: str | None = None,
         actor: str = "service",
         linger_ms: int = 1,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.commands_topic = commands_topic
         # Where each kind of sender's commands go; a kind without a topic of its own here is
@@ -57,9 +60,10 @@ class CommandClient:
             self.topics["internal"] = internal_topic
         self.outcomes_topic = outcomes_topic
         self.actor = actor
-        self._bootstrap = bootstrap_servers
+        # The process's Kafka principal (events.kafka_security) unless the caller names one.
+        self._kafka = kafka_options(bootstrap_servers, security)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+            **self._kafka,
             acks="all",
             enable_idempotence=True,
             linger_ms=linger_ms,
@@ -201,7 +205,7 @@ class CommandClient:
         if self._listener is not None:
             return
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+            **self._kafka,
             isolation_level="read_committed",
             enable_auto_commit=False,
             # The broker answers a fetch as soon as an outcome is committed; the wait only

@@ -15,16 +15,22 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
 
+from events.kafka_security import KafkaSecurity, kafka_options
 from events.usage import DataSessionReport, encode_report
 
 
 class UsageReporter:
     def __init__(
-        self, bootstrap_servers: str, *, usage_topic: str = "fleetstate.usage", linger_ms: int = 5
+        self,
+        bootstrap_servers: str,
+        *,
+        usage_topic: str = "fleetstate.usage",
+        linger_ms: int = 5,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.usage_topic = usage_topic
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+            **kafka_options(bootstrap_servers, security),
             acks="all",
             enable_idempotence=True,
             linger_ms=linger_ms,

@@ -6,6 +6,8 @@ import os
 
 import msgspec
 
+from events.kafka_security import KafkaSecurity, KafkaSecurityError
+
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -188,6 +190,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     ):
         if getattr(settings, ENVIRONMENT[var]) < 1:
             raise ConfigError(f"{var} must be at least 1")
+    try:  # the Kafka principal is read from the same environment: refuse a bad one at start
+        KafkaSecurity.from_environment(environ)
+    except KafkaSecurityError as exc:
+        raise ConfigError(str(exc)) from None
     from services.usage.periods import BillingPeriod  # here: config must not import it first
 
     try:

@@ -14,16 +14,55 @@ import time
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
+
+from events.kafka_security import KafkaSecurity, kafka_options, process_security
+
+HUNG_UP = (
+    "the broker hung up: does it want TLS or SASL credentials that "
+    "FLEETSTATE_KAFKA_SECURITY_PROTOCOL does not give it?"
+)
+
+
+async def kafka_refusal(
+    bootstrap: str, security: KafkaSecurity | None = None, timeout: float = 5.0
+) -> str | None:
+    """Why this process's principal cannot talk to the first bootstrap server, in the words
+    of the TLS handshake or the SASL exchange, or None if it can. (A client's bootstrap only
+    says "Unable to bootstrap": a wrong password or an untrusted CA looks like a broker that
+    is down.)"""
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    options = (security or process_security()).options()
+    conn = None
+    try:
+        async with asyncio.timeout(timeout):
+            conn = await create_conn(
+                host, int(port), request_timeout_ms=int(timeout * 1000), **options
+            )
+            await conn.send(MetadataRequest([]))
+    except KafkaConnectionError as exc:  # closed on us, after or without a TLS handshake
+        return f"{exc} ({HUNG_UP})"
+    except (OSError, KafkaError, TimeoutError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        if conn is not None:
+            conn.close()
+    return None
 
 
 async def check_kafka(bootstrap: str, timeout: float = 5.0) -> dict:
     """A metadata request to the cluster; returns {"ok": bool, ...}."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap), request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout)
         cluster = await asyncio.wait_for(admin.describe_cluster(), timeout)
         brokers = len(cluster["brokers"])
         return {"ok": True, "brokers": brokers, "controller": cluster["controller_id"]}
+    except KafkaConnectionError as exc:  # say why: refused credentials, an untrusted CA, ...
+        reason = await kafka_refusal(bootstrap, timeout=timeout)
+        return {"ok": False, "error": reason or f"{type(exc).__name__}: {exc}"}
     except Exception as exc:  # any failure means "not healthy"; the reason is reported
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     finally:

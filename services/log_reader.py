@@ -12,9 +12,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
+from events.kafka_security import kafka_options
+
 
 async def partition_ids(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap))
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])
@@ -49,7 +51,7 @@ def log_consumer(bootstrap: str, **options) -> AIOKafkaConsumer:
         "fetch_max_bytes": 32 * 1024 * 1024,
         "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
     }
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, **{**settings, **options})
+    return AIOKafkaConsumer(**kafka_options(bootstrap), **{**settings, **options})
 
 
 async def read_to_end(

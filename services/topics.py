@@ -8,7 +8,9 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from events.kafka_security import kafka_options
 from services.config import Settings
+from services.health import kafka_refusal
 from services.runtime.changelog import CHANGELOG_CONFIG
 from services.topic_guard import TopicSettingsError, check_topics
 
@@ -78,13 +80,16 @@ async def _admin_when_kafka_answers(bootstrap: str) -> AIOKafkaAdminClient:
     supervisor) while Kafka is down waits for it, saying so, rather than exiting."""
     backoff = 0.2
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(**kafka_options(bootstrap))
         try:
             await admin.start()
             return admin
         except KafkaConnectionError as exc:
             await admin.close()
-            log.warning("waiting for Kafka at %s (%s)", bootstrap, exc)
+            # A refused password or an untrusted certificate is waited out too (it may be
+            # fixed on the broker's side), but named.
+            reason = await kafka_refusal(bootstrap) or exc
+            log.warning("waiting for Kafka at %s (%s)", bootstrap, reason)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 

@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from events.client import CommandClient
+from events.kafka_security import kafka_options
 from services.config import Settings, load_settings, with_topic_prefix
 from services.migrate import migrate
 from services.topics import ensure_topics
@@ -45,7 +46,7 @@ def settings(base_settings: Settings, unique: str):
 
 
 async def _delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap))
     try:
         await admin.start()
         mine = [t for t in await admin.list_topics() if t.startswith(prefix)]

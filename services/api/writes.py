@@ -17,7 +17,7 @@ import contextlib
 import logging
 
 import msgspec
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from events.client import CommandClient
 from events.commands import Command
@@ -27,6 +27,7 @@ from services.api.db import Database
 from services.api.errors import ApiError, unavailable
 from services.api.idempotency import Idempotency, KeyStore, command_id_for
 from services.config import Settings
+from services.health import kafka_refusal
 from services.projection.waiter import ProjectionWaiter
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class Writer:
                 # and two concurrent first requests would both start a reader.
                 await client._listen()
             except (KafkaError, OSError) as exc:
+                if isinstance(exc, KafkaConnectionError):  # a refused password, an unknown CA?
+                    exc = await kafka_refusal(self.settings.kafka_bootstrap) or exc
                 log.warning("api: Kafka unavailable (%s); retrying", exc)
                 with contextlib.suppress(Exception):
                     await client.stop()

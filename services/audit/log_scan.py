@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from events.kafka_security import kafka_options
 from services.log_reader import partition_ids
 
 # Large fetches: fewer round trips, and the broker sends whole segments' worth at a time.
@@ -23,7 +24,7 @@ def scan_consumer(bootstrap: str) -> AIOKafkaConsumer:
     """Like services.log_reader.log_consumer (outside any group, read_committed), with larger
     fetches."""
     return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka_options(bootstrap),
         isolation_level="read_committed",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -12,6 +12,8 @@ from typing import NamedTuple
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from events.kafka_security import kafka_options
+
 # What a record costs beyond its value in a batch of its own: the batch and record headers,
 # the key, and our headers (a few dozen bytes each).
 RECORD_OVERHEAD = 1024
@@ -19,7 +21,7 @@ RECORD_OVERHEAD = 1024
 
 async def max_message_bytes(bootstrap: str, topics: list[str]) -> dict[str, int]:
     """`max.message.bytes` of each topic (the topic's own setting or the broker's default)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap))
     await admin.start()
     try:
         resources = [ConfigResource(ConfigResourceType.TOPIC, topic, None) for topic in topics]

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
+from events.kafka_security import kafka_options
 from services.log_reader import FETCH_MAX_WAIT_MS
 from services.runtime.worker import Worker
 
@@ -44,7 +45,7 @@ def group_consumer(bootstrap: str, group_id: str, session_timeout_ms: int, **opt
     """The consumer of a group member: read_committed, offsets committed only inside the
     output transactions, never automatically; partition p of every input topic to one member."""
     return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka_options(bootstrap),
         group_id=group_id,
         enable_auto_commit=False,
         isolation_level="read_committed",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 from aiokafka.producer import sender as aiokafka_sender
 
+from events.kafka_security import kafka_options
+
 # After a commit the broker writes the transaction markers; a new transaction that starts
 # meanwhile is answered CONCURRENT_TRANSACTIONS and aiokafka retries its first
 # AddPartitionsToTxn after a fixed 20 ms (KAFKA-5477), a wait nearly every batch paid at a
@@ -22,7 +24,7 @@ def transactional_producer(
     """A producer whose `start()` fences every earlier producer of `transactional_id`: the
     id is fixed per input partition, so a new owner stops a stalled old one for good."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka_options(bootstrap),
         transactional_id=transactional_id,
         transaction_timeout_ms=transaction_timeout_ms,
         acks="all",

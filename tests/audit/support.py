@@ -9,6 +9,7 @@ import uuid
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from events.kafka_security import kafka_options
 from services.config import Settings, environment_of
 
 
@@ -31,13 +32,13 @@ async def fleetstate(settings: Settings, *args: str, timeout: float = 120) -> tu
 async def copied_topic(settings: Settings, records: list[tuple[bytes, bytes]]) -> str:
     """A new one-partition topic holding (key, value) `records` at offsets 0..n-1."""
     topic = f"test-{uuid.uuid4().hex[:10]}.copied"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka_bootstrap))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 1, 1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka_options(settings.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         for key, value in records:

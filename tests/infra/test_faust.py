@@ -7,6 +7,7 @@ import asyncio
 import faust
 from aiokafka import AIOKafkaProducer
 
+from events.kafka_security import kafka_options
 from tests.infra.test_kafka import create_topic
 
 
@@ -33,7 +34,7 @@ async def test_a_faust_agent_processes_a_message_from_the_real_broker(settings, 
 
     await app.start()
     try:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+        producer = AIOKafkaProducer(**kafka_options(settings.kafka_bootstrap))
         await producer.start()
         try:
             await producer.send_and_wait(topic_name, b"ping")

@@ -7,11 +7,12 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from events.kafka_security import kafka_options
 from services.config import Settings
 
 
 async def create_topic(settings: Settings, name: str, partitions: int = 1) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka_bootstrap))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, partitions, 1)])
@@ -22,7 +23,7 @@ async def create_topic(settings: Settings, name: str, partitions: int = 1) -> No
 async def read_all(settings: Settings, topic: str, isolation: str) -> list[bytes]:
     """Everything a consumer with this isolation level sees, from offset 0 to the end."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings.kafka_bootstrap),
         isolation_level=isolation,
         enable_auto_commit=False,
     )
@@ -44,14 +45,14 @@ async def read_all(settings: Settings, topic: str, isolation: str) -> list[bytes
 async def test_a_produced_message_is_consumed_with_its_key_and_value(settings, unique):
     topic = f"test-{unique}.roundtrip"
     await create_topic(settings, topic)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka_options(settings.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(topic, b"hello", key=b"AC1")
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
+        topic, **kafka_options(settings.kafka_bootstrap), auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
@@ -65,7 +66,7 @@ async def test_read_committed_sees_a_committed_transaction_and_not_an_aborted_on
     topic = f"test-{unique}.txn"
     await create_topic(settings, topic)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, transactional_id=f"test-{unique}"
+        **kafka_options(settings.kafka_bootstrap), transactional_id=f"test-{unique}"
     )
     await producer.start()
     try:

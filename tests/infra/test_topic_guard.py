@@ -10,12 +10,13 @@ import msgspec
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from events.kafka_security import kafka_options
 from services.config import environment_of
 from services.topics import TopicSettingsError, ensure_topics
 
 
 async def create_by_hand(settings, topic: str, configs: dict[str, str], partitions: int = 2):
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka_bootstrap))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])

@@ -7,11 +7,12 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from events.kafka_security import kafka_options
 from services.topics import TopicMismatch, ensure_topics
 
 
 async def topic_config(settings, topic: str) -> dict[str, str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka_bootstrap))
     await admin.start()
     try:
         [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
@@ -27,7 +28,7 @@ async def test_topics_are_created_with_the_configured_partitions_and_the_log_kep
     events = await topic_config(settings, settings.events_topic)
     assert events["retention.ms"] == "-1"
     assert events["retention.bytes"] == "-1"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka_bootstrap))
     await admin.start()
     try:
         described = await admin.describe_topics([settings.commands_topic, settings.events_topic])

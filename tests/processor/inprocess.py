@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.event_log import partition_of
 from events.codec import InvalidMessage, decode_command
+from events.kafka_security import kafka_options
 from services.config import Settings
 from services.processor.app import Processor
 from services.processor.partition import CommandPartition
@@ -33,7 +34,7 @@ async def fence(settings: Settings, partition: int) -> None:
     """What a new owner of `partition` does first: init_transactions with its transactional id,
     which aborts the open transaction and makes the old producer's next call fail."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings.kafka_bootstrap),
         transactional_id=f"fleetstate-processor.{settings.commands_topic}.{partition}",
     )
     await producer.start()

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from events.codec import decode_event, decode_outcome, encode_command
 from events.commands import CommandEnvelope, partition_key, sender_of
+from events.kafka_security import kafka_options
 from services.config import Settings
 from services.log_reader import read_all
 from services.processor.partition import input_topics
@@ -31,7 +32,7 @@ async def send_raw(settings: Settings, envelopes: list[CommandEnvelope]) -> None
     the client keys them, each appended a millisecond of broker time after the one before:
     a processor answers commands of several topics in the order of their broker time."""
     topics = {sender: topic for topic, sender in input_topics(settings).items()}
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka_options(settings.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         for envelope in envelopes:

@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaProducer
 
 from events.codec import encode_command
 from events.commands import CreateAccount, CreateNetworkAccessProfile
+from events.kafka_security import kafka_options
 from events.sids import derive_sid
 from services.log_reader import read_all
 from services.runtime.limits import largest_value
@@ -21,7 +22,7 @@ async def test_null_and_oversized_records_are_refused_and_the_partition_goes_on(
         topics.kafka_bootstrap, [topics.events_topic, topics.processor_changelog_topic]
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=topics.kafka_bootstrap, max_request_size=4 * 1024 * 1024
+        **kafka_options(topics.kafka_bootstrap), max_request_size=4 * 1024 * 1024
     )
     await producer.start()
     key = account.encode()

@@ -9,6 +9,7 @@ import msgspec
 from aiokafka import AIOKafkaProducer
 
 from events.commands import CreateAccount, CreateFleet, CreateNetworkAccessProfile
+from events.kafka_security import kafka_options
 from events.sids import derive_sid
 from services.log_reader import read_all
 from tests.processor.conftest import ACCOUNT
@@ -61,7 +62,7 @@ async def test_garbage_and_unknown_commands_go_to_the_dlq_and_the_next_command_i
     client, account
 ):
     settings = client_settings(client)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(**kafka_options(settings.kafka_bootstrap))
     await producer.start()
     try:
         key = ACCOUNT.encode()

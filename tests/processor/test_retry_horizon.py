@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 from bench.event_log import partition_of
 from events.codec import encode_command
 from events.commands import CreateFleet, CreateNetworkAccessProfile, UpdateNetworkAccessProfile
+from events.kafka_security import kafka_options
 from tests.processor.conftest import ACCOUNT
 from tests.processor.support import committed_log
 
@@ -24,7 +25,7 @@ async def produce_in_batches(topics, account: str, values) -> None:
     """Every value to the account's partition, a full record batch per request (sending them
     one by one costs most of the test's time)."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=topics.kafka_bootstrap, acks="all", max_batch_size=512 * 1024
+        **kafka_options(topics.kafka_bootstrap), acks="all", max_batch_size=512 * 1024
     )
     await producer.start()
     try:

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from bench.workload import Workload
 from events.codec import encode_event
 from events.commands import CreateAccount, CreateFleet, CreateNetworkAccessProfile, UpdateFleet
+from events.kafka_security import kafka_options
 from events.sids import derive_sid
 from services.migrate import migrate
 from services.projection.projector import Projector
@@ -146,7 +147,7 @@ async def test_an_event_postgres_refuses_is_set_aside_and_the_events_after_it_ar
         aggregate_id="HF" + "0" * 32,
         payload=msgspec.structs.replace(events[0].payload, unique_name="bad\x00name"),
     )
-    producer = AIOKafkaProducer(bootstrap_servers=projected.kafka_bootstrap)
+    producer = AIOKafkaProducer(**kafka_options(projected.kafka_bootstrap))
     await producer.start()
     try:
         for event in (poison, good):

@@ -9,6 +9,7 @@ from datetime import timedelta
 from aiokafka import AIOKafkaProducer
 
 from events.commands import UpdateFleet
+from events.kafka_security import kafka_options
 from services.log_reader import read_all
 from services.runtime.limits import largest_value
 from tests.services import ServiceProcess
@@ -79,7 +80,7 @@ async def test_bad_reports_go_to_the_usage_dlq_with_a_reason_and_the_next_report
     [sim] = world.sims
     limit = await largest_value(topics.kafka_bootstrap, [topics.usage_log_topic])
     producer = AIOKafkaProducer(
-        bootstrap_servers=topics.kafka_bootstrap, max_request_size=4 * 1024 * 1024
+        **kafka_options(topics.kafka_bootstrap), max_request_size=4 * 1024 * 1024
     )
     await producer.start()
     try:

@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from events.commands import CreateFleet, UpdateFleet, UpdateSim
+from events.kafka_security import kafka_options
 from events.usage import UsageBucket, UsageFacts, encode_facts
 from services.projection.changes import LogPosition, changes, coalesce
 from services.projection.writer import init_connection, write_changes
@@ -85,7 +86,7 @@ async def usage_db(topics, migrated):
             ],
         ),
     ]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(**kafka_options(settings.kafka_bootstrap))
     await producer.start()
     try:
         for record in records:
