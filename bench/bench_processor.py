@@ -24,14 +24,13 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from events.kafka_security import kafka_options
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import fresh_settings, percentile  # noqa: E402
 from bench.workload import Workload  # noqa: E402
 from events.client import CommandClient  # noqa: E402
 from events.codec import encode_command  # noqa: E402
+from events.kafka_security import kafka_options  # noqa: E402
 from services.config import (  # noqa: E402
     Settings,
     environment_of,

@@ -30,11 +30,10 @@ import asyncpg
 import msgspec
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from events.kafka_security import kafka_options
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.event_log import encoded_events, produce  # noqa: E402
+from events.kafka_security import kafka_options  # noqa: E402
 from services.audit.replay import binary_jsonb, defer_indexes, prepare_schema, replay  # noqa: E402
 from services.config import Settings, load_settings  # noqa: E402
 from services.projection.tables import TABLES  # noqa: E402

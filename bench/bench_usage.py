@@ -30,8 +30,6 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from events.kafka_security import kafka_options
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import fresh_settings, percentile  # noqa: E402
@@ -47,6 +45,7 @@ from events.commands import (  # noqa: E402
     RegisterSim,
     UpdateSim,
 )
+from events.kafka_security import kafka_options  # noqa: E402
 from events.sids import OPERATOR_ACCOUNT_SID, derive_sid  # noqa: E402
 from events.usage import DataSessionReport, decode_facts, encode_report  # noqa: E402
 from services.config import (  # noqa: E402

@@ -146,7 +146,7 @@ class CommandClient:
         self, envelopes: Iterable[CommandEnvelope], timeout: float = 10.0
     ) -> list[Outcome]:
         envelopes = list(envelopes)
-        await self._listen()
+        await self.listen()
         loop = asyncio.get_running_loop()
         futures = []
         for envelope in envelopes:
@@ -172,7 +172,7 @@ class CommandClient:
         """A future for the outcome of a command someone else sends, such as a step the
         processor sends on (`"<id>:adopt"` after a subaccount's CreateAccount): ask for it
         before the command that causes it, so that it cannot pass unseen."""
-        await self._listen()
+        await self.listen()
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault((account_sid, command_id, sender), []).append(future)
         return future
@@ -200,8 +200,9 @@ class CommandClient:
 
     # --- outcomes --------------------------------------------------------------------------
 
-    async def _listen(self) -> None:
-        """Starts reading outcomes from the end of the topic, once, before the first send."""
+    async def listen(self) -> None:
+        """Starts reading outcomes from the end of the topic, once (`execute` and `expect` do
+        it before their first send; a server calls it at start so no request pays for it)."""
         if self._listener is not None:
             return
         consumer = AIOKafkaConsumer(

@@ -27,7 +27,7 @@ from events.envelope import Outcome
 from events.sids import OPERATOR_ACCOUNT_SID
 from services.config import Settings
 from services.credentials import hash_auth_token, new_account_sid, new_auth_token
-from services.projection.waiter import ProjectionWaiter
+from services.projection import ProjectionWaiter
 
 TIMEOUT = 30.0
 DEFAULT_ACCOUNT_NAME = "fleetstate account"

@@ -25,10 +25,7 @@ from services.api import forms, pages
 from services.api.context import api_of, base_url, iso, json_response
 from services.api.errors import invalid, not_found
 from services.api.forms import Param
-from services.audit.as_of import resource_as_of
-from services.audit.field_changes import HistoryEntry
-from services.audit.history import history_page
-from services.audit.resources import FLEET, PROFILE, SIM, Kind
+from services.audit import FLEET, PROFILE, SIM, HistoryEntry, Kind, history_page, resource_as_of
 
 AS_OF = Param(
     "AsOf",

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from services.api.errors import unavailable
-from services.projection.writer import init_connection
+from services.postgres import init_connection
 
 # A dead pooled connection shows up as one of these on its next use.
 _LOST_CONNECTION = (

@@ -18,7 +18,7 @@ from services.api.context import api_of, base_url, by_ref, iso, json_response
 from services.api.errors import not_found
 from services.api.forms import Param
 from services.api.responses import Pending, answer_write
-from services.audit.resources import FLEET as FLEET_KIND
+from services.audit import FLEET as FLEET_KIND
 
 METHODS = ("GET", "POST")
 

@@ -20,7 +20,7 @@ from services.api.errors import not_found
 from services.api.forms import Param
 from services.api.networks import Identifier
 from services.api.responses import Pending, answer_write
-from services.audit.resources import PROFILE as PROFILE_KIND
+from services.audit import PROFILE as PROFILE_KIND
 
 WHAT = "Network Access Profile"
 

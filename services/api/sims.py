@@ -20,7 +20,7 @@ from services.api.errors import invalid, not_found
 from services.api.forms import Param
 from services.api.responses import Pending, answer_write
 from services.api.sim_data_usage import SimDataUsage, sim_with_data_usage
-from services.audit.resources import SIM as SIM_KIND
+from services.audit import SIM as SIM_KIND
 
 STATUSES = ("new", "ready", "active", "inactive", "scheduled")
 # The events that make a status or Fleet change: pending ones make the Sim `scheduled`.

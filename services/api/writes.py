@@ -28,7 +28,7 @@ from services.api.errors import ApiError, unavailable
 from services.api.idempotency import Idempotency, KeyStore, command_id_for
 from services.config import Settings
 from services.health import kafka_refusal
-from services.projection.waiter import ProjectionWaiter
+from services.projection import ProjectionWaiter
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Writer:
                 await client.start()
                 # Start reading outcomes now: the first request would otherwise pay for it,
                 # and two concurrent first requests would both start a reader.
-                await client._listen()
+                await client.listen()
             except (KafkaError, OSError) as exc:
                 if isinstance(exc, KafkaConnectionError):  # a refused password, an unknown CA?
                     exc = await kafka_refusal(self.settings.kafka_bootstrap) or exc

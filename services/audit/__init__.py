@@ -6,3 +6,11 @@ rejections, copy_binary. Adapters: log_scan, replay (and its replay_worker proce
 compare, history, as_of, rejection_log, verify_log.
 The command line glue is cli, its rich output render.
 """
+
+# What other packages (the API's audit endpoints) use: the public interface of the audit.
+from services.audit.as_of import resource_as_of  # noqa: E402
+from services.audit.field_changes import HistoryEntry  # noqa: E402
+from services.audit.history import history_page  # noqa: E402
+from services.audit.resources import FLEET, PROFILE, SIM, Kind  # noqa: E402
+
+__all__ = ["FLEET", "PROFILE", "SIM", "HistoryEntry", "Kind", "history_page", "resource_as_of"]

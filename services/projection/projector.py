@@ -28,6 +28,7 @@ from events.envelope import EventEnvelope
 from services.config import Settings
 from services.lifecycle import stop_on_signals
 from services.log_reader import log_consumer, partition_ids
+from services.postgres import init_connection
 from services.projection.changes import Change, LogPosition, changes, coalesce
 from services.projection.tracking import (
     StaleTracking,
@@ -35,7 +36,7 @@ from services.projection.tracking import (
     record_skipped,
     tracked_offsets,
 )
-from services.projection.writer import init_connection, write_changes
+from services.projection.writer import write_changes
 from services.topics import ensure_topics
 
 log = logging.getLogger(__name__)

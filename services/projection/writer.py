@@ -15,20 +15,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 import asyncpg
-import msgspec
 
 from services.projection.changes import Change
 from services.projection.tables import Table
-
-
-async def init_connection(conn: asyncpg.Connection) -> None:
-    """jsonb in and out as Python values, encoded by msgspec."""
-    await conn.set_type_codec(
-        "jsonb",
-        encoder=lambda value: msgspec.json.encode(value).decode(),
-        decoder=msgspec.json.decode,
-        schema="pg_catalog",
-    )
 
 
 def _upsert_sql(table: Table) -> str:

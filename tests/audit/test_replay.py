@@ -11,9 +11,9 @@ from events.event_types import EVENT_TYPES
 from services.audit.fold import Fold
 from services.audit.replay import ReplayError, replay
 from services.log_reader import read_all
+from services.postgres import init_connection
 from services.projection.snapshot import snapshot
 from services.projection.tables import TABLES
-from services.projection.writer import init_connection
 from tests.audit.support import copied_topic, fleetstate
 
 
