@@ -1,36 +1,24 @@
 """`fleetstate usage-projector`: the usage log -> the usage read models in PostgreSQL.
 
-Exactly once like the events projector (README, "Guarantees"): each batch of usage-log
-records adds its bytes to `usage_hourly` and `sim_usage` and moves its tracking rows
-(projection "usage_records") in ONE transaction, the tracking update conditional on the offset
-it expects. The rows only ever grow by additions, so applying a record twice would count it
-twice: the tracking row is what makes that impossible.
+On the projection port like the events' projection (services/projection/runner.py): each batch
+of usage-log records adds its bytes to `usage_hourly` and `sim_usage` and moves its tracking
+rows (projection "usage_records") in ONE transaction. The rows only ever grow by additions, so
+applying a record twice would count it twice: the tracking row is what makes that impossible.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import UTC, datetime
 
 import asyncpg
-from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
 
-from events.codec import InvalidMessage
 from events.usage import UsageFacts, decode_facts
 from services.config import Settings
 from services.lifecycle import stop_on_signals
-from services.log_reader import log_consumer, partition_ids
-from services.projection.tracking import (
-    StaleTracking,
-    advance,
-    record_skipped,
-    tracked_offsets,
-)
+from services.projection.runner import LogProjection, ProjectionRunner
 from services.topics import ensure_topics
 from services.usage import metrics
-
-log = logging.getLogger(__name__)
 
 USAGE_RECORDS = "usage_records"
 MAX_BATCH = 2000  # usage-log records per transaction
@@ -86,81 +74,31 @@ def additions(all_facts: list[UsageFacts]) -> tuple[list[tuple], list[tuple]]:
     )
 
 
-class UsageProjector:
+class UsageProjection(LogProjection):
+    name = USAGE_RECORDS
+    max_batch = MAX_BATCH
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+
+    def decode(self, record: ConsumerRecord) -> UsageFacts:
+        return decode_facts(record.value)
+
+    async def write(self, conn: asyncpg.Connection, items: dict[int, list[UsageFacts]]) -> None:
+        hourly, periods = additions([facts for batch in items.values() for facts in batch])
+        await conn.executemany(_ADD_HOURLY, hourly)
+        await conn.executemany(_ADD_PERIOD, periods)
+
+    def applied(self, count: int) -> None:
+        metrics.PROJECTED_RECORDS.inc(count)
+
+
+class UsageProjector(ProjectionRunner):
+    """The usage log projected into the usage read models of `schema`."""
+
     def __init__(self, settings: Settings, schema: str = "public") -> None:
-        self.settings = settings
-        self.schema = schema
-        self.topic = settings.usage_log_topic
-        self.positions: dict[int, int] = {}
-
-    async def run(self, stop: asyncio.Event) -> None:
-        consumer = log_consumer(self.settings.kafka_bootstrap)
-        await consumer.start()
-        try:
-            partitions = await partition_ids(self.settings.kafka_bootstrap, self.topic)
-            consumer.assign([TopicPartition(self.topic, p) for p in partitions])
-            while not stop.is_set():
-                try:
-                    await self._follow(consumer, partitions, stop)
-                except (
-                    OSError,
-                    asyncpg.PostgresError,
-                    asyncpg.InterfaceError,
-                    StaleTracking,
-                ) as exc:
-                    log.warning("usage projector: %s; resuming from the tracked offsets", exc)
-                    try:
-                        await asyncio.wait_for(stop.wait(), 1.0)
-                    except TimeoutError:
-                        pass
-        finally:
-            await consumer.stop()
-
-    async def _follow(self, consumer, partitions: list[int], stop: asyncio.Event) -> None:
-        conn = await asyncpg.connect(
-            self.settings.database_url, timeout=10, server_settings={"search_path": self.schema}
-        )
-        try:
-            self.positions = await tracked_offsets(conn, USAGE_RECORDS, self.topic, partitions)
-            for partition, offset in self.positions.items():
-                consumer.seek(TopicPartition(self.topic, partition), offset)
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
-                if any(batches.values()):
-                    await self._apply(conn, batches)
-        finally:
-            await conn.close(timeout=2)
-
-    async def _apply(self, conn: asyncpg.Connection, batches) -> None:
-        facts: list[UsageFacts] = []
-        skipped: list[tuple[int, int, str]] = []
-        moved: dict[int, tuple[int, int]] = {}
-        for tp, records in batches.items():
-            expected = self.positions[tp.partition]
-            records = [r for r in records if r.offset >= expected]  # a refetch after a seek
-            if not records:
-                continue
-            for record in records:
-                try:
-                    facts.append(decode_facts(record.value))
-                except InvalidMessage as exc:
-                    log.error(
-                        "usage projector: skipping %d@%d: %s", tp.partition, record.offset, exc
-                    )
-                    skipped.append((tp.partition, record.offset, exc.reason))
-            moved[tp.partition] = (expected, records[-1].offset + 1)
-        if not moved:
-            return
-        hourly, periods = additions(facts)
-        async with conn.transaction():
-            await conn.executemany(_ADD_HOURLY, hourly)
-            await conn.executemany(_ADD_PERIOD, periods)
-            for partition, (expected, next_offset) in moved.items():
-                await advance(conn, USAGE_RECORDS, self.topic, partition, expected, next_offset)
-            await record_skipped(conn, USAGE_RECORDS, [(self.topic, *s) for s in skipped])
-        for partition, (_, next_offset) in moved.items():
-            self.positions[partition] = next_offset
-        metrics.PROJECTED_RECORDS.inc(len(facts))
+        projection = UsageProjection(settings.usage_log_topic)
+        super().__init__(settings.kafka_bootstrap, settings.database_url, projection, schema)
 
 
 async def run_usage_projector(settings: Settings) -> None:

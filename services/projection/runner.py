@@ -1,0 +1,220 @@
+"""The projection port: how any log is projected into PostgreSQL exactly once.
+
+A projection (`LogProjection`) says only what is its own: its name (the tracking rows'),
+the log it reads, how a record decodes into an item, and how a batch of items becomes rows.
+`ProjectionRunner` does the rest, the same for every projection (README, "Guarantees":
+exactly-once projection):
+
+- each batch's rows and its tracking rows (topic, partition, next offset) are written in ONE
+  transaction, the tracking update conditional on the offset expected, so a second runner by
+  mistake (or a zombie) fails its transaction instead of applying a batch twice;
+- at start and after any failure (PostgreSQL away, tracking moved by another) it resumes from
+  the tracked offsets, backing off while the database does not answer;
+- a record that does not decode, and one PostgreSQL refuses (a batch refused is retried item
+  by item), is set aside in `projection_skipped` with the reason; the records after it go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import asyncpg
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from events.codec import InvalidMessage
+from services.log_reader import log_consumer, partition_ids
+from services.postgres import init_connection
+from services.projection.tracking import StaleTracking, advance, record_skipped, tracked_offsets
+
+log = logging.getLogger(__name__)
+
+# PostgreSQL refusing a value (a data exception or a violated constraint), as opposed to a
+# connection that failed: retrying the same batch would fail the same way forever.
+REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+class Item(NamedTuple):
+    record: ConsumerRecord
+    value: Any  # what the projection decoded (None when set aside)
+    skipped: str | None  # why the record is set aside (kept in projection_skipped)
+
+
+class LogProjection(ABC):
+    name: str  # its tracking rows' projection name
+    topic: str  # the log it projects
+    max_batch: int = 2000  # records per transaction
+
+    @abstractmethod
+    def decode(self, record: ConsumerRecord) -> Any:
+        """The item a record stands for; InvalidMessage sets the record aside."""
+
+    @abstractmethod
+    async def write(self, conn: asyncpg.Connection, items: dict[int, list[Any]]) -> None:
+        """Writes a batch's items (by partition, in log order), inside the runner's
+        transaction."""
+
+    # Optional hooks: by default nothing.
+    async def committed(  # noqa: B027
+        self, conn: asyncpg.Connection, positions: dict[int, int]
+    ) -> None:
+        """Inside the transaction, after the tracking rows moved to `positions` (partition ->
+        next offset): what others should hear of it."""
+
+    def applied(self, count: int) -> None:  # noqa: B027
+        """After a commit: `count` records were projected (or set aside)."""
+
+
+class ProjectionRunner:
+    def __init__(
+        self, bootstrap: str, database_url: str, projection: LogProjection, schema: str = "public"
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.database_url = database_url
+        self.projection = projection
+        self.schema = schema
+        self.positions: dict[int, int] = {}  # partition -> next offset, as committed
+        self.applied = 0  # records applied since start (for tests and logs)
+
+    @property
+    def topic(self) -> str:
+        return self.projection.topic
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = log_consumer(self.bootstrap)
+        await consumer.start()
+        try:
+            partitions = await partition_ids(self.bootstrap, self.topic)
+            consumer.assign([TopicPartition(self.topic, p) for p in partitions])
+            backoff = 0.2
+            while not stop.is_set():
+                try:
+                    await self._follow(consumer, partitions, stop)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    # Postgres went away or a zombie moved our rows: start over from what
+                    # is committed, once the database answers again.
+                    self._resuming(exc)
+                    await _sleep_unless(stop, backoff)
+                    backoff = min(backoff * 2, 5.0)
+                except StaleTracking as exc:
+                    self._resuming(exc)
+                else:
+                    backoff = 0.2
+        finally:
+            await consumer.stop()
+
+    def _resuming(self, exc: Exception) -> None:
+        log.warning("%s: %s; resuming from the tracked offsets", self.projection.name, exc)
+
+    async def _follow(self, consumer, partitions: list[int], stop: asyncio.Event) -> None:
+        conn = await asyncpg.connect(
+            self.database_url, timeout=10, server_settings={"search_path": self.schema}
+        )
+        try:
+            await init_connection(conn)
+            self.positions = await tracked_offsets(
+                conn, self.projection.name, self.topic, partitions
+            )
+            for partition, offset in self.positions.items():
+                consumer.seek(TopicPartition(self.topic, partition), offset)
+            while not stop.is_set():
+                batches = await consumer.getmany(
+                    timeout_ms=200, max_records=self.projection.max_batch
+                )
+                batches = {tp: records for tp, records in batches.items() if records}
+                if batches:
+                    await self._apply(conn, consumer, batches)
+        finally:
+            await conn.close(timeout=2)
+
+    async def _apply(self, conn: asyncpg.Connection, consumer, batches) -> None:
+        items: list[Item] = []
+        for tp, records in batches.items():
+            # A fetch in flight at the last seek can deliver records again: skip them.
+            fresh = [r for r in records if r.offset >= self.positions[tp.partition]]
+            items += [self._item(record) for record in fresh]
+        if not items:
+            return
+        try:
+            await self._commit(conn, consumer, items)
+        except REFUSED as exc:
+            # One record PostgreSQL refuses must not stop the projection for good: apply the
+            # batch one record at a time and set aside only the refused ones.
+            log.error("%s: a batch was refused (%s); applying it one by one", self.name, exc)
+            for item in items:
+                try:
+                    await self._commit(conn, consumer, [item])
+                except REFUSED as refused:
+                    log.error("%s: skipping %s/%d@%d: %s", self.name, *_where(item), refused)
+                    set_aside = Item(item.record, None, f"refused by PostgreSQL: {refused}")
+                    await self._commit(conn, consumer, [set_aside])
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    def _item(self, record: ConsumerRecord) -> Item:
+        try:
+            return Item(record, self.projection.decode(record), None)
+        except InvalidMessage as exc:
+            log.error("%s: skipping %s/%d@%d: %s", self.name, *_where_record(record), exc.reason)
+            return Item(record, None, exc.reason)
+
+    async def _commit(self, conn: asyncpg.Connection, consumer, items: Sequence[Item]) -> None:
+        """Writes the items and moves the tracking rows past them, in one transaction."""
+        by_partition: dict[int, list[Item]] = {}
+        for item in items:
+            by_partition.setdefault(item.record.partition, []).append(item)
+        now = time.time()
+        moved: dict[int, int] = {}
+        async with conn.transaction():
+            await self.projection.write(
+                conn,
+                {
+                    partition: [i.value for i in part if i.skipped is None]
+                    for partition, part in by_partition.items()
+                },
+            )
+            for partition, part in by_partition.items():
+                first, last = part[0].record, part[-1].record
+                moved[partition] = last.offset + 1
+                end = consumer.last_stable_offset(TopicPartition(self.topic, partition))
+                await advance(
+                    conn,
+                    self.name,
+                    self.topic,
+                    partition,
+                    self.positions[partition],
+                    moved[partition],
+                    last_event_at=datetime.fromtimestamp(last.timestamp / 1000, UTC),
+                    events_behind=max(0, (end or moved[partition]) - moved[partition]),
+                    seconds_behind=max(0.0, now - first.timestamp / 1000),
+                )
+            await record_skipped(
+                conn, self.name, [(*_where(i), i.skipped) for i in items if i.skipped is not None]
+            )
+            await self.projection.committed(conn, moved)
+        self.positions.update(moved)
+        self.applied += len(items)
+        self.projection.applied(len(items))
+
+
+def _where(item: Item) -> tuple[str, int, int]:
+    return _where_record(item.record)
+
+
+def _where_record(record: ConsumerRecord) -> tuple[str, int, int]:
+    return record.topic, record.partition, record.offset
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
