@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := devstack/stack.sh
 
-.PHONY: install run test stack stop status clean-data lint bench bench-domain bench-processor bench-api bench-replay chaos
+.PHONY: install run test test-repeat stack stop status clean-data lint bench bench-domain bench-processor bench-api bench-replay chaos
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetstate needs Python 3.11, found " + sys.version.split()[0]'
@@ -37,6 +37,23 @@ else
 	@$(BIN)/pytest -n 2 --dist loadgroup -m "not serial"; $(PYTEST_RUN)
 	@$(BIN)/pytest -m serial; $(PYTEST_RUN)
 endif
+
+# `make test-repeat 10` (or N=10; default 5): `make test` N times in a row, to catch a flaky
+# test; stops at the first failing run and says which. PYTEST_ARGS is passed on to each run.
+ifeq (test-repeat,$(firstword $(MAKECMDGOALS)))
+ifneq ($(word 2,$(MAKECMDGOALS)),)
+N := $(word 2,$(MAKECMDGOALS))
+$(eval $(N):;@:)  # the count is an argument, not a target to build
+endif
+endif
+N ?= 5
+test-repeat:
+	@case "$(N)" in ''|*[!0-9]*|0) echo "test-repeat: N must be a whole number above 0, not '$(N)'" >&2; exit 2;; esac; \
+	for run in $$(seq 1 $(N)); do \
+		echo "== test-repeat: run $$run of $(N)"; \
+		$(MAKE) --no-print-directory test || { echo "test-repeat: run $$run of $(N) failed" >&2; exit 1; }; \
+	done; \
+	echo "test-repeat: all $(N) runs passed"
 
 # The long fault-injection run on a stack of its own (tests/chaos); a short one is in `make test`.
 chaos: install

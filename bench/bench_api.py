@@ -208,7 +208,6 @@ async def one_run(base: Settings, seconds: float, tmp: Path) -> dict[str, tuple[
                 ProvisionSimCard(iccid="8999999999999999999", registration_code="BENCH00001"),
                 account_sid=OPERATOR_ACCOUNT_SID,
             )
-            await asyncio.sleep(1.5)  # the processors' catalogue tail learns of the card
             card = {"Iccid": "8999999999999999999", "RegistrationCode": "BENCH00001"}
             async with http.post("/v1/Sims", data=card) as r:
                 assert r.status == 201, await r.text()

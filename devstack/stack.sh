@@ -3,7 +3,9 @@
 # Usage: devstack/stack.sh start|stop|status|clean-data|kill|restart [kafka|postgres]
 #
 # Everything lives under .devstack/ (git-ignored): downloaded jars in .devstack/cache (kept by
-# clean-data), broker and database data in .devstack/kafka and .devstack/postgres.
+# clean-data), broker and database data in .devstack/kafka and .devstack/postgres. Run as root
+# from a checkout the postgres user cannot reach (a private home directory), the database's data
+# and log live in that user's home instead, one directory per checkout (see pg_home).
 #
 # A second, separate stack (the chaos run kills its broker and restarts its database without
 # touching the dev stack) takes other ports and another directory:
@@ -12,7 +14,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STATE="${FLEETSTATE_STACK_DIR:-$ROOT/.devstack}"
+# Absolute: PostgreSQL's tools run from / (see as_pg_owner) and the path keys its directory.
+STATE="$(realpath -m "${FLEETSTATE_STACK_DIR:-$ROOT/.devstack}")"
 CACHE="$ROOT/.devstack/cache"  # jars are shared by every stack of this checkout
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/devstack/pom.xml")"
@@ -132,17 +135,33 @@ pg_bin() {
 }
 
 # PostgreSQL refuses to run as root: as root we run it as the 'postgres' user that Debian's
-# package creates, in a cluster of our own.
-as_pg_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# package creates, in a cluster of our own. From /, as that user may not enter the caller's
+# working directory.
+as_pg_owner() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 
-pg_data_dir() {
-  # The cluster lives under .devstack/ unless the postgres user cannot reach it (a checkout
-  # inside a private home directory): then it lives in the postgres user's home, one per checkout.
-  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
-    echo "/var/lib/postgresql/fleetstate-$(echo "$STATE" | sha1sum | cut -c1-12)"
-  else
-    echo "$PG_DIR/data"
-  fi
+# Where the cluster (data/) and its log (postgres.log) live: $PG_DIR, unless the first start
+# found that the postgres user cannot reach it (root, in a checkout inside a private home
+# directory). Then they live in that user's home, in a directory keyed by this stack's path so
+# that two checkouts do not collide, and $PG_HOME_RECORD names it for stop, status and clean-data.
+PG_HOME_RECORD="$PG_DIR/home"
+
+pg_home() {
+  if [ -s "$PG_HOME_RECORD" ]; then cat "$PG_HOME_RECORD"; else echo "$PG_DIR"; fi
+}
+
+pg_choose_home() { # on the first start: keep the cluster here, or move it where postgres can reach
+  [ "$(id -u)" = 0 ] || return 0
+  [ -s "$PG_HOME_RECORD" ] || [ -f "$PG_DIR/data/PG_VERSION" ] && return 0
+  runuser -u postgres -- test -x "$(dirname "$STATE")" 2>/dev/null && return 0
+  local home; home="$(getent passwd postgres | cut -d: -f6)"
+  [ -n "$home" ] && runuser -u postgres -- test -w "$home" 2>/dev/null \
+    || die "the postgres user can reach neither $STATE nor a home of its own: clone into a directory it can enter (e.g. under /srv or /opt)"
+  home="$home/fleetstate-$(printf '%s' "$STATE" | sha1sum | cut -c1-12)"
+  as_pg_owner mkdir -p -m 700 "$home"
+  # Who it belongs to, for whoever finds it there.
+  echo "$STATE" | as_pg_owner tee "$home/stack-dir" >/dev/null
+  echo "$home" >"$PG_HOME_RECORD"
+  log "the postgres user cannot reach $STATE: PostgreSQL's data and log go to $home"
 }
 
 HBA_MARK="# fleetstate: password authentication"
@@ -166,11 +185,12 @@ pg_superuser_password() {
 }
 
 pg_start() {
-  local bin data
+  local bin home data pglog
   bin="$(pg_bin)"
   mkdir -p "$PG_DIR"
-  data="$(pg_data_dir)"
-  [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR" && chmod 755 "$STATE"
+  pg_choose_home
+  home="$(pg_home)"; data="$home/data"; pglog="$home/postgres.log"
+  [ "$(id -u)" = 0 ] && [ "$home" = "$PG_DIR" ] && chown postgres: "$PG_DIR" && chmod 755 "$STATE"
   local su_password; su_password="$(pg_superuser_password)"
   if [ ! -f "$data/PG_VERSION" ]; then
     log "initialising a PostgreSQL cluster in $data"
@@ -196,14 +216,14 @@ EOF
   else
     # pg_ctl removes a stale postmaster.pid by itself when its process is gone.
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-    touch "$PG_DIR/postgres.log"; [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR/postgres.log"
-    as_pg_owner "$bin/pg_ctl" -D "$data" -l "$PG_DIR/postgres.log" -w -t "$START_TIMEOUT" start >/dev/null \
-      || { tail -n 40 "$PG_DIR/postgres.log" >&2; die "PostgreSQL did not start"; }
+    touch "$pglog"; [ "$(id -u)" = 0 ] && chown postgres: "$pglog"
+    as_pg_owner "$bin/pg_ctl" -D "$data" -l "$pglog" -w -t "$START_TIMEOUT" start >/dev/null \
+      || { tail -n 40 "$pglog" >&2; die "PostgreSQL did not start"; }
   fi
   local psql=(env PGPASSWORD="$su_password" PGPASSFILE=/dev/null "$bin/psql" -h 127.0.0.1
     -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt)
   for _ in $(seq 1 "$START_TIMEOUT"); do "${psql[@]}" -c 'select 1' >/dev/null 2>&1 && break; sleep 1; done
-  "${psql[@]}" -c 'select 1' >/dev/null || { tail -n 40 "$PG_DIR/postgres.log" >&2; die "PostgreSQL does not answer"; }
+  "${psql[@]}" -c 'select 1' >/dev/null || { tail -n 40 "$pglog" >&2; die "PostgreSQL does not answer"; }
   # A cluster made before password authentication trusts every local connection: give the
   # superuser its password (while trust still lets us in), then require passwords and reload.
   if ! as_pg_owner grep -q "^$HBA_MARK" "$data/pg_hba.conf"; then
@@ -228,7 +248,7 @@ EOF
 
 pg_stop() {
   local bin data
-  data="$(pg_data_dir)"
+  data="$(pg_home)/data"
   [ -f "$data/PG_VERSION" ] || return 0
   bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
   if as_pg_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
@@ -242,9 +262,16 @@ pg_restart() { pg_stop; pg_start; }
 # ---------------------------------------------------------------- commands
 status() {
   if pid_alive "$KAFKA_DIR/kafka.pid" kafka.Kafka; then echo "kafka: running (pid $(cat "$KAFKA_DIR/kafka.pid"))"; else echo "kafka: stopped"; fi
-  local bin data; data="$(pg_data_dir)"; bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  local bin data; data="$(pg_home)/data"; bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
   if [ -n "$bin" ] && [ -f "$data/PG_VERSION" ] && as_pg_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     echo "postgres: running (127.0.0.1:$PG_PORT)"; else echo "postgres: stopped"; fi
+}
+
+clean_data() {
+  local home; home="$(pg_home)"  # read before $PG_DIR, which holds the record, goes
+  kafka_stop; pg_stop
+  rm -rf "$KAFKA_DIR" "$PG_DIR" "$home"
+  log "data removed (jar cache kept)"
 }
 
 main() {
@@ -261,7 +288,7 @@ main() {
     restart:kafka) kafka_stop; kafka_start ;;
     kill:kafka) kafka_kill ;;
     status:*) status ;;
-    clean-data:*) kafka_stop; pg_stop; rm -rf "$KAFKA_DIR" "$PG_DIR" "$(pg_data_dir)"; log "data removed (jar cache kept)" ;;
+    clean-data:*) clean_data ;;
     *) echo "usage: $0 start|stop|status|clean-data|kill|restart [kafka|postgres]" >&2; exit 2 ;;
   esac
 }

@@ -298,7 +298,3 @@ EVENT_TYPES: dict[str, type[BaseEvent]] = {cls.__name__: cls for cls in Event.__
 # The current schema version of every event type; bump it together with an upcaster.
 SCHEMA_VERSIONS: dict[str, int] = {name: 1 for name in EVENT_TYPES}
 SCHEMA_VERSIONS["FleetCreated"] = 2
-
-
-def event_type_name(event: BaseEvent) -> str:
-    return type(event).__name__

@@ -42,13 +42,3 @@ def is_sid(prefix: str, value: object) -> bool:
         and value.startswith(prefix)
         and _HEX32.fullmatch(value, 2) is not None
     )
-
-
-def looks_like_any_sid(value: str) -> bool:
-    """Two ASCII capital letters + 32 lowercase hex: the shape of any Twilio SID."""
-    return (
-        len(value) == 34
-        and value[:2].isascii()
-        and value[:2].isupper()
-        and is_sid(value[:2], value)
-    )

@@ -7,8 +7,8 @@ duplicate bugs, so the processor uses plain aiokafka with one transactional prod
 partition (services/runtime), proven by the kill tests.
 
 Several instances share the command partitions; each partition's state is its own
-(partition.py). What they all read besides: the catalogue table (Networks, SIM cards, card
-owners), followed from its compacted topic.
+(partition.py). What they all read besides: the catalogue table (the operator's Networks),
+followed from its compacted topic. A SIM card is its ICCID's partition's own state.
 """
 
 from __future__ import annotations

@@ -109,10 +109,9 @@ async def stack(tmp_path_factory) -> Stack:
                 ],
                 timeout=60,
             )
+        # Each card is its ICCID's partition's own, decided before its outcome came back: a
+        # registration asks that partition, so nothing more needs to be waited for.
         await wait_until_projected(settings, settings.database_url)
-        # Every processor learns of cards from the operator's partition by tailing it: give
-        # that tail (a fetch wait of 500 ms) time to pass them on before anyone registers.
-        await asyncio.sleep(1.5)
         yield Stack(
             settings=settings,
             base_url=base_url,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -63,12 +62,3 @@ async def register_sim(api: httpx.AsyncClient, stack: Stack) -> dict:
     response = await api.post("/v1/Sims", data={"Iccid": iccid, "RegistrationCode": code})
     assert response.status_code == 201, response.text
     return response.json()
-
-
-async def post_until_served(client: httpx.AsyncClient, path: str, **request) -> httpx.Response:
-    """A new API process answers writes 503 until its Kafka client has connected (it serves
-    before that); 503 means "try again", so the request is repeated until it is served."""
-    async with asyncio.timeout(30):
-        while (response := await client.post(path, **request)).status_code == 503:  # noqa: ASYNC110 - waits for another process
-            await asyncio.sleep(0.1)
-    return response

@@ -102,7 +102,6 @@ async def test_the_demo_seeds_once_and_prints_the_same_working_credentials_every
         listed = (await http.get("/v1/Networks", params={"Mcc": "310", "Mnc": "260"})).json()
         assert [n["friendly_name"] for n in listed["networks"]] == ["T-Mobile USA"]
         iccid, code = first.cards[0]
-        await asyncio.sleep(1)  # the processor's catalogue tail learns of the cards
         sim = await http.post("/v1/Sims", data={"Iccid": iccid, "RegistrationCode": code})
         assert sim.status_code == 201, sim.text
         fleet = await http.post(

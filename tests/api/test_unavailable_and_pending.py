@@ -2,7 +2,9 @@
 When a write is still being processed as the wait ends: 202 with what is known.
 
 Each test runs an API of its own (`fleetstate api`, a child process) with settings that point
-one dependency somewhere else; the shared stack keeps running.
+one dependency somewhere else; the shared stack keeps running. A test that writes waits until
+its API says it is ready (/readyz: its command client has connected to Kafka): an API serves
+before that, answering writes 503, and how long connecting takes is no one's guess.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from tests.api.support import (
     assert_error,
     create_fleet,
     create_profile,
-    post_until_served,
     register_sim,
 )
 from tests.api.test_tenants_and_idempotency import _events_of
@@ -30,8 +31,10 @@ from tests.services import ServiceProcess
 
 
 @contextlib.asynccontextmanager
-async def in_process(stack, account, **changes):
-    """Another `fleetstate api` with `changes` to the stack's settings, and a client of it."""
+async def in_process(stack, account, *, ready: bool = True, **changes):
+    """Another `fleetstate api` with `changes` to the stack's settings, and a client of it, once
+    it is ready (`until_ready`); with `ready=False` (a dependency it cannot reach) once it serves
+    its OpenAPI, which needs neither Kafka nor PostgreSQL."""
     changes.setdefault("api_metrics_port", free_port())  # never the stack API's own
     settings = msgspec.structs.replace(stack.settings, api_port=free_port(), **changes)
     process = ServiceProcess("api", settings, log_path=stack.logs / f"api-{settings.api_port}.log")
@@ -41,16 +44,31 @@ async def in_process(stack, account, **changes):
         async with httpx.AsyncClient(
             base_url=base_url, auth=(account.sid, account.token), timeout=30
         ) as client:
-            async with asyncio.timeout(30):  # up when it serves its OpenAPI (no dependency)
-                while True:
-                    try:
-                        if (await client.get("/openapi.json")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.1)
+            await (until_ready(client) if ready else until_serving(client))
             yield client
     finally:
         process.stop()
+
+
+async def until_answered(client: httpx.AsyncClient, path: str) -> None:
+    """Until the child process answers 200 at `path` (it is still starting, or its probe says
+    no)."""
+    async with asyncio.timeout(30):
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(path)).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+
+
+async def until_serving(client: httpx.AsyncClient) -> None:
+    await until_answered(client, "/openapi.json")
+
+
+async def until_ready(client: httpx.AsyncClient) -> None:
+    """Until a write can be served: the command client connected to Kafka, PostgreSQL
+    answering."""
+    await until_answered(client, "/readyz")
 
 
 async def test_with_kafka_unreachable_writes_are_503_and_nothing_changes_while_reads_work(
@@ -58,7 +76,7 @@ async def test_with_kafka_unreachable_writes_are_503_and_nothing_changes_while_r
 ):
     await create_profile(api, UniqueName="nap")
     before = await _events_of(stack, account.sid)
-    async with in_process(stack, account, kafka_bootstrap="127.0.0.1:1") as client:
+    async with in_process(stack, account, ready=False, kafka_bootstrap="127.0.0.1:1") as client:
         body = assert_error(
             await client.post("/v1/Fleets", data={"NetworkAccessProfile": "nap"}), 503, 20503
         )
@@ -74,7 +92,7 @@ async def test_with_postgres_unreachable_requests_are_503_not_500(stack, account
     dsn = stack.settings.database_url.replace(f":{port}/", ":1/")
     metrics_port = free_port()
     async with in_process(
-        stack, account, database_url=dsn, api_metrics_port=metrics_port
+        stack, account, ready=False, database_url=dsn, api_metrics_port=metrics_port
     ) as client:
         assert_error(await client.get("/v1/Fleets"), 503, 20503)
         assert_error(
@@ -108,13 +126,12 @@ async def test_the_api_connects_to_kafka_by_itself_once_it_answers(stack, api, a
     proxy = TcpProxy(host, int(port), free_port())
     try:
         bootstrap = f"127.0.0.1:{proxy.port}"
-        async with in_process(stack, account, kafka_bootstrap=bootstrap) as client:
+        async with in_process(stack, account, ready=False, kafka_bootstrap=bootstrap) as client:
             form = {"NetworkAccessProfile": "nap"}
             assert_error(await client.post("/v1/Fleets", data=form), 503, 20503)
             await proxy.up()
-            async with asyncio.timeout(30):
-                while (response := await client.post("/v1/Fleets", data=form)).status_code == 503:  # noqa: ASYNC110 - polls another process
-                    await asyncio.sleep(0.3)
+            await until_ready(client)  # it connected by itself
+            response = await client.post("/v1/Fleets", data=form)
             assert response.status_code == 201, response.text
     finally:
         await proxy.down()
@@ -130,8 +147,8 @@ async def test_a_sim_change_not_yet_projected_when_the_wait_ends_is_202_schedule
     async with in_process(
         stack, account, events_topic=f"unprojected-{uuid.uuid4().hex[:6]}", api_write_timeout=1.0
     ) as client:
-        response = await post_until_served(
-            client, f"/v1/Sims/{sim['sid']}", data={"Fleet": "fleet", "Status": "active"}
+        response = await client.post(
+            f"/v1/Sims/{sim['sid']}", data={"Fleet": "fleet", "Status": "active"}
         )
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "scheduled" and response.json()["sid"] == sim["sid"]
@@ -158,9 +175,7 @@ async def test_a_create_not_decided_when_the_wait_ends_is_202_with_its_final_sid
         outcomes_topic=undecided.outcomes_topic,
         api_write_timeout=1.0,
     ) as client:
-        response = await post_until_served(
-            client, "/v1/Fleets", data={"NetworkAccessProfile": "nap"}
-        )
+        response = await client.post("/v1/Fleets", data={"NetworkAccessProfile": "nap"})
         own_base = str(client.base_url).rstrip("/")
     assert response.status_code == 202, response.text
     body = response.json()
