@@ -80,6 +80,19 @@ async def race(client, a: str, b: str, iccid: str, code: str):
     )
 
 
+async def assigned_log(settings, iccids: list[str], timeout: float = 60):
+    """The committed (events, outcomes) once every card in `iccids` is assigned: a Sim's
+    registration is answered when its account records it, and the card's ConfirmSimCard is
+    decided a step later, so read the log only once that step is in it (processors running)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            events, outcomes = await committed_log(settings)
+            assigned = {e.aggregate_id for e in events if e.type == "SimCardAssigned"}
+            if set(iccids) <= assigned:
+                return events, outcomes
+            await asyncio.sleep(0.1)
+
+
 def assert_one_owner_each(events, iccids: list[str]) -> None:
     registered = Counter(e.payload.iccid for e in events if e.type == "SimRegistered")
     assigned = Counter(e.aggregate_id for e in events if e.type == "SimCardAssigned")
@@ -120,10 +133,10 @@ async def test_the_same_card_registered_from_two_accounts_at_once_has_one_owner_
             assert lost.rejection.code == 83002
             winners[next(o.account_sid for o in outcomes if o.status == "accepted")] += 1
         assert sum(members[i].kills for i in range(2)) == kills
+        events, _ = await assigned_log(topics, [iccid for iccid, _ in cards])
     finally:
         for member in members:
             member.stop()
-    events, _ = await committed_log(topics)
     assert_one_owner_each(events, [iccid for iccid, _ in cards])
     assert winners[a] + winners[b] == ROUNDS
 
@@ -161,9 +174,9 @@ async def test_an_owned_card_stays_owned_across_restarts_under_other_hash_seeds(
                 assert again.rejection.code == 83003  # a's already, under its Sim
             for envelope, first in firsts:
                 assert await client.execute(envelope, timeout=60) == first
+        events, _ = await assigned_log(topics, [iccid for iccid, _ in cards])
     finally:
         processor.stop()
-    events, _ = await committed_log(topics)
     assert_one_owner_each(events, [iccid for iccid, _ in cards])
 
 
@@ -199,7 +212,7 @@ async def test_moves_racing_registrations_and_status_changes_keep_one_owner(
             assert change.rejection.http_status in (404, 409), change
         else:
             assert "new" in move.rejection.message, move
-    events, _ = await committed_log(topics)
+    events, _ = await assigned_log(topics, [iccid for iccid, _ in cards])
     owners = {}
     for event in events:
         if event.type == "SimCardAssigned":
@@ -284,7 +297,7 @@ async def test_a_reservation_that_cannot_complete_is_released_with_its_reason(to
         assert (refused.status, refused.rejection.code) == ("rejected", 20503), refused
         taken = await client.execute(register, account_sid=b, timeout=60)
         assert taken.status == "accepted", taken
-    events, _ = await committed_log(settings)
+        events, _ = await assigned_log(settings, [iccid])
     [released] = [e for e in events if e.type == "SimCardReservationReleased"]
     assert released.aggregate_id == iccid and "did not answer in time" in released.payload.reason
     assert_one_owner_each(events, [iccid])
