@@ -49,6 +49,8 @@ QUERY_PARAMS = (
 )
 
 
+# records.py's own token, not pages.py's: a position in periods and group values.
+PAGE_PARAMS = pages.page_params(records.TOKEN_PATTERN)
 _WINDOW = ("StartTime", "EndTime")  # always in page URLs, as resolved
 
 
@@ -89,7 +91,7 @@ async def list_usage_records(request: Request) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
     params = forms.query_params(request)
-    values = forms.read(params, (*QUERY_PARAMS, *pages.PAGE_PARAMS))
+    values = forms.read(params, (*QUERY_PARAMS, *PAGE_PARAMS))
     token = values.pop("page_token", None)  # records.py's own token, not pages.py's
     page = pages.page_request(values)
     # To the second: the first page's window is exactly the one its page URLs name.
