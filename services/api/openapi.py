@@ -13,7 +13,16 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get
 
-from services.api import audit_routes, fleets, networks, pages, profiles, sims, usage_records
+from services.api import (
+    audit_routes,
+    fleets,
+    forms,
+    networks,
+    pages,
+    profiles,
+    sims,
+    usage_records,
+)
 from services.api.errors import ErrorBody
 from services.api.forms import FORM, Param
 from services.api.responses import Pending
@@ -51,7 +60,8 @@ def _param_schema(param: Param) -> dict[str, Any]:
         bounds = {"minimum": param.minimum, "maximum": param.maximum}
         return {"type": "integer", **{k: v for k, v in bounds.items() if v is not None}}
     if param.kind == "list":
-        return {"type": "array", "items": {"type": "string"}}
+        item = {"type": "string", "pattern": param.pattern or forms.NO_NUL}
+        return {"type": "array", "items": item}
     schema: dict[str, Any] = {"type": "string"}
     if param.enum:
         schema["enum"] = list(param.enum)
@@ -61,6 +71,8 @@ def _param_schema(param: Param) -> dict[str, Any]:
         schema["maxLength"] = param.max_length
     if param.pattern:
         schema["pattern"] = param.pattern
+    elif not param.enum and not param.format:
+        schema["pattern"] = forms.NO_NUL
     return schema
 
 

@@ -26,8 +26,18 @@ from services.usage.records_query import GRANULARITIES, GROUPS, InvalidParameter
 
 PATH = "/v1/UsageRecords"
 QUERY_PARAMS = (
-    Param("Sim", "sim", description="SID or unique name of a Sim: only its usage"),
-    Param("Fleet", "fleet", description="SID or unique name of a Fleet: usage while in it"),
+    Param(
+        "Sim",
+        "sim",
+        description="SID or unique name of a Sim: only its usage",
+        pattern=forms.NOT_EMPTY,
+    ),
+    Param(
+        "Fleet",
+        "fleet",
+        description="SID or unique name of a Fleet: usage while in it",
+        pattern=forms.NOT_EMPTY,
+    ),
     Param(
         "Network",
         "network",
