@@ -73,6 +73,9 @@ def _param_schema(param: Param) -> dict[str, Any]:
         schema["pattern"] = param.pattern
     elif not param.enum and not param.format:
         schema["pattern"] = forms.NO_NUL
+    if param.kind == "nullable" and param.format:
+        # An empty value clears the field (a URL, say), and is no value of the format.
+        return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
     return schema
 
 
