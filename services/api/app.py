@@ -6,11 +6,14 @@ The lifespan makes the process's shared parts once: the PostgreSQL pool, the Com
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Response, route
 from litestar.datastructures import State
+from litestar.enums import HttpMethod
+from litestar.handlers import HTTPRouteHandler
 
 from services.api import audit_routes, fleets, networks, profiles, sims, usage_records
 from services.api.context import Api
@@ -45,6 +48,29 @@ ROUTES = [
 ]
 
 
+def with_options(handlers: Sequence[HTTPRouteHandler]) -> list[HTTPRouteHandler]:
+    """`handlers` and an OPTIONS handler for each of their paths, whose `Allow` names every
+    method the path serves. Litestar 2 makes its own, but binds it to the first handler
+    registered on the path, so GET and POST /v1/Fleets answered `Allow: OPTIONS, POST`
+    (litestar-org/litestar#4169, fixed only in Litestar 3)."""
+    methods: dict[str, set[str]] = defaultdict(set)
+    for handler in handlers:
+        for path in handler.paths:
+            methods[path] |= handler.http_methods
+    # First, so that Litestar finds an OPTIONS handler on each path and makes none of its own.
+    return [*(_options(path, {*m, "OPTIONS"}) for path, m in methods.items()), *handlers]
+
+
+def _options(path: str, methods: set[str]) -> HTTPRouteHandler:
+    allow = ", ".join(sorted(methods))
+
+    @route(path, http_method=HttpMethod.OPTIONS, include_in_schema=False, sync_to_thread=False)
+    def options() -> Response:
+        return Response(None, status_code=204, headers={"Allow": allow})
+
+    return options
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     api = Api(settings)
@@ -69,7 +95,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # volumes that are nobody else's business.
     public_metrics = [metrics_endpoint] if settings.api_public_metrics else []
     return Litestar(
-        route_handlers=[livez, readyz, *public_metrics, openapi_document, *ROUTES],
+        route_handlers=with_options([livez, readyz, *public_metrics, openapi_document, *ROUTES]),
         state=State({"settings": settings, "api": api}),
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -11,8 +11,7 @@ Both read the event-history read model through services/audit (the same code as
 
 from __future__ import annotations
 
-import binascii
-from base64 import urlsafe_b64decode, urlsafe_b64encode
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -36,7 +35,6 @@ AS_OF = Param(
         "a time to the second includes that whole second)"
     ),
 )
-EVENT_PAGE_PARAMS = pages.PAGE_PARAMS
 
 
 class FieldChange(msgspec.Struct):
@@ -109,21 +107,24 @@ def _event_of(entry: HistoryEntry) -> ResourceEvent:
     )
 
 
-# Version tokens: "PV" + base64 of the last version shown. Another prefix than the list
-# tokens', so a token of one kind is never mistaken for the other.
+# Version tokens: "PV" and the last version shown. Another prefix than the list tokens', so a
+# token of one kind is never mistaken for the other. Every token of this shape is accepted (see
+# services/api/pages.py); one past the largest version a column holds is read as that one.
+VERSION_TOKEN_PATTERN = "^PV([0-9]{1,18})$"
+_VERSION_TOKEN = re.compile(VERSION_TOKEN_PATTERN)
+_LAST_VERSION = 2**31 - 1
+EVENT_PAGE_PARAMS = pages.page_params(VERSION_TOKEN_PATTERN)
+
+
 def _encode_version(version: int) -> str:
-    return "PV" + urlsafe_b64encode(str(version).encode()).decode().rstrip("=")
+    return f"PV{version}"
 
 
 def _decode_version(token: str) -> int:
-    body = token[2:]
-    try:
-        version = int(urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode())
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise pages.bad_token() from None
-    if not token.startswith("PV") or not 0 <= version < 2**31:
+    match = _VERSION_TOKEN.fullmatch(token)
+    if match is None:
         raise pages.bad_token()
-    return version
+    return min(int(match.group(1)), _LAST_VERSION)
 
 
 async def _events(request: Request, kind: Kind, collection: str, ref: str) -> Response:
@@ -134,7 +135,7 @@ async def _events(request: Request, kind: Kind, collection: str, ref: str) -> Re
     if not 1 <= size <= pages.MAX_PAGE_SIZE:
         raise invalid(f"PageSize must be between 1 and {pages.MAX_PAGE_SIZE}")
     page_number = values.get("page", 0)
-    if not 0 <= page_number <= 10**9:
+    if not 0 <= page_number <= pages.MAX_PAGE:
         raise invalid("Page must be a non-negative integer")
     token = values.get("page_token")
     after = _decode_version(token) if token is not None else 0

@@ -50,7 +50,12 @@ class FleetPage(msgspec.Struct):
 
 
 _NAME = Param(
-    "UniqueName", "unique_name", "nullable", description="Unique per account", max_length=64
+    "UniqueName",
+    "unique_name",
+    "nullable",
+    description="Unique per account; not the shape of a Fleet SID",
+    max_length=64,
+    pattern=forms.UNIQUE_NAME,
 )
 _PROFILE = "SID or unique name of a Network Access Profile"
 _SETTINGS = (
@@ -75,19 +80,30 @@ _IMMUTABLE = (
     Param("SmsCommandsEnabled", "sms_commands_enabled", "boolean"),
 )
 CREATE_PARAMS = (
-    Param("NetworkAccessProfile", "network_access_profile", required=True, description=_PROFILE),
+    Param(
+        "NetworkAccessProfile",
+        "network_access_profile",
+        required=True,
+        description=_PROFILE,
+        pattern=forms.NOT_EMPTY,
+    ),
     _NAME,
     *_IMMUTABLE,
     *_SETTINGS,
 )
-# The immutable settings are read on update only to be refused with the decider's message.
 UPDATE_PARAMS = (
-    Param("NetworkAccessProfile", "network_access_profile", description=_PROFILE),
+    Param(
+        "NetworkAccessProfile",
+        "network_access_profile",
+        description=_PROFILE,
+        pattern=forms.NOT_EMPTY,
+    ),
     _NAME,
     *_SETTINGS,
-    *_IMMUTABLE,
-    Param("DataMetering", "data_metering", description="Immutable: always payg"),
 )
+# The immutable settings are read on update only to be refused with the decider's message
+# (create a new Fleet and reassign its Sims). Our OpenAPI leaves them out: no value is accepted.
+REFUSED_ON_UPDATE = (*_IMMUTABLE, Param("DataMetering", "data_metering"))
 LIST_FILTERS = (Param("NetworkAccessProfile", "network_access_profile", description=_PROFILE),)
 
 COLUMNS = (
@@ -190,7 +206,7 @@ async def fetch_fleet(request: Request, sid: FromPath[str]) -> Response:
 async def update_fleet(request: Request, sid: FromPath[str]) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
-    values = forms.read(await forms.form_params(request), UPDATE_PARAMS)
+    values = forms.read(await forms.form_params(request), (*UPDATE_PARAMS, *REFUSED_ON_UPDATE))
     result = await api.writer.execute(
         UpdateFleet(fleet=sid, **values),
         account_sid=account,

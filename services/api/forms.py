@@ -22,6 +22,18 @@ Kind = Literal["string", "nullable", "boolean", "integer", "list"]
 FORM = "application/x-www-form-urlencoded"
 MAX_FIELDS = 200
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")  # within int64: the command codec's range
+# Patterns /openapi.json gives text parameters. No parameter may hold NUL (parse_pairs refuses
+# it: PostgreSQL text cannot store it), so a text without a pattern of its own gets NO_NUL.
+NO_NUL = "^[^\\x00]*$"
+NOT_EMPTY = "^[^\\x00]+$"
+# A unique name as services/domain/rules.py takes it: no "/", tab, CR, LF or NUL, and no space
+# at either end (every character str.strip() removes, listed so that the pattern means the same
+# in every regex dialect); empty clears the name.
+_SPACE = (
+    "\\t\\n\\v\\f\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+_EDGE = f"[^{_SPACE}/\\x00]"
+UNIQUE_NAME = f"^(?:{_EDGE}(?:[^\\t\\n\\r/\\x00]*{_EDGE})?)?$"
 
 
 class Param(msgspec.Struct, frozen=True):

@@ -13,7 +13,16 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get
 
-from services.api import audit_routes, fleets, networks, pages, profiles, sims, usage_records
+from services.api import (
+    audit_routes,
+    fleets,
+    forms,
+    networks,
+    pages,
+    profiles,
+    sims,
+    usage_records,
+)
 from services.api.errors import ErrorBody
 from services.api.forms import FORM, Param
 from services.api.responses import Pending
@@ -51,7 +60,8 @@ def _param_schema(param: Param) -> dict[str, Any]:
         bounds = {"minimum": param.minimum, "maximum": param.maximum}
         return {"type": "integer", **{k: v for k, v in bounds.items() if v is not None}}
     if param.kind == "list":
-        return {"type": "array", "items": {"type": "string"}}
+        item = {"type": "string", "pattern": param.pattern or forms.NO_NUL}
+        return {"type": "array", "items": item}
     schema: dict[str, Any] = {"type": "string"}
     if param.enum:
         schema["enum"] = list(param.enum)
@@ -61,23 +71,19 @@ def _param_schema(param: Param) -> dict[str, Any]:
         schema["maxLength"] = param.max_length
     if param.pattern:
         schema["pattern"] = param.pattern
+    elif not param.enum and not param.format:
+        schema["pattern"] = forms.NO_NUL
+    if param.kind == "nullable" and param.format:
+        # An empty value clears the field (a URL, say), and is no value of the format.
+        return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
     return schema
 
 
-def _page_param_schema(param: Param) -> dict[str, Any]:
-    if param.name == "PageSize":
-        return {"type": "integer", "minimum": 1, "maximum": pages.MAX_PAGE_SIZE}
-    if param.name == "Page":
-        return {"type": "integer", "minimum": 0}
-    return {"type": "string"}
-
-
 def _query(params: tuple[Param, ...]) -> list[dict]:
-    out = []
-    for p in params:
-        schema = _page_param_schema(p) if p in pages.PAGE_PARAMS else _param_schema(p)
-        out.append({"name": p.name, "in": "query", "schema": schema, "description": p.description})
-    return out
+    return [
+        {"name": p.name, "in": "query", "schema": _param_schema(p), "description": p.description}
+        for p in params
+    ]
 
 
 def _path(*names: str) -> list[dict]:
@@ -213,15 +219,18 @@ def _events(op_id: str, what: str) -> dict:
         f"Extension: every event of a {what} in order, with the fields each changed",
         audit_routes.ResourceEventPage,
         path_params=("Sid",),
+        page_params=audit_routes.EVENT_PAGE_PARAMS,
     )
 
 
-def _list(op_id, summary, struct, filters=(), path_params=()) -> dict:
+def _list(
+    op_id, summary, struct, filters=(), path_params=(), page_params=pages.PAGE_PARAMS
+) -> dict:
     return _op(
         op_id,
         summary,
         _responses({"200": _json(struct, "One page")}),
-        [*_path(*path_params), *_query((*filters, *pages.PAGE_PARAMS))],
+        [*_path(*path_params), *_query((*filters, *page_params))],
     )
 
 
@@ -332,6 +341,7 @@ def build_document() -> dict:
                 "List UsageRecords: data usage by period, filtered and grouped",
                 usage_records.UsageRecordPage,
                 usage_records.QUERY_PARAMS,
+                page_params=usage_records.PAGE_PARAMS,
             )
         },
     }

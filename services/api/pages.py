@@ -3,14 +3,18 @@
 A PageToken names a position in the list's order, (date_created, sid), and a direction: "the
 rows after this one" (next pages) or "the rows before it" (previous pages). Each page is one
 index range scan from that position, so page 10,000 costs what page 1 does; an offset would scan
-every row before it. The token is opaque to clients (base64 of JSON); a forged one that decodes
-is just another position in the caller's own rows, since every query is filtered by account.
+every row before it. The token is opaque to clients: they pass back the page URLs of `meta`
+(twilio-python and the other SDKs follow `next_page_url` verbatim). A made-up token of the right
+shape is just another position in the caller's own rows, since every query is filtered by
+account, so /openapi.json publishes that shape exactly (TOKEN_PATTERN): every string matching it
+is accepted, anything else is 400 21481. A pattern rather than Twilio's free string: the SDKs
+never build a token, so it costs their users nothing, and a free string would promise generated
+clients and fuzzers that any text is a token, which the server must then refuse.
 """
 
 from __future__ import annotations
 
-import binascii
-from base64 import urlsafe_b64decode, urlsafe_b64encode
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -24,13 +28,46 @@ from services.api.forms import Param
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+MAX_PAGE = 10**9
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Microseconds since the epoch, up to 18 digits; later than datetime can hold is read as its
+# last moment, which changes no page: no row is dated after year 9999.
+_LAST_MICROS = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 
-PAGE_PARAMS = (
-    Param("PageSize", "page_size", "integer", description="How many resources per page, 1..1000"),
-    Param("Page", "page", "integer", description="The page index, for the client's own state"),
-    Param("PageToken", "page_token", description="Opaque position, issued in page URLs"),
+# "PT", the direction ("a": the rows after the position, "b": those before it), date_created in
+# microseconds since the epoch, "_" and the sid ("~" after it: just past that sid).
+TOKEN_PATTERN = "^PT([ab])([0-9]{1,18})_([A-Z]{2}[0-9a-f]{32}~?)$"
+_TOKEN = re.compile(TOKEN_PATTERN)
+TOKEN_DESCRIPTION = (
+    "Opaque: only a token from a page URL in a previous page's `meta` is meaningful (the "
+    "official SDKs follow those URLs as they are); one of another shape is 400 21481"
 )
+
+
+def page_params(token_pattern: str) -> tuple[Param, ...]:
+    """PageSize, Page and PageToken: each kind of list has a token of its own shape."""
+    return (
+        Param(
+            "PageSize",
+            "page_size",
+            "integer",
+            description="How many resources per page",
+            minimum=1,
+            maximum=MAX_PAGE_SIZE,
+        ),
+        Param(
+            "Page",
+            "page",
+            "integer",
+            description="The page index, for the client's own state",
+            minimum=0,
+            maximum=MAX_PAGE,
+        ),
+        Param("PageToken", "page_token", description=TOKEN_DESCRIPTION, pattern=token_pattern),
+    )
+
+
+PAGE_PARAMS = page_params(TOKEN_PATTERN)
 
 
 class Meta(msgspec.Struct):
@@ -43,19 +80,15 @@ class Meta(msgspec.Struct):
     key: str
 
 
-class _Token(msgspec.Struct, array_like=True):
+class _Token(msgspec.Struct):
     direction: Literal["a", "b"]  # after / before
     micros: int  # date_created, microseconds since the epoch
     sid: str
 
 
-_token_decoder = msgspec.json.Decoder(_Token)
-
-
 def encode_token(direction: str, date_created: datetime, sid: str) -> str:
     micros = (date_created - _EPOCH) // timedelta(microseconds=1)
-    raw = msgspec.json.encode(_Token(direction, micros, sid))
-    return "PT" + urlsafe_b64encode(raw).decode().rstrip("=")
+    return f"PT{direction}{micros}_{sid}"
 
 
 def bad_token() -> ApiError:
@@ -63,15 +96,11 @@ def bad_token() -> ApiError:
 
 
 def decode_token(token: str) -> _Token:
-    if not token.startswith("PT") or len(token) > 200:
+    match = _TOKEN.fullmatch(token)
+    if match is None:
         raise bad_token()
-    body = token[2:]
-    try:
-        decoded = _token_decoder.decode(urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        _EPOCH + timedelta(microseconds=decoded.micros)  # in datetime's range?
-    except (binascii.Error, ValueError, OverflowError, msgspec.DecodeError):
-        raise bad_token() from None
-    return decoded
+    direction, micros, sid = match.groups()
+    return _Token(direction, min(int(micros), _LAST_MICROS), sid)
 
 
 class PageRequest(msgspec.Struct):
@@ -87,7 +116,7 @@ def page_request(values: dict[str, Any]) -> PageRequest:
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise invalid(f"PageSize must be between 1 and {MAX_PAGE_SIZE}")
     page = values.pop("page", 0)
-    if not 0 <= page <= 10**9:
+    if not 0 <= page <= MAX_PAGE:
         raise invalid("Page must be a non-negative integer")
     token = values.pop("page_token", None)
     position = decode_token(token) if token is not None else None
@@ -178,7 +207,8 @@ def page_meta(
         else:  # past the end: step back from where this page would have started
             position = request.position
             start = _EPOCH + timedelta(microseconds=position.micros)
-            previous_url = url(previous_page, encode_token("b", start, position.sid + "~"))
+            past = position.sid if position.sid.endswith("~") else position.sid + "~"
+            previous_url = url(previous_page, encode_token("b", start, past))
     return Meta(
         page=request.page,
         page_size=request.size,

@@ -58,15 +58,34 @@ class ProfileNetworkPage(msgspec.Struct):
     meta: pages.Meta
 
 
+_NAME = Param(
+    "UniqueName",
+    "unique_name",
+    "nullable",
+    description="Unique per account; not the shape of a Network Access Profile SID",
+    max_length=64,
+    pattern=forms.UNIQUE_NAME,
+)
+_NETWORK_SID = "^HW[0-9a-f]{32}$"
 CREATE_PARAMS = (
-    Param("UniqueName", "unique_name", "nullable", description="Unique per account", max_length=64),
-    Param("Networks", "networks", "list", description="Network SIDs (HW...) of the catalogue"),
+    _NAME,
+    Param(
+        "Networks",
+        "networks",
+        "list",
+        description="Network SIDs (HW...) of the catalogue",
+        pattern=_NETWORK_SID,
+    ),
 )
-UPDATE_PARAMS = (
-    Param("UniqueName", "unique_name", "nullable", description="Unique per account", max_length=64),
-)
+UPDATE_PARAMS = (_NAME,)
 ADD_NETWORK_PARAMS = (
-    Param("Network", "network", required=True, description="A Network SID of the catalogue"),
+    Param(
+        "Network",
+        "network",
+        required=True,
+        description="A Network SID of the catalogue",
+        pattern=_NETWORK_SID,
+    ),
 )
 COLUMNS = "sid, account_sid, unique_name, date_created, date_updated"
 

@@ -62,7 +62,14 @@ CREATE_PARAMS = (
     Param("RegistrationCode", "registration_code", description="Its 10-character code"),
 )
 UPDATE_PARAMS = (
-    Param("UniqueName", "unique_name", "nullable", description="Unique per account", max_length=64),
+    Param(
+        "UniqueName",
+        "unique_name",
+        "nullable",
+        description="Unique per account; not the shape of a Sim SID",
+        max_length=64,
+        pattern=forms.UNIQUE_NAME,
+    ),
     Param("Status", "status", enum=("ready", "active", "inactive")),
     Param("Fleet", "fleet", "nullable", description="SID or unique name; empty unassigns"),
     Param("CallbackUrl", "callback_url", format="uri"),

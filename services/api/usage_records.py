@@ -26,8 +26,18 @@ from services.usage.records_query import GRANULARITIES, GROUPS, InvalidParameter
 
 PATH = "/v1/UsageRecords"
 QUERY_PARAMS = (
-    Param("Sim", "sim", description="SID or unique name of a Sim: only its usage"),
-    Param("Fleet", "fleet", description="SID or unique name of a Fleet: usage while in it"),
+    Param(
+        "Sim",
+        "sim",
+        description="SID or unique name of a Sim: only its usage",
+        pattern=forms.NOT_EMPTY,
+    ),
+    Param(
+        "Fleet",
+        "fleet",
+        description="SID or unique name of a Fleet: usage while in it",
+        pattern=forms.NOT_EMPTY,
+    ),
     Param(
         "Network",
         "network",
@@ -49,6 +59,8 @@ QUERY_PARAMS = (
 )
 
 
+# records.py's own token, not pages.py's: a position in periods and group values.
+PAGE_PARAMS = pages.page_params(records.TOKEN_PATTERN)
 _WINDOW = ("StartTime", "EndTime")  # always in page URLs, as resolved
 
 
@@ -89,7 +101,7 @@ async def list_usage_records(request: Request) -> Response:
     api = api_of(request)
     account = await api.auth.account_sid(request)
     params = forms.query_params(request)
-    values = forms.read(params, (*QUERY_PARAMS, *pages.PAGE_PARAMS))
+    values = forms.read(params, (*QUERY_PARAMS, *PAGE_PARAMS))
     token = values.pop("page_token", None)  # records.py's own token, not pages.py's
     page = pages.page_request(values)
     # To the second: the first page's window is exactly the one its page URLs name.

@@ -4,9 +4,11 @@ resource as it was at a moment (AsOf), for the caller's own resources only."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+from services.api.audit_routes import VERSION_TOKEN_PATTERN
 from tests.api.support import assert_error, create_fleet, create_profile, register_sim
 
 
@@ -40,6 +42,8 @@ async def test_events_come_in_keyset_pages_that_add_up_to_the_whole_history(api)
         url = page["meta"]["next_page_url"]
         if url:
             assert parse_qs(urlsplit(url).query)["PageSize"] == ["2"]
+            token = parse_qs(urlsplit(url).query)["PageToken"][0]
+            assert re.fullmatch(VERSION_TOKEN_PATTERN, token)  # as our OpenAPI says
     assert versions == [1, 2, 3, 4, 5, 6]
     assert_error(await api.get(f"/v1/Fleets/{fleet['sid']}/Events?PageToken=PVbad!"), 400, 21481)
 

@@ -165,6 +165,16 @@ async def test_the_openapi_document_describes_every_operation_we_serve(stack):
     assert "data_usage" not in document["components"]["schemas"]["Sim"]["properties"]
 
 
+async def test_options_allows_exactly_the_methods_the_document_describes(stack):
+    async with httpx.AsyncClient(base_url=stack.base_url) as http:
+        document = (await http.get("/openapi.json")).json()
+        for path, item in document["paths"].items():
+            response = await http.options(re.sub(r"\{[^}]*\}", "x", path))
+            assert response.status_code == 204, path
+            allowed = {method.strip() for method in response.headers["allow"].split(",")}
+            assert allowed == {*(method.upper() for method in item), "OPTIONS"}, path
+
+
 def _shape(path: str) -> str:
     """A path with its parameters unnamed: /v1/Fleets/{sid:str} and /v1/Fleets/{Sid} agree."""
     return re.sub(r"\{[^}]*\}", "{}", path)

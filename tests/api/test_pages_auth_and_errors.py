@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import parse_qs, urlsplit
+
 import httpx
 
+from services.api.pages import TOKEN_PATTERN
 from tests.api.support import assert_error, create_profile
 
 
@@ -23,6 +27,8 @@ async def test_pages_follow_next_and_previous_urls_with_every_filter_and_page_si
         assert page["meta"]["next_page_url"].startswith(stack.base_url)  # absolute
         page = (await api.get(page["meta"]["next_page_url"])).json()
     assert seen == sids and [p["meta"]["page"] for p in pages] == [0, 1, 2]
+    for url in (pages[1]["meta"]["next_page_url"], pages[2]["meta"]["previous_page_url"]):
+        assert re.fullmatch(TOKEN_PATTERN, parse_qs(urlsplit(url).query)["PageToken"][0])
     back = (await api.get(pages[2]["meta"]["previous_page_url"])).json()
     assert back["network_access_profiles"] == pages[1]["network_access_profiles"]
     assert back["meta"]["page"] == 1
@@ -34,8 +40,18 @@ async def test_pages_follow_next_and_previous_urls_with_every_filter_and_page_si
 async def test_page_parameters_are_checked(api):
     for params in ({"PageSize": 0}, {"PageSize": 1001}, {"PageSize": "x"}, {"Page": -1}):
         assert_error(await api.get("/v1/Fleets", params=params), 400, 20001)
-    for token in ("garbage", "PTnotbase64!!", "PT" + "A" * 20):
+    assert_error(await api.get("/v1/Fleets", params={"Page": 10**9 + 1}), 400, 20001)
+    for token in ("garbage", "PTnotbase64!!", "PT" + "A" * 20, "PVa1_HF" + "0" * 32):
         assert_error(await api.get("/v1/Fleets", params={"PageToken": token}), 400, 21481)
+    # Every token of the shape our OpenAPI publishes is a position in the caller's own rows,
+    # one past datetime's range too; the page URLs it leads to carry tokens of that shape.
+    sid = "HF" + "0" * 32
+    for token in (f"PTa0_{sid}", f"PTb{'9' * 18}_{sid}~", f"PTa{'9' * 18}_{sid}~"):
+        response = await api.get("/v1/Fleets", params={"PageToken": token})
+        assert response.status_code == 200, token
+        for url in (response.json()["meta"]["previous_page_url"], response.json()["meta"]["url"]):
+            if url:
+                assert re.fullmatch(TOKEN_PATTERN, parse_qs(urlsplit(url).query)["PageToken"][0])
     full = await api.get("/v1/Fleets", params={"PageSize": 1000})
     assert full.status_code == 200 and full.json()["meta"]["page_size"] == 1000
 
