@@ -288,7 +288,7 @@ class CommandPartition(PartitionWorker):
                 continue
             sender = self.senders[record.topic]
             ident = (envelope.account_sid, envelope.command_id, sender)
-            key = command_key(*ident)
+            key = self._key(record, envelope)
             earlier = in_batch.get(ident)
             first = self._first_outcome(key, ident, firsts)
             if earlier is not None or first is not None:

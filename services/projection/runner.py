@@ -83,6 +83,10 @@ class ProjectionRunner:
         self.applied = 0  # records applied since start (for tests and logs)
 
     @property
+    def name(self) -> str:
+        return self.projection.name
+
+    @property
     def topic(self) -> str:
         return self.projection.topic
 
@@ -151,19 +155,15 @@ class ProjectionRunner:
                 try:
                     await self._commit(conn, consumer, [item])
                 except REFUSED as refused:
-                    log.error("%s: skipping %s/%d@%d: %s", self.name, *_where(item), refused)
+                    log.error("%s: skipping %s/%d@%d: %s", self.name, *_where(item.record), refused)
                     set_aside = Item(item.record, None, f"refused by PostgreSQL: {refused}")
                     await self._commit(conn, consumer, [set_aside])
-
-    @property
-    def name(self) -> str:
-        return self.projection.name
 
     def _item(self, record: ConsumerRecord) -> Item:
         try:
             return Item(record, self.projection.decode(record), None)
         except InvalidMessage as exc:
-            log.error("%s: skipping %s/%d@%d: %s", self.name, *_where_record(record), exc.reason)
+            log.error("%s: skipping %s/%d@%d: %s", self.name, *_where(record), exc.reason)
             return Item(record, None, exc.reason)
 
     async def _commit(self, conn: asyncpg.Connection, consumer, items: Sequence[Item]) -> None:
@@ -197,7 +197,9 @@ class ProjectionRunner:
                     seconds_behind=max(0.0, now - first.timestamp / 1000),
                 )
             await record_skipped(
-                conn, self.name, [(*_where(i), i.skipped) for i in items if i.skipped is not None]
+                conn,
+                self.name,
+                [(*_where(i.record), i.skipped) for i in items if i.skipped is not None],
             )
             await self.projection.committed(conn, moved)
         self.positions.update(moved)
@@ -205,11 +207,7 @@ class ProjectionRunner:
         self.projection.applied(len(items))
 
 
-def _where(item: Item) -> tuple[str, int, int]:
-    return _where_record(item.record)
-
-
-def _where_record(record: ConsumerRecord) -> tuple[str, int, int]:
+def _where(record: ConsumerRecord) -> tuple[str, int, int]:
     return record.topic, record.partition, record.offset
 
 
