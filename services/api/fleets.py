@@ -19,6 +19,7 @@ from services.api.errors import not_found
 from services.api.forms import Param
 from services.api.responses import Pending, answer_write
 from services.audit import FLEET as FLEET_KIND
+from services.projection import FLEETS
 
 METHODS = ("GET", "POST")
 
@@ -106,11 +107,7 @@ UPDATE_PARAMS = (
 REFUSED_ON_UPDATE = (*_IMMUTABLE, Param("DataMetering", "data_metering"))
 LIST_FILTERS = (Param("NetworkAccessProfile", "network_access_profile", description=_PROFILE),)
 
-COLUMNS = (
-    "sid, account_sid, unique_name, network_access_profile_sid, data_enabled, data_limit, "
-    "data_metering, sms_commands_enabled, sms_commands_url, sms_commands_method, "
-    "ip_commands_url, ip_commands_method, date_created, date_updated"
-)
+COLUMNS = ", ".join(FLEETS.columns)
 
 
 def fleet_of(row: asyncpg.Record, base: str) -> Fleet:

@@ -9,11 +9,13 @@ refuses one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import cache
 
 from msgspec.structs import replace
 
 from events import event_types as ev
 from events.envelope import EventEnvelope
+from services.domain import effects
 from services.domain.state import (
     Account,
     CardHolder,
@@ -34,17 +36,64 @@ def _rename(names: dict[str, str], sid: str, old: str | None, new: str | None) -
         names[new] = sid
 
 
-# --- operator and accounts -------------------------------------------------------------------
+# --- records an event creates or changes (services/domain/effects.py says which fields) ------
+
+_RECORD_TYPES = {"NetworkAccessProfile": Profile, "Fleet": Fleet, "Sim": Sim}
 
 
-def _account_created(state: State, account: Account, e: EventEnvelope) -> None:
-    account.version = e.aggregate_version
-    account.friendly_name = e.payload.friendly_name
-    account.parent_sid = e.payload.parent_account_sid
+def _records(account: Account, kind: str) -> tuple[dict, dict[str, str]]:
+    """The account's records of an aggregate type and their unique-name index."""
+    if kind == "NetworkAccessProfile":
+        return account.profiles, account.profile_names
+    if kind == "Fleet":
+        return account.fleets, account.fleet_names
+    return account.sims, account.sim_names
 
 
-def _auth_token_changed(state: State, account: Account, e: EventEnvelope) -> None:
-    account.version = e.aggregate_version  # the hash is the read model's: no rule reads it
+@cache
+def _fields_of(record_type: type) -> frozenset[str]:
+    return frozenset(record_type.__struct_fields__)
+
+
+def _held(record_type: type, fields: dict) -> dict:
+    """The fields a record of `record_type` holds (the read model's are not all the state's)."""
+    held = _fields_of(record_type)
+    if held.issuperset(fields):
+        return fields
+    return {k: v for k, v in fields.items() if k in held}
+
+
+def _create(state: State, account: Account, e: EventEnvelope) -> None:
+    fields = effects.created(e)
+    if e.aggregate_type == "Account":
+        account.version = e.aggregate_version
+        for name, value in _held(Account, fields).items():
+            setattr(account, name, value)
+        return
+    record_type = _RECORD_TYPES[e.aggregate_type]
+    fields = _held(record_type, fields)
+    record = record_type(sid=e.aggregate_id, version=e.aggregate_version, **fields)
+    records, names = _records(account, e.aggregate_type)
+    records[e.aggregate_id] = record
+    _rename(names, e.aggregate_id, None, record.unique_name)
+    if record_type is Sim:
+        account.registrations.pop(e.aggregate_id, None)
+        account.sim_iccids[record.iccid] = e.aggregate_id
+
+
+def _set(state: State, account: Account, e: EventEnvelope) -> None:
+    if e.aggregate_type == "Account":
+        account.version = e.aggregate_version  # its fields here are the read model's
+        return
+    records, names = _records(account, e.aggregate_type)
+    record = records[e.aggregate_id]
+    fields = _held(type(record), effects.changed(e))
+    if "unique_name" in fields:
+        _rename(names, record.sid, record.unique_name, fields["unique_name"])
+    records[e.aggregate_id] = replace(record, version=e.aggregate_version, **fields)
+
+
+# --- what no field list says -------------------------------------------------------------------
 
 
 def _account_closed(state: State, account: Account, e: EventEnvelope) -> None:
@@ -108,78 +157,15 @@ def _card_set(**holders):
     return apply
 
 
-# --- Network Access Profiles -----------------------------------------------------------------
-
-
-def _profile_created(state: State, account: Account, e: EventEnvelope) -> None:
-    p = e.payload
-    account.profiles[e.aggregate_id] = Profile(
-        sid=e.aggregate_id,
-        unique_name=p.unique_name,
-        network_sids=tuple(p.network_sids),
-        version=e.aggregate_version,
-    )
-    _rename(account.profile_names, e.aggregate_id, None, p.unique_name)
-
-
-def _profile_changed(change: Callable[[Profile, object], dict]):
+def _profile_networks(change: Callable[[tuple[str, ...], str], tuple[str, ...]]):
     def apply(state: State, account: Account, e: EventEnvelope) -> None:
         profile = account.profiles[e.aggregate_id]
+        networks = change(profile.network_sids, e.payload.network_sid)
         account.profiles[e.aggregate_id] = replace(
-            profile, version=e.aggregate_version, **change(profile, e.payload)
+            profile, version=e.aggregate_version, network_sids=networks
         )
 
     return apply
-
-
-def _profile_renamed(state: State, account: Account, e: EventEnvelope) -> None:
-    p = e.payload
-    _rename(account.profile_names, e.aggregate_id, p.from_unique_name, p.to_unique_name)
-    _profile_changed(lambda _, p: {"unique_name": p.to_unique_name})(state, account, e)
-
-
-# --- Fleets ----------------------------------------------------------------------------------
-
-
-def _fleet_created(state: State, account: Account, e: EventEnvelope) -> None:
-    p = e.payload
-    account.fleets[e.aggregate_id] = Fleet(
-        sid=e.aggregate_id,
-        unique_name=p.unique_name,
-        network_access_profile_sid=p.network_access_profile_sid,
-        data_enabled=p.data_enabled,
-        data_limit=p.data_limit,
-        data_metering=p.data_metering,
-        sms_commands_enabled=p.sms_commands_enabled,
-        sms_commands_url=p.sms_commands_url,
-        sms_commands_method=p.sms_commands_method,
-        ip_commands_url=p.ip_commands_url,
-        ip_commands_method=p.ip_commands_method,
-        version=e.aggregate_version,
-    )
-    _rename(account.fleet_names, e.aggregate_id, None, p.unique_name)
-
-
-def _fleet_set(field: str, source: str):
-    """A handler that copies payload field `source` into the Fleet's `field`."""
-
-    def apply(state: State, account: Account, e: EventEnvelope) -> None:
-        fleet = account.fleets[e.aggregate_id]
-        value = getattr(e.payload, source)
-        account.fleets[e.aggregate_id] = replace(
-            fleet, version=e.aggregate_version, **{field: value}
-        )
-
-    return apply
-
-
-def _fleet_renamed(state: State, account: Account, e: EventEnvelope) -> None:
-    p = e.payload
-    _rename(account.fleet_names, e.aggregate_id, p.from_unique_name, p.to_unique_name)
-    _fleet_set("unique_name", "to_unique_name")(state, account, e)
-
-
-# --- Sims ------------------------------------------------------------------------------------
 
 
 def _registration_requested(state: State, account: Account, e: EventEnvelope) -> None:
@@ -195,98 +181,9 @@ def _registration_refused(state: State, account: Account, e: EventEnvelope) -> N
     account.registrations.pop(e.aggregate_id, None)
 
 
-def _sim_registered(state: State, account: Account, e: EventEnvelope) -> None:
-    iccid = e.payload.iccid
-    account.registrations.pop(e.aggregate_id, None)
-    account.sims[e.aggregate_id] = Sim(
-        sid=e.aggregate_id,
-        iccid=iccid,
-        unique_name=None,
-        status="new",
-        fleet_sid=None,
-        callback_url=None,
-        callback_method=None,
-        version=e.aggregate_version,
-        registered_at=e.occurred_at,
-    )
-    account.sim_iccids[iccid] = e.aggregate_id
-
-
-def _sim_moved_in(state: State, account: Account, e: EventEnvelope) -> None:
-    p = e.payload
-    account.sims[e.aggregate_id] = Sim(
-        sid=e.aggregate_id,
-        iccid=p.iccid,
-        unique_name=p.unique_name,
-        status="new",
-        fleet_sid=None,
-        callback_url=p.callback_url,
-        callback_method=p.callback_method,
-        version=e.aggregate_version,
-        data_suspended=p.data_suspended,
-        registered_at=p.registered_at,
-    )
-    account.sim_iccids[p.iccid] = e.aggregate_id
-    _rename(account.sim_names, e.aggregate_id, None, p.unique_name)
-
-
-def _sim_move_requested(state: State, account: Account, e: EventEnvelope) -> None:
-    sim = account.sims[e.aggregate_id]
-    account.sims[e.aggregate_id] = replace(
-        sim,
-        version=e.aggregate_version,
-        moving_to=e.payload.to_account_sid,
-        move_request=e.command_id,
-    )
-
-
-def _sim_move_refused(state: State, account: Account, e: EventEnvelope) -> None:
-    sim = account.sims[e.aggregate_id]
-    account.sims[e.aggregate_id] = replace(
-        sim, version=e.aggregate_version, moving_to=None, move_request=None
-    )
-
-
-def _sim_set(field: str, source: str):
-    """A handler that copies payload field `source` into the Sim's `field`."""
-
-    def apply(state: State, account: Account, e: EventEnvelope) -> None:
-        sim = account.sims[e.aggregate_id]
-        value = getattr(e.payload, source)
-        account.sims[e.aggregate_id] = replace(sim, version=e.aggregate_version, **{field: value})
-
-    return apply
-
-
-def _sim_callback_changed(state: State, account: Account, e: EventEnvelope) -> None:
-    sim = account.sims[e.aggregate_id]
-    account.sims[e.aggregate_id] = replace(
-        sim,
-        version=e.aggregate_version,
-        callback_url=e.payload.url,
-        callback_method=e.payload.method,
-    )
-
-
-def _sim_data_suspended(suspended: bool):
-    def apply(state: State, account: Account, e: EventEnvelope) -> None:
-        sim = account.sims[e.aggregate_id]
-        account.sims[e.aggregate_id] = replace(
-            sim, version=e.aggregate_version, data_suspended=suspended
-        )
-
-    return apply
-
-
-def _sim_renamed(state: State, account: Account, e: EventEnvelope) -> None:
-    p = e.payload
-    _rename(account.sim_names, e.aggregate_id, p.from_unique_name, p.to_unique_name)
-    _sim_set("unique_name", "to_unique_name")(state, account, e)
-
-
 _HANDLERS: dict[type, Callable[[State, Account, EventEnvelope], None]] = {
-    ev.AccountCreated: _account_created,
-    ev.AuthTokenChanged: _auth_token_changed,
+    **dict.fromkeys(effects.CREATES, _create),
+    **dict.fromkeys(effects.SETS, _set),
     ev.AccountClosed: _account_closed,
     ev.SubaccountAdded: _subaccount_added,
     ev.NetworkProvisioned: _network_provisioned,
@@ -295,39 +192,13 @@ _HANDLERS: dict[type, Callable[[State, Account, EventEnvelope], None]] = {
     ev.SimCardReservationReleased: _card_set(reserved_for=None),
     ev.SimCardAssigned: _card_set(owner="sim", reserved_for=None),
     ev.SimCardTransferred: _card_set(owner="to"),
-    ev.NetworkAccessProfileCreated: _profile_created,
-    ev.NetworkAccessProfileRenamed: _profile_renamed,
-    ev.NetworkAddedToProfile: _profile_changed(
-        lambda profile, p: {"network_sids": (*profile.network_sids, p.network_sid)}
+    ev.NetworkAddedToProfile: _profile_networks(lambda sids, sid: (*sids, sid)),
+    ev.NetworkRemovedFromProfile: _profile_networks(
+        lambda sids, sid: tuple(n for n in sids if n != sid)
     ),
-    ev.NetworkRemovedFromProfile: _profile_changed(
-        lambda profile, p: {
-            "network_sids": tuple(n for n in profile.network_sids if n != p.network_sid)
-        }
-    ),
-    ev.FleetCreated: _fleet_created,
-    ev.FleetRenamed: _fleet_renamed,
-    ev.FleetDataLimitChanged: _fleet_set("data_limit", "to_data_limit"),
-    ev.FleetNetworkAccessProfileChanged: _fleet_set(
-        "network_access_profile_sid", "to_network_access_profile_sid"
-    ),
-    ev.FleetSmsCommandsUrlChanged: _fleet_set("sms_commands_url", "to_url"),
-    ev.FleetSmsCommandsMethodChanged: _fleet_set("sms_commands_method", "to_method"),
-    ev.FleetIpCommandsUrlChanged: _fleet_set("ip_commands_url", "to_url"),
-    ev.FleetIpCommandsMethodChanged: _fleet_set("ip_commands_method", "to_method"),
     ev.SimRegistrationRequested: _registration_requested,
     ev.SimRegistrationRefused: _registration_refused,
-    ev.SimRegistered: _sim_registered,
-    ev.SimMoveRequested: _sim_move_requested,
-    ev.SimMoveRefused: _sim_move_refused,
-    ev.SimMovedIn: _sim_moved_in,
     ev.SimMovedOut: _sim_moved_out,
-    ev.SimRenamed: _sim_renamed,
-    ev.SimAssignedToFleet: _sim_set("fleet_sid", "to_fleet_sid"),
-    ev.SimStatusChanged: _sim_set("status", "to_status"),
-    ev.SimCallbackChanged: _sim_callback_changed,
-    ev.SimDataSuspended: _sim_data_suspended(True),
-    ev.SimDataResumed: _sim_data_suspended(False),
 }
 
 

@@ -20,6 +20,9 @@ from collections.abc import MutableMapping
 from datetime import datetime
 
 import msgspec
+import msgspec.structs
+
+from events.event_types import FleetCreated
 
 
 class Network(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -63,19 +66,19 @@ class Profile(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     version: int
 
 
-class Fleet(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    sid: str
-    unique_name: str | None
-    network_access_profile_sid: str
-    data_enabled: bool
-    data_limit: int
-    data_metering: str
-    sms_commands_enabled: bool
-    sms_commands_url: str | None
-    sms_commands_method: str
-    ip_commands_url: str | None
-    ip_commands_method: str
-    version: int
+# A Fleet's settings are FleetCreated's fields: derived from the event, not restated.
+Fleet = msgspec.defstruct(
+    "Fleet",
+    [
+        ("sid", str),
+        *((f.name, f.type) for f in msgspec.structs.fields(FleetCreated)),
+        ("version", int),
+    ],
+    frozen=True,
+    gc=False,
+    kw_only=True,
+    module=__name__,
+)
 
 
 class Sim(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -99,7 +102,7 @@ class Account(msgspec.Struct, kw_only=True):
     sid: str
     version: int = 0  # of the Account aggregate itself (AccountCreated)
     friendly_name: str | None = None
-    parent_sid: str | None = None
+    parent_account_sid: str | None = None
     closed: bool = False  # AccountClosed: only the steps of processes under way still run
     subaccounts: dict[str, None] = {}  # sids, in the order they were added
     registrations: dict[str, Registration] = {}  # by Sim sid: waiting for the card registry
@@ -129,7 +132,7 @@ class Account(msgspec.Struct, kw_only=True):
             sid=self.sid,
             version=self.version,
             friendly_name=self.friendly_name,
-            parent_sid=self.parent_sid,
+            parent_account_sid=self.parent_account_sid,
             closed=self.closed,
             subaccounts=dict(self.subaccounts),
             registrations=dict(self.registrations),

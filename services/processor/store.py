@@ -164,7 +164,7 @@ class PartitionState:
                 record.sid,
                 record.version,
                 record.friendly_name,
-                record.parent_sid,
+                record.parent_account_sid,
                 list(record.subaccounts),
                 record.closed,
             )
@@ -204,7 +204,7 @@ class PartitionState:
         elif prefix == ACCOUNT:
             account = self.state.account(record.sid)
             account.version, account.friendly_name = record.version, record.friendly_name
-            account.parent_sid = record.parent_sid
+            account.parent_account_sid = record.parent_sid
             account.subaccounts = dict.fromkeys(record.subaccounts)
             account.closed = record.closed
         else:

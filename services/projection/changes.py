@@ -18,6 +18,7 @@ import msgspec
 
 from events import event_types as ev
 from events.envelope import EventEnvelope
+from services.domain import effects
 from services.projection.tables import (
     ACCOUNTS,
     EVENT_HISTORY,
@@ -83,21 +84,42 @@ def _profile_network(e: EventEnvelope, network_sid: str) -> Change:
     )
 
 
-# --- one function per event type -------------------------------------------------------------
+# --- rows an event creates or changes (services/domain/effects.py says which fields) -----------
+
+TABLE_OF = {
+    "Account": ACCOUNTS,
+    "NetworkAccessProfile": PROFILES,
+    "Fleet": FLEETS,
+    "Sim": SIMS,
+}
+# The one field whose column is named otherwise: a Sim's first registration is its row's
+# date_created, wherever it moved since.
+_COLUMN_OF = {"registered_at": "date_created"}
 
 
-def _account_created(e: EventEnvelope) -> list[Change]:
-    p = e.payload
-    return [
-        _created(
-            ACCOUNTS,
-            e,
-            friendly_name=p.friendly_name,
-            auth_token_hash=p.auth_token_hash,
-            parent_account_sid=p.parent_account_sid,
-            date_closed=None,
-        )
-    ]
+def _columns(table: Table, fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields a row of `table` holds, under their column names."""
+    values = {_COLUMN_OF.get(name, name): value for name, value in fields.items()}
+    return {name: value for name, value in values.items() if name in table.columns}
+
+
+def _create(e: EventEnvelope) -> list[Change]:
+    table = TABLE_OF[e.aggregate_type]
+    fields = effects.created(e)
+    row = _created(table, e)
+    # An upsert writes every column: those the event does not give start empty (date_closed).
+    row.values = {**dict.fromkeys(table.columns), **row.values, **_columns(table, fields)}
+    if table is not PROFILES:
+        return [row]
+    return [row, *(_profile_network(e, n) for n in fields["network_sids"])]
+
+
+def _set(e: EventEnvelope) -> list[Change]:
+    table = TABLE_OF[e.aggregate_type]
+    return [_updated(table, e, **_columns(table, effects.changed(e)))]
+
+
+# --- what no field list says -------------------------------------------------------------------
 
 
 def _network_provisioned(e: EventEnvelope) -> list[Change]:
@@ -125,14 +147,6 @@ def _sim_card_provisioned(e: EventEnvelope) -> list[Change]:
     return [Change(SIM_CARDS, (p.iccid,), "upsert", values)]
 
 
-def _profile_created(e: EventEnvelope) -> list[Change]:
-    p = e.payload
-    return [
-        _created(PROFILES, e, unique_name=p.unique_name),
-        *(_profile_network(e, n) for n in p.network_sids),
-    ]
-
-
 def _network_added(e: EventEnvelope) -> list[Change]:
     return [_updated(PROFILES, e), _profile_network(e, e.payload.network_sid)]
 
@@ -140,61 +154,6 @@ def _network_added(e: EventEnvelope) -> list[Change]:
 def _network_removed(e: EventEnvelope) -> list[Change]:
     key = (e.aggregate_id, e.payload.network_sid)
     return [_updated(PROFILES, e), Change(PROFILE_NETWORKS, key, "delete", {})]
-
-
-def _fleet_created(e: EventEnvelope) -> list[Change]:
-    p = e.payload
-    return [
-        _created(
-            FLEETS,
-            e,
-            unique_name=p.unique_name,
-            network_access_profile_sid=p.network_access_profile_sid,
-            data_enabled=p.data_enabled,
-            data_limit=p.data_limit,
-            data_metering=p.data_metering,
-            sms_commands_enabled=p.sms_commands_enabled,
-            sms_commands_url=p.sms_commands_url,
-            sms_commands_method=p.sms_commands_method,
-            ip_commands_url=p.ip_commands_url,
-            ip_commands_method=p.ip_commands_method,
-        )
-    ]
-
-
-def _sim_registered(e: EventEnvelope) -> list[Change]:
-    return [
-        _created(
-            SIMS,
-            e,
-            unique_name=None,
-            iccid=e.payload.iccid,
-            status="new",
-            fleet_sid=None,
-            callback_url=None,
-            callback_method=None,
-            data_suspended=False,
-        )
-    ]
-
-
-def _sim_moved_in(e: EventEnvelope) -> list[Change]:
-    p = e.payload
-    values = {
-        "sid": e.aggregate_id,
-        "account_sid": e.account_sid,
-        "unique_name": p.unique_name,
-        "iccid": p.iccid,
-        "status": "new",
-        "fleet_sid": None,
-        "callback_url": p.callback_url,
-        "callback_method": p.callback_method,
-        "version": e.aggregate_version,
-        "date_created": p.registered_at,
-        "date_updated": e.occurred_at,
-        "data_suspended": p.data_suspended,
-    }
-    return [Change(SIMS, (e.aggregate_id,), "upsert", values)]
 
 
 def _sim_moved_out(e: EventEnvelope) -> list[Change]:
@@ -208,20 +167,9 @@ def _history_only(e: EventEnvelope) -> list[Change]:
     return []
 
 
-def _set(table: Table, **columns: str) -> Callable[[EventEnvelope], list[Change]]:
-    """An event that sets columns of its aggregate's row from payload fields:
-    `_set(FLEETS, data_limit="to_data_limit")`."""
-
-    def project(e: EventEnvelope) -> list[Change]:
-        values = {column: getattr(e.payload, field) for column, field in columns.items()}
-        return [_updated(table, e, **values)]
-
-    return project
-
-
 PROJECTIONS: dict[type, Callable[[EventEnvelope], list[Change]]] = {
-    ev.AccountCreated: _account_created,
-    ev.AuthTokenChanged: _set(ACCOUNTS, auth_token_hash="auth_token_hash"),
+    **dict.fromkeys(effects.CREATES, _create),
+    **dict.fromkeys(effects.SETS, _set),
     ev.AccountClosed: lambda e: [_updated(ACCOUNTS, e, date_closed=e.occurred_at)],
     ev.SubaccountAdded: _history_only,
     ev.NetworkProvisioned: _network_provisioned,
@@ -230,33 +178,11 @@ PROJECTIONS: dict[type, Callable[[EventEnvelope], list[Change]]] = {
     ev.SimCardReservationReleased: _history_only,
     ev.SimCardAssigned: _history_only,
     ev.SimCardTransferred: _history_only,
-    ev.NetworkAccessProfileCreated: _profile_created,
-    ev.NetworkAccessProfileRenamed: _set(PROFILES, unique_name="to_unique_name"),
     ev.NetworkAddedToProfile: _network_added,
     ev.NetworkRemovedFromProfile: _network_removed,
-    ev.FleetCreated: _fleet_created,
-    ev.FleetRenamed: _set(FLEETS, unique_name="to_unique_name"),
-    ev.FleetDataLimitChanged: _set(FLEETS, data_limit="to_data_limit"),
-    ev.FleetNetworkAccessProfileChanged: _set(
-        FLEETS, network_access_profile_sid="to_network_access_profile_sid"
-    ),
-    ev.FleetSmsCommandsUrlChanged: _set(FLEETS, sms_commands_url="to_url"),
-    ev.FleetSmsCommandsMethodChanged: _set(FLEETS, sms_commands_method="to_method"),
-    ev.FleetIpCommandsUrlChanged: _set(FLEETS, ip_commands_url="to_url"),
-    ev.FleetIpCommandsMethodChanged: _set(FLEETS, ip_commands_method="to_method"),
     ev.SimRegistrationRequested: _history_only,
     ev.SimRegistrationRefused: _history_only,
-    ev.SimRegistered: _sim_registered,
-    ev.SimMoveRequested: lambda e: [_updated(SIMS, e)],
-    ev.SimMoveRefused: lambda e: [_updated(SIMS, e)],
-    ev.SimMovedIn: _sim_moved_in,
     ev.SimMovedOut: _sim_moved_out,
-    ev.SimRenamed: _set(SIMS, unique_name="to_unique_name"),
-    ev.SimAssignedToFleet: _set(SIMS, fleet_sid="to_fleet_sid"),
-    ev.SimStatusChanged: _set(SIMS, status="to_status"),
-    ev.SimCallbackChanged: _set(SIMS, callback_url="url", callback_method="method"),
-    ev.SimDataSuspended: lambda e: [_updated(SIMS, e, data_suspended=True)],
-    ev.SimDataResumed: lambda e: [_updated(SIMS, e, data_suspended=False)],
 }
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from events.event_types import FleetCreated
+
 
 class Table(NamedTuple):
     name: str
@@ -37,25 +39,9 @@ PROFILE_NETWORKS = Table(
     ("network_access_profile_sid", "network_sid"),
     ("network_access_profile_sid", "network_sid", "account_sid", "date_created"),
 )
-FLEETS = Table(
-    "fleets",
-    ("sid",),
-    (
-        "sid",
-        "account_sid",
-        "unique_name",
-        "network_access_profile_sid",
-        "data_enabled",
-        "data_limit",
-        "data_metering",
-        "sms_commands_enabled",
-        "sms_commands_url",
-        "sms_commands_method",
-        "ip_commands_url",
-        "ip_commands_method",
-        *_TIMES,
-    ),
-)
+# A Fleet's columns are FleetCreated's fields (as are the decider's Fleet record's).
+FLEETS = Table("fleets", ("sid",), ("sid", "account_sid", *FleetCreated.__struct_fields__, *_TIMES))
+
 SIMS = Table(
     "sims",
     ("sid",),

@@ -17,6 +17,7 @@ import msgspec
 from events import event_types as ev
 from events.envelope import EventEnvelope
 from events.sids import SIM, is_sid
+from services.domain import effects
 
 DIRECTORY_EVENT_TYPES = frozenset(
     {"SimRegistered", "SimAssignedToFleet", "SimStatusChanged", "FleetCreated",
@@ -71,33 +72,47 @@ class Directory:
         p = event.payload
         sid = event.aggregate_id
         version = event.aggregate_version
-        if isinstance(p, ev.FleetCreated | ev.FleetDataLimitChanged):
-            fleet = self.fleets.get(sid)
-            if fleet is not None and fleet.version >= version:
-                return set()
-            self.dirty.add(FLEET_KEY + sid.encode())
-            if isinstance(p, ev.FleetCreated):  # no Sim can be in a Fleet before it exists
-                self.fleets[sid] = FleetEntry(sid, p.data_limit, p.data_enabled, version)
-                return set()
-            fleet.data_limit, fleet.version = p.to_data_limit, version
-            return set(fleet.members)
         if isinstance(p, ev.SimMovedOut):  # an Account event: its Sim left for another account
             return self._remove(p.sim_sid, event.account_sid)
+        if event.aggregate_type == "Fleet":
+            return self._apply_fleet(event)
+        if event.aggregate_type != "Sim":
+            return set()
         sim = self.sims.get(sid)
         if sim is not None and sim.version >= version:
             return set()
-        self.dirty.add(SIM_KEY + sid.encode())
-        if isinstance(p, ev.SimRegistered | ev.SimMovedIn):
-            self._add(SimEntry(sid, event.account_sid, p.iccid, version=version))
-            return {sid}
-        if isinstance(p, ev.SimAssignedToFleet):
-            self._join(sim, p.to_fleet_sid)
-        elif isinstance(p, ev.SimStatusChanged):
-            sim.status = p.to_status
+        created = effects.created(event)
+        if created is not None:
+            self._add(SimEntry(sid, event.account_sid, created["iccid"], version=version))
         else:
-            return set()
-        sim.version = version
+            fields = effects.changed(event)
+            if sim is None or fields is None:
+                return set()  # not a Sim of this directory's, or a change it keeps nothing of
+            if "fleet_sid" in fields:
+                self._join(sim, fields["fleet_sid"])
+            if "status" in fields:
+                sim.status = fields["status"]
+            sim.version = version
+        self.dirty.add(SIM_KEY + sid.encode())
         return {sid}
+
+    def _apply_fleet(self, event: EventEnvelope) -> set[str]:
+        sid, version = event.aggregate_id, event.aggregate_version
+        fleet = self.fleets.get(sid)
+        if fleet is not None and fleet.version >= version:
+            return set()
+        created = effects.created(event)
+        if created is not None:  # no Sim can be in a Fleet before it exists
+            limit, enabled = created["data_limit"], created["data_enabled"]
+            self.fleets[sid] = FleetEntry(sid, limit, enabled, version)
+            self.dirty.add(FLEET_KEY + sid.encode())
+            return set()
+        fields = effects.changed(event)
+        if fleet is None or fields is None or "data_limit" not in fields:
+            return set()
+        fleet.data_limit, fleet.version = fields["data_limit"], version
+        self.dirty.add(FLEET_KEY + sid.encode())
+        return set(fleet.members)
 
     def _add(self, sim: SimEntry) -> None:
         self.sims[sim.sid] = sim

@@ -158,7 +158,7 @@ def family() -> World:
 def test_a_subaccount_is_known_to_its_parent():
     world = family()
     assert ACCOUNT_C in world.state.accounts[ACCOUNT_A].subaccounts
-    assert world.state.accounts[ACCOUNT_C].parent_sid == ACCOUNT_A
+    assert world.state.accounts[ACCOUNT_C].parent_account_sid == ACCOUNT_A
 
 
 def test_a_new_sim_moves_to_a_subaccount_with_its_name_and_card():

@@ -1,0 +1,102 @@
+"""What each event does to its aggregate's record, stated once per event type.
+
+Three models keep records of the same resources: the decider's state (services/domain/state.py),
+the read-model rows (services/projection/changes.py) and the usage processor's directory
+(services/usage/directory.py). None of them restates which field an event changes or where
+its value comes from: each looks it up here and keeps the fields it holds (a read-model row
+has no `moving_to`; the decider's state keeps no `auth_token_hash`).
+
+`CREATES[type](event)` is the new record's fields; `SETS[type](event)` the fields it changes.
+Field names are the decider state's; the version and the SID come from the envelope. Events
+whose effect no field list can say (a Network joining a profile, a Sim moving away, the card
+registry's facts, an account closing) have a handler of their own in each model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from events import event_types as ev
+from events.envelope import EventEnvelope
+
+Fields = dict[str, Any]
+Effect = Callable[[EventEnvelope], Fields]
+
+
+def _payload(e: EventEnvelope) -> Fields:
+    """Every payload field, under its own name: a creation event that carries the record."""
+    return msgspec.structs.asdict(e.payload)
+
+
+CREATES: dict[type, Effect] = {
+    ev.AccountCreated: _payload,
+    ev.NetworkAccessProfileCreated: lambda e: {
+        "unique_name": e.payload.unique_name,
+        "network_sids": tuple(e.payload.network_sids),
+    },
+    ev.FleetCreated: _payload,
+    ev.SimRegistered: lambda e: {
+        "iccid": e.payload.iccid,
+        "unique_name": None,
+        "status": "new",
+        "fleet_sid": None,
+        "callback_url": None,
+        "callback_method": None,
+        "data_suspended": False,
+        "registered_at": e.occurred_at,
+    },
+    ev.SimMovedIn: lambda e: {
+        "iccid": e.payload.iccid,
+        "unique_name": e.payload.unique_name,
+        "status": "new",  # a moved Sim starts over in its new account: no Fleet
+        "fleet_sid": None,
+        "callback_url": e.payload.callback_url,
+        "callback_method": e.payload.callback_method,
+        "data_suspended": e.payload.data_suspended,
+        "registered_at": e.payload.registered_at,
+    },
+}
+
+SETS: dict[type, Effect] = {
+    ev.AuthTokenChanged: lambda e: {"auth_token_hash": e.payload.auth_token_hash},
+    ev.NetworkAccessProfileRenamed: lambda e: {"unique_name": e.payload.to_unique_name},
+    ev.FleetRenamed: lambda e: {"unique_name": e.payload.to_unique_name},
+    ev.FleetDataLimitChanged: lambda e: {"data_limit": e.payload.to_data_limit},
+    ev.FleetNetworkAccessProfileChanged: lambda e: {
+        "network_access_profile_sid": e.payload.to_network_access_profile_sid
+    },
+    ev.FleetSmsCommandsUrlChanged: lambda e: {"sms_commands_url": e.payload.to_url},
+    ev.FleetSmsCommandsMethodChanged: lambda e: {"sms_commands_method": e.payload.to_method},
+    ev.FleetIpCommandsUrlChanged: lambda e: {"ip_commands_url": e.payload.to_url},
+    ev.FleetIpCommandsMethodChanged: lambda e: {"ip_commands_method": e.payload.to_method},
+    ev.SimRenamed: lambda e: {"unique_name": e.payload.to_unique_name},
+    ev.SimAssignedToFleet: lambda e: {"fleet_sid": e.payload.to_fleet_sid},
+    ev.SimStatusChanged: lambda e: {"status": e.payload.to_status},
+    ev.SimCallbackChanged: lambda e: {
+        "callback_url": e.payload.url,
+        "callback_method": e.payload.method,
+    },
+    ev.SimDataSuspended: lambda e: {"data_suspended": True},
+    ev.SimDataResumed: lambda e: {"data_suspended": False},
+    # While a Sim moves nothing else may change it; its answer is the asking command's.
+    ev.SimMoveRequested: lambda e: {
+        "moving_to": e.payload.to_account_sid,
+        "move_request": e.command_id,
+    },
+    ev.SimMoveRefused: lambda e: {"moving_to": None, "move_request": None},
+}
+
+
+def created(event: EventEnvelope) -> Fields | None:
+    """The record `event` creates, or None if it creates none."""
+    effect = CREATES.get(type(event.payload))
+    return None if effect is None else effect(event)
+
+
+def changed(event: EventEnvelope) -> Fields | None:
+    """The fields `event` sets on its aggregate's record, or None if it sets none."""
+    effect = SETS.get(type(event.payload))
+    return None if effect is None else effect(event)
