@@ -18,13 +18,11 @@ import logging
 from services.config import Settings
 from services.domain import Limits
 from services.lifecycle import serve_metrics, stop_on_signals
-from services.processor import metrics
 from services.processor.partition import CommandPartition, input_topics
 from services.processor.store import Catalogue
 from services.runtime.global_table import GlobalTable
 from services.runtime.limits import ValueLimits, value_limits
 from services.runtime.owner import PartitionOwner, group_consumer
-from services.runtime.worker import Worker
 from services.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -83,13 +81,6 @@ class Processor(PartitionOwner):
 
     async def stop_dependencies(self) -> None:
         await self.table.stop()
-
-    async def after_ready(self, worker: Worker) -> None:
-        metrics.PARTITIONS_OWNED.set(len(self.partitions))
-        metrics.RECOVERY_SECONDS.observe(getattr(worker, "restore_seconds", 0.0))
-
-    async def after_release(self, partition: int, worker: Worker) -> None:
-        metrics.PARTITIONS_OWNED.set(len(self.partitions))
 
 
 async def run_processor(settings: Settings, metrics_port: int = 0) -> None:

@@ -72,6 +72,7 @@ from services.processor.memory import (
     CommandMemory,
     command_key,
 )
+from services.processor.metrics import RUNTIME
 from services.processor.outcome_reader import OutcomeReader
 from services.processor.store import Catalogue, PartitionState
 from services.runtime.changelog import META
@@ -139,6 +140,8 @@ class _Answer:
 
 
 class CommandPartition(PartitionWorker):
+    service = "processor"
+    metrics = RUNTIME
     max_batch = MAX_BATCH
 
     def __init__(
@@ -151,23 +154,15 @@ class CommandPartition(PartitionWorker):
         limits: Limits,
         sizes: ValueLimits,
     ) -> None:
-        super().__init__(
-            partition,
-            bootstrap=settings.kafka_bootstrap,
-            group_id=group_id,
-            changelog_topic=settings.processor_changelog_topic,
-            transactional_id=f"fleetstate-processor.{settings.commands_topic}.{partition}",
-        )
-        self.settings = settings
+        changelog = settings.processor_changelog_topic
+        super().__init__(settings, partition, group_id, sizes, changelog, settings.commands_topic)
         self.senders: dict[str, Sender] = input_topics(settings)
         self.catalogue = catalogue
         self.table = table
         self.limits = limits
-        self.sizes = sizes
         self.store = PartitionState()
         self.memory = CommandMemory(settings.command_dedup_hours * HOUR_MS)
         self.unpacked: list[tuple[int, int, int]] = []  # remembered, not in a pack yet
-        self.events_tp = TopicPartition(settings.events_topic, partition)
         self.outcomes_tp = TopicPartition(settings.outcomes_topic, partition)
         self.reader = OutcomeReader(settings.kafka_bootstrap, self.outcomes_tp)
         self.last_hash = GENESIS_HASH
@@ -259,11 +254,9 @@ class CommandPartition(PartitionWorker):
         records = self.unanswered(records)
         if records:
             answers = await self._answer_all(records)
-            started = time.monotonic()
             positions = self.positions_after(records)
             await self._commit(answers, positions)
             self.positions = positions
-            metrics.TRANSACTION_SECONDS.observe(time.monotonic() - started)
         if time.monotonic() - self.looked_at >= self.tick:  # busy or idle
             self.looked_at = time.monotonic()
             await self._ask_about_stale_reservations()

@@ -92,9 +92,16 @@ class PartitionOwner:
 
     async def after_ready(self, worker: Worker) -> None:
         """Once a worker is restored and positioned, before it answers."""
+        metrics = getattr(worker, "metrics", None)
+        if metrics is not None:
+            metrics.partitions_owned.set(len(self.partitions))
+            metrics.recovery_seconds.observe(getattr(worker, "restore_seconds", 0.0))
 
     async def after_release(self, partition: int, worker: Worker) -> None:
         """Once the worker of a given-up partition has stopped."""
+        metrics = getattr(worker, "metrics", None)
+        if metrics is not None:
+            metrics.partitions_owned.set(len(self.partitions))
 
     # --- the loop ----------------------------------------------------------------------------
 

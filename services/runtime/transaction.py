@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
@@ -23,14 +24,18 @@ class Transaction:
         producer: AIOKafkaProducer,
         changelog: TopicPartition | None = None,
         before_commit=None,
+        committed: Callable[[float], None] | None = None,
     ) -> None:
         self.producer = producer
         self.changelog = changelog
         self._before_commit = before_commit  # a worker's hook: fault injection in tests
+        self._committed = committed  # told the seconds from begin to commit
         self._offsets: tuple[dict[TopicPartition, int], str] | None = None
+        self._began = 0.0
 
     async def __aenter__(self) -> Transaction:
         await self.producer.begin_transaction()
+        self._began = time.monotonic()
         return self
 
     async def __aexit__(self, kind, exc, tb) -> None:
@@ -41,6 +46,8 @@ class Transaction:
                 if self._before_commit is not None:
                     await self._before_commit()
                 await self.producer.commit_transaction()
+                if self._committed is not None:
+                    self._committed(time.monotonic() - self._began)
                 return
             except BaseException:
                 await self._abort()

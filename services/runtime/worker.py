@@ -19,7 +19,10 @@ from typing import Protocol
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from services.config import Settings
 from services.runtime.changelog import read_changelog
+from services.runtime.limits import ValueLimits
+from services.runtime.metrics import RuntimeMetrics
 from services.runtime.producer import transactional_producer
 from services.runtime.transaction import Transaction
 
@@ -152,20 +155,29 @@ class PartitionWorker(QueuedWorker):
     A subclass builds its state in `restore` and answers batches in `process`, each inside
     `async with self.transaction() as txn:` with `self.commit_input(txn, positions)`."""
 
+    service: str  # each kind of worker's: names its producers' transactional ids
+    metrics: RuntimeMetrics  # the service's
+
     def __init__(
         self,
+        settings: Settings,
         partition: int,
-        *,
-        bootstrap: str,
         group_id: str,
+        sizes: ValueLimits,
         changelog_topic: str,
-        transactional_id: str,
+        input_topic: str,
     ) -> None:
         super().__init__(partition)
-        self.bootstrap = bootstrap
+        self.settings = settings
+        self.bootstrap = settings.kafka_bootstrap
         self.group_id = group_id
+        self.sizes = sizes  # the largest record each output topic takes
         self.changelog_tp = TopicPartition(changelog_topic, partition)
-        self.producer = transactional_producer(bootstrap, transactional_id)
+        # Every worker's state follows the events partition of its number (co-partitioned).
+        self.events_tp = TopicPartition(settings.events_topic, partition)
+        # One id per service and input partition, for ever: a new owner fences the old one.
+        transactional_id = f"fleetstate-{self.service}.{input_topic}.{partition}"
+        self.producer = transactional_producer(self.bootstrap, transactional_id)
         self.restore_seconds = 0.0
 
     async def start(self) -> None:
@@ -189,7 +201,12 @@ class PartitionWorker(QueuedWorker):
             log.debug("producer of %s %d stopped with an error", self.label, self.partition)
 
     def transaction(self) -> Transaction:
-        return Transaction(self.producer, self.changelog_tp, self.before_commit)
+        return Transaction(
+            self.producer,
+            self.changelog_tp,
+            self.before_commit,
+            self.metrics.transaction_seconds.observe,
+        )
 
     def commit_input(self, txn: Transaction, positions: dict[TopicPartition, int]) -> None:
         """The input this transaction answers: the positions of every input partition (all

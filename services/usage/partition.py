@@ -37,6 +37,7 @@ from services.runtime.worker import PartitionWorker
 from services.usage import metrics
 from services.usage.directory import DIRECTORY_EVENT_TYPES, Directory
 from services.usage.domain import REFUSALS, Batch, Verdict, command_for
+from services.usage.metrics import RUNTIME
 from services.usage.periods import BillingPeriod
 from services.usage.state import UsageState
 
@@ -67,6 +68,8 @@ def directory_events(records: list[ConsumerRecord]) -> list[EventEnvelope]:
 
 
 class UsagePartition(PartitionWorker):
+    service = "usage"
+    metrics = RUNTIME
     label = "usage partition"
     max_batch = MAX_BATCH
     tick = TICK_SECONDS  # an idle partition still looks at the clock: a new period may begin
@@ -79,18 +82,10 @@ class UsagePartition(PartitionWorker):
         follower: PartitionFollower,
         sizes: ValueLimits,
     ) -> None:
-        super().__init__(
-            partition,
-            bootstrap=settings.kafka_bootstrap,
-            group_id=group_id,
-            changelog_topic=settings.usage_changelog_topic,
-            transactional_id=f"fleetstate-usage.{settings.usage_topic}.{partition}",
-        )
-        self.settings = settings
+        changelog = settings.usage_changelog_topic
+        super().__init__(settings, partition, group_id, sizes, changelog, settings.usage_topic)
         self.follower = follower
-        self.sizes = sizes
         self.rule = BillingPeriod.parse(settings.billing_period)
-        self.events_tp = TopicPartition(settings.events_topic, partition)
         self.log_tp = TopicPartition(settings.usage_log_topic, partition)
         self.directory = Directory()
         self.state = UsageState(self.rule, settings.usage_dedup_periods)
@@ -180,9 +175,7 @@ class UsagePartition(PartitionWorker):
         logged = records or changes or self.state.current_period != period_before
         if not logged and not self.directory.dirty:
             return
-        started = time.monotonic()
         await self._commit(batch.facts(len(records)) if logged else [], changes, dead, records)
-        metrics.TRANSACTION_SECONDS.observe(time.monotonic() - started)
         metrics.BATCH_REPORTS.observe(len(records))
         metrics.BYTES_COUNTED.inc(counted)
         for change in changes:

@@ -15,9 +15,7 @@ from services.lifecycle import serve_metrics, stop_on_signals
 from services.runtime.follower import PartitionFollower
 from services.runtime.limits import ValueLimits, value_limits
 from services.runtime.owner import PartitionOwner, group_consumer
-from services.runtime.worker import Worker
 from services.topics import ensure_topics
-from services.usage import metrics
 from services.usage.partition import UsagePartition
 
 log = logging.getLogger(__name__)
@@ -58,13 +56,6 @@ class UsageProcessor(PartitionOwner):
 
     async def stop_dependencies(self) -> None:
         await self.follower.stop()
-
-    async def after_ready(self, worker: Worker) -> None:
-        metrics.PARTITIONS_OWNED.set(len(self.partitions))
-        metrics.RECOVERY_SECONDS.observe(getattr(worker, "restore_seconds", 0.0))
-
-    async def after_release(self, partition: int, worker: Worker) -> None:
-        metrics.PARTITIONS_OWNED.set(len(self.partitions))
 
 
 async def run_usage_processor(settings: Settings, metrics_port: int = 0) -> None:
