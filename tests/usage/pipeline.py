@@ -29,7 +29,6 @@ from events.usage import UsageFacts, decode_facts
 from services.config import Settings
 from services.log_reader import log_consumer, partition_ids, read_all
 
-
 # Each world gets its own carrier network and cards. A number per world, not a hash of its tag:
 # six tags hashed into 900 mnc values collide about once in sixty runs (409 on the network).
 _WORLDS = itertools.count()
