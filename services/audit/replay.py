@@ -29,6 +29,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import asyncpg
 import msgspec
@@ -43,7 +44,7 @@ from services.config import Settings
 from services.migrate import migrate
 from services.projection.projector import READ_MODELS
 from services.projection.tables import EVENT_HISTORY, TABLES
-from services.projection.tracking import record_skipped
+from services.projection.tracking import advance, positions, record_skipped, tracked_offsets
 
 HISTORY_CHUNK = 20_000  # event-history rows per message from a worker
 # Indexes are built once the rows are in (a sort per index, far cheaper than a million
@@ -145,10 +146,9 @@ async def replay(
         raise ReplayError("--until rebuilds a past state: there is no live state to verify")
     started = time.perf_counter()
     await prepare_schema(settings.database_url, schema, live_schema, replace)
+    plan = _Plan(settings, schema, until, verify_against, workers or os.cpu_count() or 1)
     try:
-        return await _rebuild(
-            settings, schema, until, verify_against, on_progress, workers, started
-        )
+        return await _rebuild(plan, on_progress, started)
     except BaseException:
         # The schema is ours and its tables empty (the transaction rolled back): leave
         # nothing behind, so the same command can simply be run again.
@@ -164,9 +164,18 @@ async def _drop_schema(dsn: str, schema: str) -> None:
         await conn.close()
 
 
+class _Plan(NamedTuple):
+    settings: Settings
+    schema: str  # the fresh one, replayed into
+    until: datetime | None  # events after it left out
+    verify_against: str | None  # the live schema to compare with
+    workers: int  # processes reading the log, at most
+
+
 async def _rebuild(
-    settings, schema, until, verify_against, on_progress, workers, started
+    plan: _Plan, on_progress: Callable[[int, int], None] | None, started: float
 ) -> ReplayReport:
+    settings, schema, until, verify_against = plan[:4]
     timings = Timings()
     parent_cpu_before = time.process_time()
     topic = settings.events_topic
@@ -186,13 +195,13 @@ async def _rebuild(
                 # exactly as it was when the projector stood at these offsets.
                 # Tracked offsets were committed when the projector read them, so they are
                 # never past the log's end now (the end read above may be older than them).
-                stands = await _tracked(conn, verify_against, topic)
+                stands = await positions(conn, READ_MODELS, topic, verify_against)
                 ranges = {p: (b, max(b, stands.get(p, b))) for p, (b, _) in bounds.items()}
             else:
                 ranges = bounds
             columns = await _column_types(conn, schema)
             rebuild_indexes = await defer_indexes(conn, schema)
-            groups = _partition_groups(ranges, workers or os.cpu_count() or 1)
+            groups = _partition_groups(ranges, plan.workers)
             jobs = [
                 WorkerJob(
                     bootstrap=settings.kafka_bootstrap,
@@ -227,7 +236,11 @@ async def _rebuild(
             skipped = sorted(s for result in results for s in result.skipped)
             read_up_to = {p: stop for p, (_, stop) in ranges.items()}
             if until is None:  # a past state is not a position a projector may resume from
-                await _track(conn, topic, read_up_to)
+                # Tracked as the live projector tracks its own: a projector started on this
+                # schema carries on from here.
+                await tracked_offsets(conn, READ_MODELS, topic, list(read_up_to))
+                for partition, offset in read_up_to.items():
+                    await advance(conn, READ_MODELS, topic, partition, 0, offset)
             await record_skipped(conn, READ_MODELS, [(topic, *s) for s in skipped])
             found = None
             if verify_against is not None:
@@ -263,7 +276,11 @@ async def _rebuild(
 def _partition_groups(
     ranges: dict[int, tuple[int, int]], workers: int
 ) -> list[dict[int, tuple[int, int]]]:
-    """Partitions dealt to at most `workers` groups, largest first to the lightest group."""
+    """Partitions with something to read dealt to at most `workers` groups, largest first to
+    the lightest group. An empty partition goes to none: a worker with nothing to read would
+    stop its consumer before the consumer's own start-up task ran, which aiokafka (0.14)
+    answers with CancelledError."""
+    ranges = {p: (start, stop) for p, (start, stop) in ranges.items() if stop > start}
     count = max(1, min(workers, len(ranges)))
     groups: list[dict[int, tuple[int, int]]] = [{} for _ in range(count)]
     loads = [0] * count
@@ -435,21 +452,3 @@ async def defer_indexes(conn, schema: str) -> Callable[[], Awaitable[None]]:
             await conn.execute(index["indexdef"])
 
     return rebuild
-
-
-async def _tracked(conn, live: str, topic: str) -> dict[int, int]:
-    rows = await conn.fetch(
-        f'select partition, next_offset from "{live}".projection_offsets '
-        "where projection = $1 and topic = $2",
-        READ_MODELS,
-        topic,
-    )
-    return {row["partition"]: row["next_offset"] for row in rows}
-
-
-async def _track(conn, topic: str, read_up_to: dict[int, int]) -> None:
-    await conn.executemany(
-        "insert into projection_offsets (projection, topic, partition, next_offset) "
-        "values ($1, $2, $3, $4)",
-        [(READ_MODELS, topic, p, offset) for p, offset in read_up_to.items()],
-    )

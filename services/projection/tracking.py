@@ -25,13 +25,22 @@ async def tracked_offsets(
         "values ($1, $2, $3, 0) on conflict do nothing",
         [(projection, topic, p) for p in partitions],
     )
+    tracked = await positions(conn, projection, topic)
+    return {p: offset for p, offset in tracked.items() if p in partitions}
+
+
+async def positions(
+    conn: asyncpg.Connection, projection: str, topic: str, schema: str | None = None
+) -> dict[int, int]:
+    """partition -> next offset, as tracked (in `schema`, or the connection's own): where a
+    projection stands, without claiming any partition."""
+    table = "projection_offsets" if schema is None else f'"{schema}".projection_offsets'
     rows = await conn.fetch(
-        "select partition, next_offset from projection_offsets "
-        "where projection = $1 and topic = $2",
+        f"select partition, next_offset from {table} where projection = $1 and topic = $2",
         projection,
         topic,
     )
-    return {r["partition"]: r["next_offset"] for r in rows if r["partition"] in partitions}
+    return {r["partition"]: r["next_offset"] for r in rows}
 
 
 async def advance(
