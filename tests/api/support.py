@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -62,3 +64,12 @@ async def register_sim(api: httpx.AsyncClient, stack: Stack) -> dict:
     response = await api.post("/v1/Sims", data={"Iccid": iccid, "RegistrationCode": code})
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def clock_passes(moment: str) -> None:
+    """Returns once the wall clock is in a whole second after `moment` (ISO 8601): the API's
+    times are whole seconds, so anything stamped from then on is later than `moment`."""
+    target = datetime.fromisoformat(moment).replace(microsecond=0) + timedelta(seconds=1)
+    while (left := (target - datetime.now(UTC)).total_seconds()) > 0:  # noqa: ASYNC110
+        # the clock sends no event: sleep until it says the second has come
+        await asyncio.sleep(left)

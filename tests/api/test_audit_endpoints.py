@@ -3,13 +3,18 @@ resource as it was at a moment (AsOf), for the caller's own resources only."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from services.api.audit_routes import VERSION_TOKEN_PATTERN
-from tests.api.support import assert_error, create_fleet, create_profile, register_sim
+from tests.api.support import (
+    assert_error,
+    clock_passes,
+    create_fleet,
+    create_profile,
+    register_sim,
+)
 
 
 async def test_a_fleets_events_name_who_changed_its_data_limit_from_what_to_what(api, account):
@@ -70,7 +75,7 @@ async def test_a_sims_events_show_its_status_change_and_its_reason(api, stack):
 async def test_as_of_a_moment_a_fleet_is_what_it_was_then_and_404_before_it_existed(api):
     await create_profile(api, UniqueName="nap")
     fleet = await create_fleet(api, "nap", DataLimit="5")
-    await asyncio.sleep(1.1)  # the change happens a second later than the creation
+    await clock_passes(fleet["date_created"])  # the change happens a second after the creation
     assert (await api.post(f"/v1/Fleets/{fleet['sid']}", data={"DataLimit": "9"})).is_success
     created = datetime.fromisoformat(fleet["date_created"])
 
@@ -90,7 +95,7 @@ async def test_as_of_a_moment_a_fleet_is_what_it_was_then_and_404_before_it_exis
 async def test_as_of_works_for_sims_and_profiles_by_sid_and_by_name(api, stack):
     profile = await create_profile(api, UniqueName="nap-then")
     sim = await register_sim(api, stack)
-    await asyncio.sleep(1.1)
+    await clock_passes(max(sim["date_updated"], profile["date_updated"]))
     moment = datetime.now(UTC).isoformat()
     assert (
         await api.post(

@@ -17,7 +17,13 @@ import pytest
 from twilio.rest import Client
 
 from events.usage import DataSessionReport
-from tests.api.support import assert_error, create_fleet, create_profile, register_sim
+from tests.api.support import (
+    assert_error,
+    clock_passes,
+    create_fleet,
+    create_profile,
+    register_sim,
+)
 
 USAGE = "/v1/UsageRecords"
 
@@ -200,7 +206,7 @@ async def test_page_urls_pin_the_default_window_so_pages_do_not_move_with_the_cl
     assert abs(datetime.fromisoformat(end) - datetime.now(UTC)) < timedelta(minutes=1)
     start = parse_qs(urlsplit(first["meta"]["url"]).query)["StartTime"][0]
     assert datetime.fromisoformat(start) < datetime.fromisoformat(end) - timedelta(days=27)
-    await asyncio.sleep(1.1)  # the clock moves on; the next page does not
+    await clock_passes(end)  # the clock moves on; the next page does not
     second = (await world.api.get(first["meta"]["next_page_url"])).json()
     assert [r["sim_sid"] for r in first["usage_records"] + second["usage_records"]] == sorted(
         [world.tracker, world.other]

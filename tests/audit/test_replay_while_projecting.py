@@ -27,6 +27,26 @@ async def _keep_changing(client: CommandClient, stop: asyncio.Event) -> int:
     return sent
 
 
+async def _live(settings) -> dict[int, int]:
+    """Where the live projection stands: partition -> next offset."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        rows = await conn.fetch("select partition, next_offset from public.projection_offsets")
+    finally:
+        await conn.close()
+    return {row["partition"]: row["next_offset"] for row in rows}
+
+
+async def _until_live_passes(settings, positions: dict[int, int]) -> dict[int, int]:
+    """Waits until the live projection has moved past `positions` on some partition."""
+    async with asyncio.timeout(120):
+        while True:
+            live = await _live(settings)
+            if any(live.get(p, 0) > offset for p, offset in positions.items()):
+                return live
+            await asyncio.sleep(0.1)
+
+
 async def test_a_verify_while_commands_keep_coming_finds_no_difference(audited):
     settings = audited.settings
     async with CommandClient(
@@ -38,17 +58,10 @@ async def test_a_verify_while_commands_keep_coming_finds_no_difference(audited):
     ) as client:
         stop = asyncio.Event()
         sending = asyncio.create_task(_keep_changing(client, stop))
-        await asyncio.sleep(1.0)  # the projector is busy before the replay starts
+        await _until_live_passes(settings, await _live(settings))  # busy before the replay
         report = await replay(settings, "while_moving", verify_against="public")
-        await asyncio.sleep(1.0)  # ... and after it has read the live positions
+        # ... and moving past what the replay compared with, before the changes stop.
+        await _until_live_passes(settings, report.read_up_to)
         stop.set()
-        sent = await sending
+        await sending
     assert report.differences == []
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        rows = await conn.fetch("select partition, next_offset from public.projection_offsets")
-    finally:
-        await conn.close()
-    live_now = {row["partition"]: row["next_offset"] for row in rows}
-    # The live projection did move past what the replay compared with.
-    assert any(live_now[p] > offset for p, offset in report.read_up_to.items()), (sent, live_now)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from aiokafka import TopicPartition
 
-from events.codec import decode_event
+from events.codec import decode_command, decode_event, decode_outcome
 from events.commands import (
     CreateAccount,
     CreateFleet,
@@ -127,6 +127,23 @@ async def wait_until_counted(settings: Settings, reports: int, timeout: float = 
     deadline = time.monotonic() + timeout
     while sum(f.reports for f in await usage_log(settings)) < reports:
         assert time.monotonic() < deadline, "timed out waiting for the usage processor"
+        await asyncio.sleep(0.3)
+
+
+async def wait_until_answered(settings: Settings, timeout: float = 120) -> None:
+    """Until every command on the internal topic (the usage processor's threshold commands,
+    the card registry's steps) has its outcome: nothing sent so far is still undecided."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sent = await read_all(settings.kafka_bootstrap, settings.internal_topic)
+        answered = await read_all(settings.kafka_bootstrap, settings.outcomes_topic)
+        outcomes = [decode_outcome(r.value) for rs in answered.values() for r in rs]
+        decided = {(o.account_sid, o.command_id) for o in outcomes if o.sender == "internal"}
+        commands = [decode_command(r.value) for rs in sent.values() for r in rs]
+        undecided = [c.command_id for c in commands if (c.account_sid, c.command_id) not in decided]
+        if not undecided:
+            return
+        assert time.monotonic() < deadline, f"never decided: {undecided[:5]}"
         await asyncio.sleep(0.3)
 
 

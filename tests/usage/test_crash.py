@@ -24,6 +24,7 @@ from tests.usage.pipeline import (
     totals_from_log,
     usage_log,
     usage_log_grows,
+    wait_until_answered,
     wait_until_counted,
 )
 from tests.usage.support import recomputed_totals, report
@@ -97,7 +98,7 @@ async def test_killing_the_usage_processor_loses_and_duplicates_nothing(
     try:
         await asyncio.gather(sender(), killer())
         await wait_until_counted(topics, len(sent), timeout=180)
-        await asyncio.sleep(2)  # the last threshold commands reach the command processor
+        await wait_until_answered(topics)  # the last threshold commands are decided too
     finally:
         victim.stop()
     assert victim.kills >= KILLS

@@ -20,6 +20,7 @@ from tests.usage.pipeline import (
     totals_from_log,
     usage_log,
     wait_for,
+    wait_until_answered,
     wait_until_counted,
 )
 from tests.usage.support import recomputed_totals, report
@@ -65,7 +66,9 @@ async def test_crossing_the_limit_raising_it_and_250_kb_each_append_their_event_
     late = now().replace(day=1) - timedelta(days=3)
     await send(report(world.account, active, 9 * MB, 0, end=late, network_sid=world.network))
     await wait_until_counted(topics, len(sent))
-    await asyncio.sleep(1.0)  # room for anything wrongly sent to be decided
+    # Every command the usage processor sent for these reports went out with them: once those
+    # are decided, anything wrongly sent would be in the log.
+    await wait_until_answered(topics)
     events = await wait_for(topics, lambda ev: True)
     assert len(activated(events, ready)) == 1
     assert len(data_events(events, active, "SimDataSuspended")) == 1
