@@ -12,12 +12,12 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from events.commands import CreateFleet, UpdateFleet
-from events.sids import FLEET, NETWORK_ACCESS_PROFILE, derive_sid
-from services.api import audit_routes, forms, idempotency, pages
+from events.sids import FLEET, NETWORK_ACCESS_PROFILE
+from services.api import audit_routes, forms, pages
 from services.api.context import api_of, base_url, by_ref, iso, json_response
 from services.api.errors import not_found
 from services.api.forms import Param
-from services.api.responses import Pending, answer_write
+from services.api.responses import answer_created, answer_write, write
 from services.audit import FLEET as FLEET_KIND
 from services.projection import FLEETS
 
@@ -143,21 +143,8 @@ async def find_fleet(db, account_sid: str, ref: str) -> asyncpg.Record | None:
 
 @post("/v1/Fleets", status_code=201)
 async def create_fleet(request: Request) -> Response:
-    api = api_of(request)
-    account = await api.auth.account_sid(request)
-    values = forms.read(await forms.form_params(request), CREATE_PARAMS)
-    result = await api.writer.execute(
-        CreateFleet(**values),
-        account_sid=account,
-        idempotency=await idempotency.of_request(request),
-    )
-    result.raise_if_rejected()
-    sid = derive_sid(FLEET, result.command_id, account)
-    base = base_url(request)
-    row = await find_fleet(api.db, account, sid)
-    if row is None:
-        return answer_write(Pending.of(sid, account, f"{base}/v1/Fleets/{sid}"), 202)
-    return answer_write(fleet_of(row, base), 202 if result.pending else 201)
+    written = await write(request, CREATE_PARAMS, lambda values: CreateFleet(**values))
+    return await answer_created(request, written, FLEET, "/v1/Fleets", find_fleet, fleet_of)
 
 
 @get("/v1/Fleets")
@@ -201,15 +188,8 @@ async def fetch_fleet(request: Request, sid: FromPath[str]) -> Response:
 
 @post("/v1/Fleets/{sid:str}")
 async def update_fleet(request: Request, sid: FromPath[str]) -> Response:
-    api = api_of(request)
-    account = await api.auth.account_sid(request)
-    values = forms.read(await forms.form_params(request), (*UPDATE_PARAMS, *REFUSED_ON_UPDATE))
-    result = await api.writer.execute(
-        UpdateFleet(fleet=sid, **values),
-        account_sid=account,
-        idempotency=await idempotency.of_request(request),
-    )
-    result.raise_if_rejected()
+    params = (*UPDATE_PARAMS, *REFUSED_ON_UPDATE)
+    api, account, _, result = await write(request, params, lambda v: UpdateFleet(fleet=sid, **v))
     target = (result.aggregate_ids() or [sid])[0]  # a rename leaves the old name behind
     row = await find_fleet(api.db, account, target)
     if row is None:

@@ -13,13 +13,13 @@ from events.commands import (
     RemoveNetworkFromProfile,
     UpdateNetworkAccessProfile,
 )
-from events.sids import NETWORK, NETWORK_ACCESS_PROFILE, derive_sid, is_sid
-from services.api import audit_routes, forms, idempotency, pages
+from events.sids import NETWORK, NETWORK_ACCESS_PROFILE, is_sid
+from services.api import audit_routes, forms, pages
 from services.api.context import api_of, base_url, by_ref, iso, json_response
 from services.api.errors import not_found
 from services.api.forms import Param
 from services.api.networks import Identifier
-from services.api.responses import Pending, answer_write
+from services.api.responses import Pending, answer_created, answer_write, write
 from services.audit import PROFILE as PROFILE_KIND
 
 WHAT = "Network Access Profile"
@@ -124,21 +124,13 @@ async def existing_profile(db, account_sid: str, ref: str) -> asyncpg.Record:
 
 @post("/v1/NetworkAccessProfiles", status_code=201)
 async def create_profile(request: Request) -> Response:
-    api = api_of(request)
-    account = await api.auth.account_sid(request)
-    values = forms.read(await forms.form_params(request), CREATE_PARAMS)
-    result = await api.writer.execute(
-        CreateNetworkAccessProfile(**values),
-        account_sid=account,
-        idempotency=await idempotency.of_request(request),
+    written = await write(
+        request, CREATE_PARAMS, lambda values: CreateNetworkAccessProfile(**values)
     )
-    result.raise_if_rejected()
-    sid = derive_sid(NETWORK_ACCESS_PROFILE, result.command_id, account)
-    base = base_url(request)
-    row = await find_profile(api.db, account, sid)
-    if row is None:
-        return answer_write(Pending.of(sid, account, f"{base}/v1/NetworkAccessProfiles/{sid}"), 202)
-    return answer_write(profile_of(row, base), 202 if result.pending else 201)
+    path = "/v1/NetworkAccessProfiles"
+    return await answer_created(
+        request, written, NETWORK_ACCESS_PROFILE, path, find_profile, profile_of
+    )
 
 
 @get("/v1/NetworkAccessProfiles")
@@ -181,15 +173,11 @@ async def fetch_profile(request: Request, sid: FromPath[str]) -> Response:
 
 @post("/v1/NetworkAccessProfiles/{sid:str}")
 async def update_profile(request: Request, sid: FromPath[str]) -> Response:
-    api = api_of(request)
-    account = await api.auth.account_sid(request)
-    values = forms.read(await forms.form_params(request), UPDATE_PARAMS)
-    result = await api.writer.execute(
-        UpdateNetworkAccessProfile(network_access_profile=sid, **values),
-        account_sid=account,
-        idempotency=await idempotency.of_request(request),
+    api, account, _, result = await write(
+        request,
+        UPDATE_PARAMS,
+        lambda values: UpdateNetworkAccessProfile(network_access_profile=sid, **values),
     )
-    result.raise_if_rejected()
     # After a rename the old name finds nothing: the event names the profile by SID.
     target = (result.aggregate_ids() or [sid])[0]
     row = await existing_profile(api.db, account, target)
@@ -234,15 +222,11 @@ async def find_profile_network(db, account: str, profile_sid: str, network_sid: 
 
 @post("/v1/NetworkAccessProfiles/{profile:str}/Networks", status_code=201)
 async def add_network(request: Request, profile: FromPath[str]) -> Response:
-    api = api_of(request)
-    account = await api.auth.account_sid(request)
-    values = forms.read(await forms.form_params(request), ADD_NETWORK_PARAMS)
-    result = await api.writer.execute(
-        AddNetworkToProfile(network_access_profile=profile, network=values["network"]),
-        account_sid=account,
-        idempotency=await idempotency.of_request(request),
+    api, account, values, result = await write(
+        request,
+        ADD_NETWORK_PARAMS,
+        lambda v: AddNetworkToProfile(network_access_profile=profile, network=v["network"]),
     )
-    result.raise_if_rejected()
     base = base_url(request)
     profile_row = await existing_profile(api.db, account, (result.aggregate_ids() or [profile])[0])
     row = await find_profile_network(api.db, account, profile_row["sid"], values["network"])
@@ -301,15 +285,9 @@ async def fetch_profile_network(
 async def remove_network(
     request: Request, profile: FromPath[str], sid: FromPath[str]
 ) -> Response[None]:
-    api = api_of(request)
-    account = await api.auth.account_sid(request)
-    forms.read(await forms.form_params(request), ())
-    result = await api.writer.execute(
-        RemoveNetworkFromProfile(network_access_profile=profile, network=sid),
-        account_sid=account,
-        idempotency=await idempotency.of_request(request),
+    *_, result = await write(
+        request, (), lambda _: RemoveNetworkFromProfile(network_access_profile=profile, network=sid)
     )
-    result.raise_if_rejected()
     return Response(b"", status_code=202 if result.pending else 204)
 
 

@@ -13,12 +13,12 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from events.commands import RegisterSim, UpdateSim
-from events.sids import FLEET, SIM, derive_sid
-from services.api import audit_routes, forms, idempotency, pages
+from events.sids import FLEET, SIM
+from services.api import audit_routes, forms, pages
 from services.api.context import api_of, base_url, by_ref, iso, json_response
 from services.api.errors import invalid, not_found
 from services.api.forms import Param
-from services.api.responses import Pending, answer_write
+from services.api.responses import answer_created, answer_write, write
 from services.api.sim_data_usage import SimDataUsage, sim_with_data_usage
 from services.audit import SIM as SIM_KIND
 
@@ -114,21 +114,8 @@ async def find_sim(db, account_sid: str, ref: str) -> asyncpg.Record | None:
 
 @post("/v1/Sims", status_code=201)
 async def register_sim(request: Request) -> Response:
-    api = api_of(request)
-    account = await api.auth.account_sid(request)
-    values = forms.read(await forms.form_params(request), CREATE_PARAMS)
-    result = await api.writer.execute(
-        RegisterSim(**values),
-        account_sid=account,
-        idempotency=await idempotency.of_request(request),
-    )
-    result.raise_if_rejected()
-    sid = derive_sid(SIM, result.command_id, account)
-    base = base_url(request)
-    row = await find_sim(api.db, account, sid)
-    if row is None:
-        return answer_write(Pending.of(sid, account, f"{base}/v1/Sims/{sid}"), 202)
-    return answer_write(sim_of(row, base), 202 if result.pending else 201)
+    written = await write(request, CREATE_PARAMS, lambda values: RegisterSim(**values))
+    return await answer_created(request, written, SIM, "/v1/Sims", find_sim, sim_of)
 
 
 @get("/v1/Sims")
@@ -186,15 +173,9 @@ async def fetch_sim(request: Request, sid: FromPath[str]) -> Response:
 
 @post("/v1/Sims/{sid:str}")
 async def update_sim(request: Request, sid: FromPath[str]) -> Response:
-    api = api_of(request)
-    account = await api.auth.account_sid(request)
-    values = forms.read(await forms.form_params(request), UPDATE_PARAMS)
-    result = await api.writer.execute(
-        UpdateSim(sim=sid, **values),
-        account_sid=account,
-        idempotency=await idempotency.of_request(request),
+    api, account, values, result = await write(
+        request, UPDATE_PARAMS, lambda values: UpdateSim(sim=sid, **values)
     )
-    result.raise_if_rejected()
     target = (result.aggregate_ids() or [sid])[0]  # a rename leaves the old name behind
     row = await find_sim(api.db, account, target)
     if row is None and values.get("account"):  # moved: it is the subaccount's now
