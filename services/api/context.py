@@ -10,6 +10,7 @@ from litestar import Request, Response
 from events.sids import is_sid
 from services.api.auth import Authenticator
 from services.api.db import Database
+from services.api.readiness import Readiness
 from services.api.writes import Writer
 from services.config import Settings
 from services.usage.periods import BillingPeriod
@@ -24,9 +25,7 @@ class Api:
         self.auth = Authenticator(self.db, settings)
         self.writer = Writer(settings, self.db)
         self.billing_period = BillingPeriod.parse(settings.billing_period)
-        from services.api.health import Readiness  # health imports this module
-
-        self.readiness = Readiness(self)
+        self.readiness = Readiness(self.writer, self.db)
 
     async def start(self) -> None:
         await self.db.start()
