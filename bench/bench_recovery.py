@@ -48,11 +48,11 @@ from events.codec import decode_event  # noqa: E402
 from events.kafka_security import kafka_options
 from events.usage import DataSessionReport, UsageBucket, UsageFacts, encode_facts  # noqa: E402
 from services.config import Settings, environment_of, load_settings  # noqa: E402
+from services.domain.periods import BillingPeriod  # noqa: E402
 from services.log_reader import log_consumer, read_to_end  # noqa: E402
 from services.topics import ensure_topics  # noqa: E402
 from services.usage.directory import Directory, SimEntry  # noqa: E402
 from services.usage.domain import Batch  # noqa: E402
-from services.usage.periods import BillingPeriod  # noqa: E402
 from services.usage.state import UsageState  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -7,6 +7,7 @@ import os
 import msgspec
 
 from events.kafka_security import KafkaSecurity, KafkaSecurityError
+from services.domain.periods import BillingPeriod
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -194,8 +195,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         KafkaSecurity.from_environment(environ)
     except KafkaSecurityError as exc:
         raise ConfigError(str(exc)) from None
-    from services.usage.periods import BillingPeriod  # here: config must not import it first
-
     try:
         BillingPeriod.parse(settings.billing_period)
     except ValueError as exc:

@@ -13,7 +13,7 @@ from services.api.db import Database
 from services.api.readiness import Readiness
 from services.api.writes import Writer
 from services.config import Settings
-from services.usage.periods import BillingPeriod
+from services.domain.periods import BillingPeriod
 
 _encoder = msgspec.json.Encoder()
 

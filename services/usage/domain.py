@@ -25,8 +25,8 @@ from enum import StrEnum
 from events.commands import ActivateSimOnDataUsage, Command, ResumeSimData, SuspendSimData
 from events.usage import DataSessionReport, DataStateChange, UsageBucket, UsageFacts
 from services.domain import rules
+from services.domain.periods import as_datetime, hour_of
 from services.usage.directory import Directory
-from services.usage.periods import as_datetime, hour_of
 from services.usage.state import UsageState
 
 # A report that ended further than this in the future (by the processor's clock) is refused:

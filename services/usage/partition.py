@@ -27,6 +27,7 @@ from events.commands import CommandEnvelope
 from events.envelope import EventEnvelope
 from events.usage import DataSessionReport, decode_facts, decode_report, encode_facts
 from services.config import Settings
+from services.domain.periods import BillingPeriod
 from services.log_reader import event_type
 from services.runtime.changelog import META
 from services.runtime.dead_letters import dead_letter
@@ -38,7 +39,6 @@ from services.usage import metrics
 from services.usage.directory import DIRECTORY_EVENT_TYPES, Directory
 from services.usage.domain import REFUSALS, Batch, Verdict, command_for
 from services.usage.metrics import RUNTIME
-from services.usage.periods import BillingPeriod
 from services.usage.state import UsageState
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 import msgspec
 
 from events.sids import NETWORK, is_sid
+from services.domain.periods import BillingPeriod
 from services.echo import shown_list
-from services.usage.periods import BillingPeriod
 
 GROUPS = ("sim", "fleet", "network", "isoCountry")
 GRANULARITIES = ("hour", "day", "all")

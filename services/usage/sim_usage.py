@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from services.usage.periods import BillingPeriod, as_datetime
+from services.domain.periods import BillingPeriod, as_datetime
 from services.usage.records import iso
 
 SIM_COLUMNS = (

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import msgspec
 
 from events.usage import DataStateChange, UsageFacts
-from services.usage.periods import BillingPeriod
+from services.domain.periods import BillingPeriod
 
 # Gaps in a Sim's session numbers remembered at most: a gap older than this many is given up
 # (its sessions, should they come, are refused as too late), so memory stays bounded.

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from twilio.rest import Client
 
 from events.usage import DataSessionReport
-from services.usage.periods import BillingPeriod, as_datetime
+from services.domain.periods import BillingPeriod, as_datetime
 from tests.api.support import create_fleet, create_profile, register_sim
 
 

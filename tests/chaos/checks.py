@@ -14,8 +14,8 @@ import msgspec
 from events.codec import decode_event
 from events.usage import DataSessionReport
 from services.config import Settings
+from services.domain.periods import BillingPeriod
 from services.log_reader import read_all
-from services.usage.periods import BillingPeriod
 from tests.chaos.ledger import Ledger
 
 

@@ -25,10 +25,10 @@ from events.usage_client import UsageReporter
 from services.audit.replay import replay
 from services.audit.verify_log import verify_log
 from services.config import load_settings, with_topic_prefix
+from services.domain.periods import BillingPeriod
 from services.migrate import migrate
 from services.operator import create_account
 from services.topics import ensure_topics
-from services.usage.periods import BillingPeriod
 from tests.api.conftest import free_port, wait_healthy
 from tests.chaos.checks import card_owner_errors, check_log, usage_mismatches
 from tests.chaos.faults import FaultInjector

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 from events.usage import DataSessionReport
+from services.domain.periods import BillingPeriod
 from services.usage.directory import Directory
-from services.usage.periods import BillingPeriod
 
 NETWORK = "HW" + "1" * 32
 NOVEMBER = datetime(2026, 11, 10, 12, 30, tzinfo=UTC)

@@ -14,8 +14,8 @@ import pytest
 from events.codec import decode_command
 from events.commands import UpdateFleet
 from services.domain import fold
+from services.domain.periods import BillingPeriod
 from services.log_reader import read_all
-from services.usage.periods import BillingPeriod
 from tests.processor.support import assert_log_is_exactly_once, committed_log
 from tests.services import ServiceProcess
 from tests.usage.pipeline import (

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from events.commands import UpdateFleet, UpdateSim
 from events.usage import decode_facts, encode_facts
+from services.domain.periods import BillingPeriod
 from services.usage.domain import Batch, Verdict, command_for
-from services.usage.periods import BillingPeriod
 from services.usage.state import MAX_MISSING_RANGES, UsageState
 from tests.domain.support import ACCOUNT_A, ACCOUNT_B, ICCID_1, World
 

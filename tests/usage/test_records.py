@@ -15,10 +15,10 @@ from aiokafka import AIOKafkaProducer
 from events.commands import CreateFleet, UpdateFleet, UpdateSim
 from events.kafka_security import kafka_options
 from events.usage import UsageBucket, UsageFacts, encode_facts
+from services.domain.periods import BillingPeriod
 from services.postgres import init_connection
 from services.projection.changes import LogPosition, changes, coalesce
 from services.projection.writer import write_changes
-from services.usage.periods import BillingPeriod
 from services.usage.projector import USAGE_RECORDS, UsageProjector
 from services.usage.records import (
     TOKEN_PATTERN,
