@@ -39,6 +39,7 @@ from services.api.pages import encode_token  # noqa: E402
 from services.config import Settings, load_settings, with_topic_prefix  # noqa: E402
 from services.migrate import migrate  # noqa: E402
 from services.operator import command_client, create_account  # noqa: E402
+from services.postgres import drop_database
 from services.projection.waiter import ProjectionWaiter  # noqa: E402
 from services.topics import ensure_topics  # noqa: E402
 from tests.services import ServiceProcess  # noqa: E402
@@ -281,7 +282,7 @@ async def one_run(base: Settings, seconds: float, tmp: Path) -> dict[str, tuple[
         for service in reversed(services):
             service.stop()
         admin = await asyncpg.connect(base.database_url)
-        await admin.execute(f'drop database if exists "bench_{tag}" with (force)')
+        await drop_database(admin, f"bench_{tag}")
         await admin.close()
     return results
 

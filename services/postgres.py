@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import msgspec
 
@@ -14,3 +16,19 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         decoder=msgspec.json.decode,
         schema="pg_catalog",
     )
+
+
+async def drop_database(conn: asyncpg.Connection, name: str, timeout: float = 60.0) -> None:
+    """Drops database `name` if it exists, ending its sessions (FORCE). FORCE refuses while an
+    autovacuum worker is in it (a session no non-superuser may end: "must be a member of the
+    role whose process is being terminated"); that worker's end is waited for."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            await conn.execute(f'drop database if exists "{name}" with (force)')
+            return
+        except asyncpg.InsufficientPrivilegeError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.1)  # noqa: ASYNC110 - the worker's end sends no event here

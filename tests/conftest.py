@@ -17,6 +17,7 @@ from events.client import CommandClient
 from events.kafka_security import kafka_options
 from services.config import Settings, load_settings, with_topic_prefix
 from services.migrate import migrate
+from services.postgres import drop_database
 from services.topics import ensure_topics
 from tests.services import ServiceProcess
 
@@ -71,7 +72,7 @@ async def database_url(base_settings: Settings, unique: str):
     await admin.close()
     yield _dsn_for(base_settings.database_url, name)
     admin = await asyncpg.connect(base_settings.database_url)
-    await admin.execute(f'drop database if exists "{name}" with (force)')
+    await drop_database(admin, name)
     await admin.close()
 
 

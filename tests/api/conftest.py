@@ -23,6 +23,7 @@ from events.usage_client import UsageReporter
 from services.config import Settings, load_settings, with_topic_prefix
 from services.migrate import migrate
 from services.operator import add_network, command_client, create_account
+from services.postgres import drop_database
 from services.topics import ensure_topics
 from tests.api.support import Account, Stack
 from tests.projection.support import wait_until_projected
@@ -126,7 +127,7 @@ async def stack(tmp_path_factory) -> Stack:
         for service in reversed(services):
             service.stop()
         admin = await asyncpg.connect(base.database_url)
-        await admin.execute(f'drop database if exists "test_{tag}" with (force)')
+        await drop_database(admin, f"test_{tag}")
         await admin.close()
 
 

@@ -40,6 +40,7 @@ from services.config import Settings, with_topic_prefix
 from services.domain import rules
 from services.log_reader import read_all
 from services.migrate import migrate
+from services.postgres import drop_database
 from services.projection.changes import LogPosition
 from services.projection.projector import Projector
 from services.topics import ensure_topics
@@ -206,5 +207,5 @@ async def audited(base_settings, tmp_path_factory):
         await projector
         processor.stop()
         admin = await asyncpg.connect(base_settings.database_url)
-        await admin.execute(f'drop database if exists "{name}" with (force)')
+        await drop_database(admin, name)
         await admin.close()

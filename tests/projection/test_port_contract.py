@@ -24,6 +24,7 @@ from events.kafka_security import kafka_options
 from events.usage import UsageBucket, UsageFacts, encode_facts
 from services.audit.replay import replay
 from services.migrate import migrate
+from services.postgres import drop_database
 from services.projection.projector import Projector
 from services.projection.runner import ProjectionRunner
 from services.topics import ensure_topics
@@ -283,6 +284,6 @@ async def _drop(settings) -> None:
     base = settings.database_url.rsplit("/", 1)[0] + "/" + name.removesuffix("_other")
     admin = await asyncpg.connect(base)
     try:
-        await admin.execute(f'drop database if exists "{name}" with (force)')
+        await drop_database(admin, name)
     finally:
         await admin.close()
