@@ -58,15 +58,7 @@ class Processor(PartitionOwner):
         super().__init__(list(input_topics(settings)), consumer, self._new_worker)
 
     def _new_worker(self, partition: int) -> CommandPartition:
-        return self.worker(
-            self.settings,
-            partition,
-            self.group_id,
-            self.catalogue,
-            self.table,
-            self.limits,
-            self.sizes,
-        )
+        return self.worker(self, partition)
 
     async def start_dependencies(self) -> None:
         s = self.settings

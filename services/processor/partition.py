@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import msgspec
 from aiokafka import TopicPartition
@@ -61,7 +62,7 @@ from events.commands import (
 )
 from events.envelope import EventEnvelope, Outcome, Rejection, event_ref, outcome_of
 from services.config import Settings
-from services.domain import Limits, decide
+from services.domain import decide
 from services.domain.follow_ups import answered, awaiting, follow_ups, placed
 from services.log_reader import log_consumer
 from services.processor import metrics
@@ -74,13 +75,14 @@ from services.processor.memory import (
 )
 from services.processor.metrics import RUNTIME
 from services.processor.outcome_reader import OutcomeReader
-from services.processor.store import Catalogue, PartitionState
+from services.processor.store import PartitionState
 from services.runtime.changelog import META
 from services.runtime.dead_letters import dead_letter
-from services.runtime.global_table import GlobalTable
-from services.runtime.limits import ValueLimits
 from services.runtime.tail import fold_tail
 from services.runtime.worker import PartitionWorker
+
+if TYPE_CHECKING:
+    from services.processor.app import Processor
 
 log = logging.getLogger(__name__)
 
@@ -144,22 +146,17 @@ class CommandPartition(PartitionWorker):
     metrics = RUNTIME
     max_batch = MAX_BATCH
 
-    def __init__(
-        self,
-        settings: Settings,
-        partition: int,
-        group_id: str,
-        catalogue: Catalogue,
-        table: GlobalTable,
-        limits: Limits,
-        sizes: ValueLimits,
-    ) -> None:
-        changelog = settings.processor_changelog_topic
-        super().__init__(settings, partition, group_id, sizes, changelog, settings.commands_topic)
+    def __init__(self, processor: Processor, partition: int) -> None:
+        """A partition of `processor`, which holds what all its partitions share."""
+        settings = processor.settings
+        changelog, group = settings.processor_changelog_topic, processor.group_id
+        super().__init__(
+            settings, partition, group, processor.sizes, changelog, settings.commands_topic
+        )
         self.senders: dict[str, Sender] = input_topics(settings)
-        self.catalogue = catalogue
-        self.table = table
-        self.limits = limits
+        self.catalogue = processor.catalogue  # every partition's committed Networks
+        self.table = processor.table  # where this partition publishes its own
+        self.limits = processor.limits
         self.store = PartitionState()
         self.memory = CommandMemory(settings.command_dedup_hours * HOUR_MS)
         self.unpacked: list[tuple[int, int, int]] = []  # remembered, not in a pack yet

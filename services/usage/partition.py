@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import msgspec
 from aiokafka import TopicPartition
@@ -26,13 +27,10 @@ from events.codec import InvalidMessage, decode_event, encode_command
 from events.commands import CommandEnvelope
 from events.envelope import EventEnvelope
 from events.usage import DataSessionReport, decode_facts, decode_report, encode_facts
-from services.config import Settings
 from services.domain.periods import BillingPeriod
 from services.log_reader import event_type
 from services.runtime.changelog import META
 from services.runtime.dead_letters import dead_letter
-from services.runtime.follower import PartitionFollower
-from services.runtime.limits import ValueLimits
 from services.runtime.tail import fold_tail
 from services.runtime.worker import PartitionWorker
 from services.usage import metrics
@@ -40,6 +38,9 @@ from services.usage.directory import DIRECTORY_EVENT_TYPES, Directory
 from services.usage.domain import REFUSALS, Batch, Verdict, command_for
 from services.usage.metrics import RUNTIME
 from services.usage.state import UsageState
+
+if TYPE_CHECKING:
+    from services.usage.processor import UsageProcessor
 
 log = logging.getLogger(__name__)
 
@@ -74,17 +75,12 @@ class UsagePartition(PartitionWorker):
     max_batch = MAX_BATCH
     tick = TICK_SECONDS  # an idle partition still looks at the clock: a new period may begin
 
-    def __init__(
-        self,
-        settings: Settings,
-        partition: int,
-        group_id: str,
-        follower: PartitionFollower,
-        sizes: ValueLimits,
-    ) -> None:
-        changelog = settings.usage_changelog_topic
-        super().__init__(settings, partition, group_id, sizes, changelog, settings.usage_topic)
-        self.follower = follower
+    def __init__(self, usage: UsageProcessor, partition: int) -> None:
+        """A partition of `usage`, which holds what all its partitions share."""
+        settings = usage.settings
+        changelog, group = settings.usage_changelog_topic, usage.group_id
+        super().__init__(settings, partition, group, usage.sizes, changelog, settings.usage_topic)
+        self.follower = usage.follower  # the events log, tailed once for every partition
         self.rule = BillingPeriod.parse(settings.billing_period)
         self.log_tp = TopicPartition(settings.usage_log_topic, partition)
         self.directory = Directory()

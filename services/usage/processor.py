@@ -42,7 +42,7 @@ class UsageProcessor(PartitionOwner):
         super().__init__([settings.usage_topic], consumer, self._new_worker)
 
     def _new_worker(self, partition: int) -> UsagePartition:
-        return UsagePartition(self.settings, partition, self.group_id, self.follower, self.sizes)
+        return UsagePartition(self, partition)
 
     async def start_dependencies(self) -> None:
         s = self.settings
