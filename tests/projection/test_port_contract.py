@@ -154,8 +154,16 @@ async def _effect(dsn: str, sql: str, schema: str = "public") -> int:
         await conn.close()
 
 
+async def _expected_effect(settings, adapter: Adapter, values: list[bytes]) -> int:
+    """What one runner from offset 0 makes of `values` alone, in a database of its own."""
+    other = await _other_database(settings)
+    try:
+        return await _effect_of(other, adapter, values)
+    finally:
+        await _drop(other)
+
+
 async def _effect_of(settings, adapter: Adapter, values: list[bytes]) -> int:
-    """What one runner from offset 0 makes of `values` alone, in a schema of its own."""
     fresh = msgspec.structs.replace(settings, **{adapter.topic: f"{settings.commands_topic}.x"})
     await ensure_topics(fresh)
     await _produce(fresh, getattr(fresh, adapter.topic), values)
@@ -185,11 +193,7 @@ async def test_every_record_is_projected_once_across_restarts_and_a_second_runne
     effect = await _effect(settings_db.database_url, adapter.effect)
     assert effect > 0
     # The same records projected once by one runner: the same effect, in another database.
-    other = await _other_database(settings_db)
-    try:
-        assert effect == await _effect_of(other, adapter, values)
-    finally:
-        await _drop(other)
+    assert effect == await _expected_effect(settings_db, adapter, values)
 
 
 async def test_a_record_that_does_not_decode_is_set_aside_and_the_rest_projected(
@@ -211,11 +215,7 @@ async def test_a_record_that_does_not_decode_is_set_aside_and_the_rest_projected
         await conn.close()
     assert [row["offset"] for row in skipped] == [2]
     assert skipped[0]["reason"]
-    other = await _other_database(settings_db)
-    try:
-        expected = await _effect_of(other, adapter, values)
-    finally:
-        await _drop(other)
+    expected = await _expected_effect(settings_db, adapter, values)
     assert await _effect(settings_db.database_url, adapter.effect) == expected
 
 
@@ -238,11 +238,7 @@ async def test_replay_projects_every_record_once_and_a_projector_carries_on_from
         await _until_tracked(settings_db.database_url, runner, len(values), "replayed")
     assert runner.applied == len(values) - half  # from where the replay read up to, not 0
     effect = await _effect(settings_db.database_url, adapter.effect, "replayed")
-    other = await _other_database(settings_db)
-    try:
-        assert effect == await _effect_of(other, adapter, values)
-    finally:
-        await _drop(other)
+    assert effect == await _expected_effect(settings_db, adapter, values)
 
 
 async def test_replay_sets_a_record_that_does_not_decode_aside_and_projects_the_rest(
@@ -259,11 +255,7 @@ async def test_replay_sets_a_record_that_does_not_decode_aside_and_projects_the_
     finally:
         await conn.close()
     assert [row["offset"] for row in skipped] == [2] and skipped[0]["reason"]
-    other = await _other_database(settings_db)
-    try:
-        expected = await _effect_of(other, adapter, values)
-    finally:
-        await _drop(other)
+    expected = await _expected_effect(settings_db, adapter, values)
     assert await _effect(settings_db.database_url, adapter.effect, "replayed") == expected
 
 
