@@ -293,6 +293,63 @@ class ActivateSimOnDataUsage(BaseCommand):
     data_used: int  # bytes used in total when the threshold was seen
 
 
+# --- device commands ---------------------------------------------------------------------
+
+
+class SendSmsCommand(BaseCommand):
+    # Optional on the wire so that a missing one is answered with what is missing.
+    sim: str | UnsetType = UNSET  # SID or unique name
+    payload: str | UnsetType = UNSET
+    callback_url: str | UnsetType = UNSET
+    callback_method: str | UnsetType = UNSET
+
+
+class SendIpCommand(BaseCommand):
+    sim: str | UnsetType = UNSET
+    payload: str | UnsetType = UNSET
+    device_port: int | UnsetType = UNSET
+    payload_type: str | UnsetType = UNSET  # text (the default) or binary (base64)
+    callback_url: str | UnsetType = UNSET
+    callback_method: str | UnsetType = UNSET
+
+
+# From the network (the ingress, services/network/): what it reported, as commands. Their ids
+# derive from the network's own ids, so a report the network sends twice is one command.
+
+
+class RecordCommandReceipt(BaseCommand):
+    """The network's receipt for a to_sim command of this account."""
+
+    command: str  # the SmsCommand (HC) or IpCommand (HG) SID
+    status: str  # sent | delivered | failed
+    device_ip: str | None = None
+    reason: str | None = None
+
+
+class ReceiveDeviceMessage(BaseCommand):
+    """A device sent a message: keyed by its ICCID, decided where the card is, whose one
+    writer knows the card's owner and sends `RecordMessageFromSim` there."""
+
+    iccid: str
+    kind: Literal["sms", "ip"]
+    network_message_id: str
+    payload: str  # SMS text, or base64 for IP
+    device_ip: str | None = None
+    device_port: int | None = None
+
+
+class RecordMessageFromSim(BaseCommand):
+    """Card -> the owner's account: one of your Sims sent this."""
+
+    sim: str
+    iccid: str
+    kind: Literal["sms", "ip"]
+    network_message_id: str
+    payload: str
+    device_ip: str | None = None
+    device_port: int | None = None
+
+
 Command = (
     ProvisionNetwork
     | ProvisionSimCard
@@ -321,6 +378,11 @@ Command = (
     | SuspendSimData
     | ResumeSimData
     | ActivateSimOnDataUsage
+    | SendSmsCommand
+    | SendIpCommand
+    | RecordCommandReceipt
+    | ReceiveDeviceMessage
+    | RecordMessageFromSim
 )
 
 COMMAND_TYPES: tuple[type[BaseCommand], ...] = Command.__args__
@@ -350,8 +412,11 @@ PROCESS_STEPS = (
     MoveSimIn,
     MoveSimOut,
     RefuseSimMove,
+    RecordMessageFromSim,
 )
 
+# What the network reported, as the ingress turns it into commands.
+NETWORK_REPORTS = (RecordCommandReceipt, ReceiveDeviceMessage)
 # Facts the usage processor reports about a Sim's data.
 USAGE_FACTS = (SuspendSimData, ResumeSimData, ActivateSimOnDataUsage)
 # What only the operator asks: the inventory, the catalogue, accounts and their credentials.
@@ -371,16 +436,23 @@ Sender = Literal["tenant", "operator", "internal"]
 
 def sender_of(command: Command) -> Sender:
     """Tenants (the API, services of the accounts); the operator; fleetstate's own processors
-    (the steps of processes across partitions, the usage facts)."""
+    (the steps of processes across partitions, the usage facts, the network's reports)."""
     if isinstance(command, OPERATOR_COMMANDS):
         return "operator"
-    if isinstance(command, PROCESS_STEPS + USAGE_FACTS):
+    if isinstance(command, PROCESS_STEPS + USAGE_FACTS + NETWORK_REPORTS):
         return "internal"
     return "tenant"
 
 
 # Commands about one SIM card, decided by the partition of its ICCID: the card's one writer.
-CARD_COMMANDS = (ProvisionSimCard, ReserveSimCard, ConfirmSimCard, ReleaseSimCard, TransferSimCard)
+CARD_COMMANDS = (
+    ProvisionSimCard,
+    ReserveSimCard,
+    ConfirmSimCard,
+    ReleaseSimCard,
+    TransferSimCard,
+    ReceiveDeviceMessage,
+)
 
 
 def partition_key(envelope: CommandEnvelope) -> str:

@@ -255,6 +255,78 @@ class SimDataResumed(BaseEvent):
     reason: str  # "new_period" | "limit_raised" | "fleet_changed"
 
 
+# --- device commands: SmsCommands (HC) and IpCommands (HG) ------------------------------------
+# Envelope: aggregate SmsCommand or IpCommand, aggregate_id its SID, account_sid the Sim's
+# account. What a webhook needs travels in the event that calls for it (callback_* on a
+# command's status changes, webhook_* on a message from a Sim: the Fleet's URL when it came),
+# so the delivery service reads the log alone and a later settings change cannot redirect a
+# past message.
+
+
+class SmsCommandQueued(BaseEvent):
+    """to_sim: accepted for the network; status `queued`."""
+
+    sim_sid: str
+    sim_iccid: str
+    payload: str
+    callback_url: str | None
+    callback_method: str
+
+
+class SmsCommandReceived(BaseEvent):
+    """from_sim: the device sent it; status `received`."""
+
+    sim_sid: str
+    sim_iccid: str
+    payload: str
+    network_message_id: str  # the network's id of it
+    webhook_url: str | None  # the Fleet's sms_commands_url then, if any
+    webhook_method: str
+
+
+class SmsCommandStatusChanged(BaseEvent):
+    """The network reported on a to_sim command: sent, delivered or failed."""
+
+    sim_sid: str
+    from_status: str
+    to_status: str
+    reason: str | None
+    callback_url: str | None  # the command's, called with the new status
+    callback_method: str
+
+
+class IpCommandQueued(BaseEvent):
+    sim_sid: str
+    sim_iccid: str
+    payload: str  # UTF-8 text, or base64 when payload_type is binary
+    payload_type: str
+    device_port: int
+    callback_url: str | None
+    callback_method: str
+
+
+class IpCommandReceived(BaseEvent):
+    sim_sid: str
+    sim_iccid: str
+    payload: str  # base64: what a device sends is binary
+    payload_type: str  # always "binary" (Twilio's rule for what a device sends)
+    device_ip: str
+    device_port: int
+    network_message_id: str
+    webhook_url: str | None  # the Fleet's ip_commands_url then, if any
+    webhook_method: str
+
+
+class IpCommandStatusChanged(BaseEvent):
+    sim_sid: str
+    from_status: str
+    to_status: str
+    device_ip: str | None  # the device's address once sent
+    reason: str | None
+    callback_url: str | None
+    callback_method: str
+
+
 Event = (
     AccountCreated
     | AuthTokenChanged
@@ -291,6 +363,12 @@ Event = (
     | SimCallbackChanged
     | SimDataSuspended
     | SimDataResumed
+    | SmsCommandQueued
+    | SmsCommandReceived
+    | SmsCommandStatusChanged
+    | IpCommandQueued
+    | IpCommandReceived
+    | IpCommandStatusChanged
 )
 
 EVENT_TYPES: dict[str, type[BaseEvent]] = {cls.__name__: cls for cls in Event.__args__}

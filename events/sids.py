@@ -14,6 +14,8 @@ FLEET = "HF"
 SIM = "HS"
 NETWORK_ACCESS_PROFILE = "HA"
 NETWORK = "HW"
+SMS_COMMAND = "HC"
+IP_COMMAND = "HG"
 EVENT = "EV"
 
 # The pseudo-account that owns the operator catalogue (Networks) and the SIM-card inventory.

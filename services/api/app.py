@@ -15,7 +15,15 @@ from litestar.datastructures import State
 from litestar.enums import HttpMethod
 from litestar.handlers import HTTPRouteHandler
 
-from services.api import audit_routes, fleets, networks, profiles, sims, usage_records
+from services.api import (
+    audit_routes,
+    device_commands,
+    fleets,
+    networks,
+    profiles,
+    sims,
+    usage_records,
+)
 from services.api.context import Api
 from services.api.errors import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from services.api.health import livez, readyz
@@ -44,6 +52,12 @@ ROUTES = [
     sims.fetch_sim,
     sims.update_sim,
     usage_records.list_usage_records,
+    device_commands.send_sms_command,
+    device_commands.list_sms_commands,
+    device_commands.fetch_sms_command,
+    device_commands.send_ip_command,
+    device_commands.list_ip_commands,
+    device_commands.fetch_ip_command,
     *audit_routes.ROUTES,
 ]
 

@@ -15,6 +15,7 @@ from litestar import Request, Response, get
 
 from services.api import (
     audit_routes,
+    device_commands,
     fleets,
     forms,
     networks,
@@ -41,6 +42,10 @@ _STRUCTS = (
     profiles.ProfileNetworkPage,
     networks.Network,
     networks.NetworkPage,
+    device_commands.SmsCommand,
+    device_commands.SmsCommandPage,
+    device_commands.IpCommand,
+    device_commands.IpCommandPage,
     Pending,
     ErrorBody,
     audit_routes.ResourceEventPage,
@@ -334,6 +339,40 @@ def build_document() -> dict:
                 query=(audit_routes.AS_OF,),
             ),
             "post": _update("UpdateSim", "Update a Sim", sims.Sim, sims.UPDATE_PARAMS),
+        },
+        "/v1/SmsCommands": {
+            "post": _create(
+                "CreateSmsCommand",
+                "Send an SMS Command to a Sim",
+                device_commands.SmsCommand,
+                device_commands.SMS_CREATE_PARAMS,
+            ),
+            "get": _list(
+                "ListSmsCommand",
+                "List SMS Commands to and from Sims",
+                device_commands.SmsCommandPage,
+                device_commands.SMS_LIST_FILTERS,
+            ),
+        },
+        "/v1/SmsCommands/{Sid}": {
+            "get": _fetch("FetchSmsCommand", "Fetch an SMS Command", device_commands.SmsCommand)
+        },
+        "/v1/IpCommands": {
+            "post": _create(
+                "CreateIpCommand",
+                "Send an IP Command to a Sim",
+                device_commands.IpCommand,
+                device_commands.IP_CREATE_PARAMS,
+            ),
+            "get": _list(
+                "ListIpCommand",
+                "List IP Commands to and from Sims",
+                device_commands.IpCommandPage,
+                device_commands.IP_LIST_FILTERS,
+            ),
+        },
+        "/v1/IpCommands/{Sid}": {
+            "get": _fetch("FetchIpCommand", "Fetch an IP Command", device_commands.IpCommand)
         },
         usage_records.PATH: {
             "get": _list(

@@ -17,6 +17,7 @@ from events.commands import (
     ActivateSimOnDataUsage,
     CommandEnvelope,
     CreateAccount,
+    RecordCommandReceipt,
     ResumeSimData,
     SuspendSimData,
 )
@@ -24,6 +25,7 @@ from events.envelope import EventEnvelope, Rejection
 from events.sids import OPERATOR_ACCOUNT_SID
 from services.domain import rules
 from services.domain.decide_card import CARD_HANDLERS, OPERATOR_CARD_HANDLERS
+from services.domain.decide_device import CARD_DEVICE_HANDLERS, DEVICE_HANDLERS
 from services.domain.decide_fleet import FLEET_HANDLERS
 from services.domain.decide_operator import ACCOUNT_HANDLERS, OPERATOR_HANDLERS
 from services.domain.decide_profile import PROFILE_HANDLERS
@@ -41,12 +43,24 @@ _TENANT_HANDLERS: dict[type, Handler] = {
     **FLEET_HANDLERS,
     **SIM_HANDLERS,
     **USAGE_HANDLERS,
+    **DEVICE_HANDLERS,
 }
+# Decided where the card is (the partition of its ICCID), whoever's account asked.
+_CARD_HANDLERS: dict[type, Handler] = {**CARD_HANDLERS, **CARD_DEVICE_HANDLERS}
 _OPERATOR_HANDLERS: dict[type, Handler] = {**OPERATOR_HANDLERS, **OPERATOR_CARD_HANDLERS}
 # What a closed account still decides: the steps of processes it began while open (a card must
-# not stay held for a registration that can no longer finish) and the usage processor's facts
-# about its Sims. Everything its users or services ask for is refused.
-_AFTER_CLOSING = frozenset({*PROCESS_STEPS, SuspendSimData, ResumeSimData, ActivateSimOnDataUsage})
+# not stay held for a registration that can no longer finish), the usage processor's facts
+# about its Sims and the network's receipts for commands it sent. Everything its users or
+# services ask for is refused.
+_AFTER_CLOSING = frozenset(
+    {
+        *PROCESS_STEPS,
+        SuspendSimData,
+        ResumeSimData,
+        ActivateSimOnDataUsage,
+        RecordCommandReceipt,
+    }
+)
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -71,9 +85,9 @@ def decide(
     command_type = type(envelope.command)
     # Decision: operator commands from a tenant, or tenant commands from the operator
     # pseudo-account, are invalid requests (400 20001); the contract has no 403.
-    card_step = command_type in CARD_HANDLERS
+    card_step = command_type in _CARD_HANDLERS
     if card_step:
-        handler = CARD_HANDLERS[command_type]
+        handler = _CARD_HANDLERS[command_type]
     elif account_sid == OPERATOR_ACCOUNT_SID:
         handler = _OPERATOR_HANDLERS.get(command_type)
     else:

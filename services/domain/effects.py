@@ -31,6 +31,12 @@ def _payload(e: EventEnvelope) -> Fields:
     return msgspec.structs.asdict(e.payload)
 
 
+def _from_sim(e: EventEnvelope, *names: str) -> Fields:
+    """A message from a device: its record, without where its webhook went."""
+    record = {name: getattr(e.payload, name) for name in names}
+    return {**record, "status": "received", "direction": "from_sim"}
+
+
 CREATES: dict[type, Effect] = {
     ev.AccountCreated: _payload,
     ev.NetworkAccessProfileCreated: lambda e: {
@@ -58,6 +64,18 @@ CREATES: dict[type, Effect] = {
         "data_suspended": e.payload.data_suspended,
         "registered_at": e.payload.registered_at,
     },
+    # Device commands: what each direction starts as.
+    ev.SmsCommandQueued: lambda e: {**_payload(e), "status": "queued", "direction": "to_sim"},
+    ev.SmsCommandReceived: lambda e: _from_sim(e, "sim_sid", "sim_iccid", "payload"),
+    ev.IpCommandQueued: lambda e: {
+        **_payload(e),
+        "device_ip": None,  # known once sent
+        "status": "queued",
+        "direction": "to_sim",
+    },
+    ev.IpCommandReceived: lambda e: _from_sim(
+        e, "sim_sid", "sim_iccid", "payload", "payload_type", "device_ip", "device_port"
+    ),
 }
 
 SETS: dict[type, Effect] = {
@@ -87,6 +105,11 @@ SETS: dict[type, Effect] = {
         "move_request": e.command_id,
     },
     ev.SimMoveRefused: lambda e: {"moving_to": None, "move_request": None},
+    ev.SmsCommandStatusChanged: lambda e: {"status": e.payload.to_status},
+    ev.IpCommandStatusChanged: lambda e: {
+        "status": e.payload.to_status,
+        **({"device_ip": e.payload.device_ip} if e.payload.device_ip is not None else {}),
+    },
 }
 
 

@@ -16,9 +16,11 @@ from msgspec.structs import replace
 from events import event_types as ev
 from events.envelope import EventEnvelope
 from services.domain import effects
+from services.domain.decide_device import FINISHED
 from services.domain.state import (
     Account,
     CardHolder,
+    DeviceCommand,
     Fleet,
     Network,
     Profile,
@@ -181,6 +183,29 @@ def _registration_refused(state: State, account: Account, e: EventEnvelope) -> N
     account.registrations.pop(e.aggregate_id, None)
 
 
+def _command_queued(state: State, account: Account, e: EventEnvelope) -> None:
+    fields = _held(DeviceCommand, effects.created(e))
+    account.commands[e.aggregate_id] = DeviceCommand(
+        sid=e.aggregate_id, version=e.aggregate_version, **fields
+    )
+
+
+def _command_status_changed(state: State, account: Account, e: EventEnvelope) -> None:
+    command = account.commands.get(e.aggregate_id)
+    if command is None:
+        return  # refolded after it finished (a snapshot's overlap): already gone
+    if e.payload.to_status in FINISHED[e.aggregate_type]:
+        del account.commands[e.aggregate_id]  # nothing can move it any more
+    else:
+        account.commands[e.aggregate_id] = replace(
+            command, version=e.aggregate_version, status=e.payload.to_status
+        )
+
+
+def _not_state(state: State, account: Account, e: EventEnvelope) -> None:
+    """Facts the decider needs nothing of (a message from a device is finished on arrival)."""
+
+
 _HANDLERS: dict[type, Callable[[State, Account, EventEnvelope], None]] = {
     **dict.fromkeys(effects.CREATES, _create),
     **dict.fromkeys(effects.SETS, _set),
@@ -199,6 +224,12 @@ _HANDLERS: dict[type, Callable[[State, Account, EventEnvelope], None]] = {
     ev.SimRegistrationRequested: _registration_requested,
     ev.SimRegistrationRefused: _registration_refused,
     ev.SimMovedOut: _sim_moved_out,
+    ev.SmsCommandQueued: _command_queued,
+    ev.IpCommandQueued: _command_queued,
+    ev.SmsCommandStatusChanged: _command_status_changed,
+    ev.IpCommandStatusChanged: _command_status_changed,
+    ev.SmsCommandReceived: _not_state,
+    ev.IpCommandReceived: _not_state,
 }
 
 
@@ -224,7 +255,12 @@ def aggregate_version(state: State, event: EventEnvelope) -> int:
         account = state.peek_account(event.account_sid)
         if account is None:
             return 0
-        records = {"NetworkAccessProfile": account.profiles, "Fleet": account.fleets}
+        records = {
+            "NetworkAccessProfile": account.profiles,
+            "Fleet": account.fleets,
+            "SmsCommand": account.commands,
+            "IpCommand": account.commands,
+        }
         record = records.get(kind, account.sims).get(sid)
         if record is None and kind == "Sim":
             record = account.registrations.get(sid)

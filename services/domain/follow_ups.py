@@ -16,6 +16,9 @@ Moving a new Sim from A to its subaccount B:
   B: MoveSimIn -> SimMovedIn                         => MoveSimOut to A
   A: MoveSimOut -> SimMovedOut *; RefuseSimMove -> SimMoveRefused *
 A subaccount: CreateAccount(parent P) -> AccountCreated => AdoptSubaccount to P.
+A message from a device (the network knows its ICCID, not its account):
+  C: ReceiveDeviceMessage, accepted (no event)      => RecordMessageFromSim to the owner
+  A: RecordMessageFromSim -> SmsCommandReceived | IpCommandReceived
 
 Every step is decided by one partition and sent in the transaction that records it, so a
 crash repeats a whole step or none; each command's id derives from the request and the step,
@@ -37,6 +40,8 @@ from events.commands import (
     ConfirmSimCard,
     MoveSimIn,
     MoveSimOut,
+    ReceiveDeviceMessage,
+    RecordMessageFromSim,
     RefuseSimMove,
     RefuseSimRegistration,
     RegisterSim,
@@ -141,8 +146,20 @@ def follow_ups(
         elif kind == "AccountCreated" and p.parent_account_sid is not None:
             adopt = AdoptSubaccount(subaccount=envelope.account_sid)
             sent.append((p.parent_account_sid, "adopt", adopt))
+    if isinstance(command, ReceiveDeviceMessage):
+        owner = state.sim_cards[command.iccid].owner  # the decider checked it has one
+        record = RecordMessageFromSim(
+            sim=owner.sim_sid,
+            iccid=command.iccid,
+            kind=command.kind,
+            network_message_id=command.network_message_id,
+            payload=command.payload,
+            device_ip=command.device_ip,
+            device_port=command.device_port,
+        )
+        sent.append((owner.account_sid, "from-sim", record))
     # Asked again, with nothing new to record: the next step is asked again too.
-    if not result:
+    elif not result:
         repeat = _repeat(state, envelope)
         if repeat is not None:
             sent.append(repeat)

@@ -96,6 +96,19 @@ class Sim(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     move_request: str | None = None  # the command that asked for the move, answered then
 
 
+class DeviceCommand(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """A to_sim SmsCommand or IpCommand the network has not finished with: receipts move it
+    on. Only these are state (a finished command can change no more), so the decider holds
+    the commands in flight, not every command ever sent."""
+
+    sid: str  # HC... or HG...
+    sim_sid: str
+    status: str
+    callback_url: str | None
+    callback_method: str
+    version: int
+
+
 class Account(msgspec.Struct, kw_only=True):
     """One tenant. Mutable containers, immutable records."""
 
@@ -110,6 +123,7 @@ class Account(msgspec.Struct, kw_only=True):
     profiles: dict[str, Profile] = {}
     fleets: dict[str, Fleet] = {}
     sims: dict[str, Sim] = {}
+    commands: dict[str, DeviceCommand] = {}  # to_sim device commands in flight, by SID
     # unique_name -> sid, one index per resource type (names are unique per account and type)
     profile_names: dict[str, str] = {}
     fleet_names: dict[str, str] = {}
@@ -140,6 +154,7 @@ class Account(msgspec.Struct, kw_only=True):
             profiles=dict(self.profiles),
             fleets=dict(self.fleets),
             sims=dict(self.sims),
+            commands=dict(self.commands),
             profile_names=dict(self.profile_names),
             fleet_names=dict(self.fleet_names),
             sim_names=dict(self.sim_names),

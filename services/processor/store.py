@@ -10,6 +10,7 @@ Changelog keys name one record each, so a batch writes only what it changed:
   a/<account>            the Account itself        p/<account>/<sid>  a Network Access Profile
   f/<account>/<sid>      a Fleet                   s/<account>/<sid>  a Sim
   r/<account>/<sid>      a registration waiting    x/<account>/<sid>  a Sim that moved away
+  d/<account>/<sid>      a device command in flight (deleted when it finishes)
   n/<sid>                a Network (own fact)      c/<iccid>          a SIM card this partition
                                                                       is the one writer of
 The catalogue table uses the same n/ keys. Values are msgpack of the domain's records.
@@ -25,6 +26,7 @@ from events.envelope import EventEnvelope
 from services.domain import State, aggregate_version, evolve
 from services.domain.state import (
     Account,
+    DeviceCommand,
     Fleet,
     Network,
     Profile,
@@ -35,6 +37,7 @@ from services.domain.state import (
 
 ACCOUNT, PROFILE, FLEET, SIM = b"a/", b"p/", b"f/", b"s/"
 REGISTRATION, DEPARTED, NETWORK, CARD = b"r/", b"x/", b"n/", b"c/"
+COMMAND = b"d/"
 _PREFIX_OF = {
     "Account": ACCOUNT,
     "NetworkAccessProfile": PROFILE,
@@ -42,6 +45,8 @@ _PREFIX_OF = {
     "Sim": SIM,
     "Network": NETWORK,
     "SimCard": CARD,
+    "SmsCommand": COMMAND,
+    "IpCommand": COMMAND,
 }
 
 
@@ -66,6 +71,7 @@ _DECODERS = {
         (DEPARTED, int),
         (NETWORK, Network),
         (CARD, SimCard),
+        (COMMAND, DeviceCommand),
     )
 }
 
@@ -188,6 +194,7 @@ class PartitionState:
             SIM: account.sims,
             REGISTRATION: account.registrations,
             DEPARTED: account.departed,
+            COMMAND: account.commands,
         }
         return records[prefix].get(sid)
 
@@ -222,6 +229,8 @@ class PartitionState:
                 account.sim_iccids[record.iccid] = sid
             elif prefix == REGISTRATION:
                 account.registrations[sid] = record
+            elif prefix == COMMAND:
+                account.commands[sid] = record
             else:
                 account.departed[sid] = record
 

@@ -23,11 +23,13 @@ from services.projection.tables import (
     ACCOUNTS,
     EVENT_HISTORY,
     FLEETS,
+    IP_COMMANDS,
     NETWORKS,
     PROFILE_NETWORKS,
     PROFILES,
     SIM_CARDS,
     SIMS,
+    SMS_COMMANDS,
     Table,
 )
 
@@ -91,6 +93,8 @@ TABLE_OF = {
     "NetworkAccessProfile": PROFILES,
     "Fleet": FLEETS,
     "Sim": SIMS,
+    "SmsCommand": SMS_COMMANDS,
+    "IpCommand": IP_COMMANDS,
 }
 # The one field whose column is named otherwise: a Sim's first registration is its row's
 # date_created, wherever it moved since.

@@ -59,6 +59,23 @@ SIMS = Table(
     ),
 )
 
+# 0008_device_commands.sql
+_DEVICE_COMMAND = ("sim_sid", "sim_iccid", "payload", "status", "direction")
+SMS_COMMANDS = Table("sms_commands", ("sid",), ("sid", "account_sid", *_DEVICE_COMMAND, *_TIMES))
+IP_COMMANDS = Table(
+    "ip_commands",
+    ("sid",),
+    (
+        "sid",
+        "account_sid",
+        *_DEVICE_COMMAND,
+        "payload_type",
+        "device_ip",
+        "device_port",
+        *_TIMES,
+    ),
+)
+
 # One row per event: the audit trail (migrations/0004). log_partition and log_offset place the
 # event in the events topic; payload is the decoded payload, stored as jsonb.
 EVENT_HISTORY = Table(
@@ -90,5 +107,7 @@ TABLES: tuple[Table, ...] = (
     PROFILE_NETWORKS,
     FLEETS,
     SIMS,
+    SMS_COMMANDS,
+    IP_COMMANDS,
     EVENT_HISTORY,
 )

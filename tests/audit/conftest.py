@@ -24,11 +24,15 @@ from events.commands import (
     NetworkIdentifier,
     ProvisionNetwork,
     ProvisionSimCard,
+    ReceiveDeviceMessage,
+    RecordCommandReceipt,
     RegisterSim,
     RemoveNetworkFromProfile,
     ReserveSimCard,
     ResumeSimData,
     RotateAuthToken,
+    SendIpCommand,
+    SendSmsCommand,
     SuspendSimData,
     UpdateFleet,
     UpdateNetworkAccessProfile,
@@ -112,6 +116,24 @@ async def _scenario(client: CommandClient, world: Audited) -> None:
     await do(UpdateSim(sim="sim-1", callback_url="https://example.com/cb"))
     await do(UpdateSim(sim="sim-1", status="active"))
     await do(UpdateFleet(fleet="fleet-old", data_limit=500), actor="alice")
+    # Device commands to sim-1, the network's receipts for them, and messages it sent.
+    sms = await do(SendSmsCommand(sim="sim-1", payload="ping", callback_url="https://e.com/c"))
+    for status in ("sent", "delivered"):
+        receipt = RecordCommandReceipt(command=sms.events[0].aggregate_id, status=status)
+        await do(receipt, actor="network")
+    ip = await do(SendIpCommand(sim="sim-1", payload="ping", device_port=6000))
+    receipt = RecordCommandReceipt(command=ip.events[0].aggregate_id, status="sent",
+                                   device_ip="10.64.0.1")  # fmt: skip
+    await do(receipt, actor="network")
+    for kind, payload in (("sms", "pong"), ("ip", "cG9uZw==")):
+        message = client.envelope(
+            ReceiveDeviceMessage(iccid=ICCID_1, kind=kind, network_message_id=f"n-{kind}",
+                                 payload=payload, device_ip="10.64.0.1", device_port=6000),
+            account_sid=operator,
+        )  # fmt: skip
+        recorded = await client.expect(ACCOUNT_A, f"{message.command_id}:from-sim")
+        await client.execute(message, timeout=60)
+        await asyncio.wait_for(recorded, 60)
     # What the usage processor asks when sim-1 passes its Fleet's limit, and after a raise.
     november = {"period_start": NOVEMBER, "period_end": DECEMBER, "data_used": 600_000_000}
     await do(SuspendSimData(sim="sim-1", data_limit=500, **november), actor="usage-processor")

@@ -7,32 +7,32 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from services.domain import effects
-from services.domain.state import Account, Fleet, Profile, Sim
+from services.domain.state import Account, DeviceCommand, Fleet, Profile, Sim
 from services.projection.changes import TABLE_OF
 from tests.projection.test_changes import busy_world, moved_world, project
 
-RECORD_OF = {"Account": Account, "NetworkAccessProfile": Profile, "Fleet": Fleet, "Sim": Sim}
+RECORD_OF = {
+    "Account": Account,
+    "NetworkAccessProfile": Profile,
+    "Fleet": Fleet,
+    "Sim": Sim,
+    "SmsCommand": DeviceCommand,
+    "IpCommand": DeviceCommand,
+}
 COLUMN_OF = {"registered_at": "date_created"}  # the one field named otherwise in its row
 
 
-class _Names:
-    """A payload whose every field is its own name: what an effect reads, not its value."""
-
-    def __getattr__(self, name: str) -> str:
-        return name
-
-
 def _aggregate(event_type: type) -> str:
-    for kind in ("NetworkAccessProfile", "Fleet", "Sim"):
+    for kind in ("NetworkAccessProfile", "Fleet", "SmsCommand", "IpCommand", "Sim"):
         if event_type.__name__.startswith(kind):
             return kind
     return "Account"
 
 
 def _fields_named(effect, event_type: type) -> set[str]:
-    if effect is effects._payload:
-        return set(event_type.__struct_fields__)
-    fake = SimpleNamespace(payload=_Names(), occurred_at="t", command_id="c")
+    """A payload whose every field holds its own name: what an effect reads, not its value."""
+    payload = event_type(**{name: name for name in event_type.__struct_fields__})
+    fake = SimpleNamespace(payload=payload, occurred_at="t", command_id="c")
     return set(effect(fake))
 
 
