@@ -186,9 +186,7 @@ async def list_ip_commands(request: Request) -> Response:
     listing, base, page, filters = await _list(
         request, "ip_commands", _IP_COLUMNS, IP_LIST_FILTERS, IP_STATUSES
     )
-    meta = pages.page_meta(
-        base, "/v1/IpCommands", "ip_commands", filters, page, listing, _position
-    )
+    meta = pages.page_meta(base, "/v1/IpCommands", "ip_commands", filters, page, listing, _position)
     return json_response(IpCommandPage([ip_command_of(r, base) for r in listing.rows], meta))
 
 
