@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import msgspec
 
 from events.kafka_security import KafkaSecurity, KafkaSecurityError
+from services.delivery.sealing import SealError, TokenSeal, parse_keys
+from services.delivery.target import Policy
 from services.domain.periods import BillingPeriod
 
 
@@ -80,6 +83,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_failed_logins_burst: int = 30
     # Where `fleetstate run` remembers the demo account's credentials (git-ignored).
     demo_file: str = ".devstack/demo.json"
+    # Outbound webhooks (services/delivery). Addresses a webhook may reach although they are
+    # not public (comma-separated networks, or address:port for one port; see target.py).
+    webhook_allow: str = ""
+    # One attempt, redirects and reading the response included; then it is retried.
+    webhook_timeout_seconds: float = 10.0
+    # Requests in flight to one host:port at once, so one slow host cannot hold every sender.
+    webhook_per_host: int = 4
+    # Retries wait up to base * 2**(n-1) seconds, never over the cap; after the horizon (from
+    # the first attempt) the delivery is given up.
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_cap_seconds: float = 3600.0
+    webhook_retry_horizon_hours: float = 24.0
+    # Fernet keys sealing the auth tokens webhooks are signed with, newest first
+    # (comma-separated), or a file holding them; see services/delivery/sealing.py.
+    token_keys: str = ""
+    token_keys_file: str = ""
 
 
 # Environment variable -> field. Kept explicit so the README table and the code agree.
@@ -123,6 +142,14 @@ ENVIRONMENT = {
     "FLEETSTATE_API_FAILED_LOGINS_PER_SECOND": "api_failed_logins_per_second",
     "FLEETSTATE_API_FAILED_LOGINS_BURST": "api_failed_logins_burst",
     "FLEETSTATE_DEMO_FILE": "demo_file",
+    "FLEETSTATE_WEBHOOK_ALLOW": "webhook_allow",
+    "FLEETSTATE_WEBHOOK_TIMEOUT_SECONDS": "webhook_timeout_seconds",
+    "FLEETSTATE_WEBHOOK_PER_HOST": "webhook_per_host",
+    "FLEETSTATE_WEBHOOK_RETRY_BASE_SECONDS": "webhook_retry_base_seconds",
+    "FLEETSTATE_WEBHOOK_RETRY_CAP_SECONDS": "webhook_retry_cap_seconds",
+    "FLEETSTATE_WEBHOOK_RETRY_HORIZON_HOURS": "webhook_retry_horizon_hours",
+    "FLEETSTATE_TOKEN_KEYS": "token_keys",
+    "FLEETSTATE_TOKEN_KEYS_FILE": "token_keys_file",
 }
 
 
@@ -160,7 +187,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     try:
         settings = msgspec.convert(given, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        field = str(exc).rpartition("$.")[2]
+        field = str(exc).rpartition("$.")[2].rstrip("`")  # "... - at `$.field`"
         var = next((v for v, f in ENVIRONMENT.items() if f == field), field)
         raise ConfigError(f"invalid {var}: {exc}") from None
     if settings.partitions < 1:
@@ -199,7 +226,47 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         BillingPeriod.parse(settings.billing_period)
     except ValueError as exc:
         raise ConfigError(f"invalid FLEETSTATE_BILLING_PERIOD: {exc}") from None
+    _check_webhooks(settings)
+    keys = token_keys_of(settings)
+    if keys:
+        try:
+            TokenSeal.from_keys(keys)
+        except SealError as exc:
+            raise ConfigError(f"invalid FLEETSTATE_TOKEN_KEYS: {exc}") from None
     return settings
+
+
+def _check_webhooks(settings: Settings) -> None:
+    try:
+        Policy.parse(settings.webhook_allow)
+    except ValueError as exc:
+        raise ConfigError(f"invalid FLEETSTATE_WEBHOOK_ALLOW: {exc}") from None
+    if settings.webhook_timeout_seconds <= 0:
+        raise ConfigError("FLEETSTATE_WEBHOOK_TIMEOUT_SECONDS must be more than 0")
+    if settings.webhook_per_host < 1:
+        raise ConfigError("FLEETSTATE_WEBHOOK_PER_HOST must be at least 1")
+    if settings.webhook_retry_base_seconds <= 0:
+        raise ConfigError("FLEETSTATE_WEBHOOK_RETRY_BASE_SECONDS must be more than 0")
+    if settings.webhook_retry_cap_seconds < settings.webhook_retry_base_seconds:
+        raise ConfigError(
+            "FLEETSTATE_WEBHOOK_RETRY_CAP_SECONDS must be at least "
+            "FLEETSTATE_WEBHOOK_RETRY_BASE_SECONDS"
+        )
+    if settings.webhook_retry_horizon_hours <= 0:
+        raise ConfigError("FLEETSTATE_WEBHOOK_RETRY_HORIZON_HOURS must be more than 0")
+
+
+def token_keys_of(settings: Settings) -> list[str]:
+    """The token keys, newest first, from FLEETSTATE_TOKEN_KEYS or the file
+    FLEETSTATE_TOKEN_KEYS_FILE names (a mounted secret: commas or one key a line)."""
+    if settings.token_keys and settings.token_keys_file:
+        raise ConfigError("set FLEETSTATE_TOKEN_KEYS or FLEETSTATE_TOKEN_KEYS_FILE, not both")
+    if not settings.token_keys_file:
+        return parse_keys(settings.token_keys)
+    try:
+        return parse_keys(Path(settings.token_keys_file).read_text())
+    except OSError as exc:
+        raise ConfigError(f"FLEETSTATE_TOKEN_KEYS_FILE: {exc}") from None
 
 
 def environment_of(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
