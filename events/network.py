@@ -40,6 +40,8 @@ Port = Annotated[int, Meta(ge=0, le=65535)]
 IpAddress = Annotated[str, Meta(min_length=2, max_length=45, description="IPv4 or IPv6")]
 Base64 = Annotated[str, Meta(extra_json_schema={"contentEncoding": "base64"})]
 ReceiptStatus = Literal["sent", "delivered", "failed"]
+SentTo = Annotated[IpAddress, Meta(description="the device's address, for an IP command sent")]
+FailureReason = Annotated[str, Meta(description='why, when status is "failed" (and only then)')]
 
 
 class NetworkMessage(
@@ -76,7 +78,7 @@ class IpToDevice(NetworkMessage, tag="ip"):
     iccid: Iccid
     device_port: Port
     payload_type: Literal["text", "binary"]
-    payload: str  # UTF-8 text, or base64 when payload_type is "binary"
+    payload: Annotated[str, Meta(description='UTF-8 text, or base64 when payload_type is "binary"')]
     sent_at: UtcDatetime
 
 
@@ -87,15 +89,15 @@ class Receipt(NetworkMessage, tag="receipt"):
     """What became of a message to a device. A network may send a receipt more than once: a
     resent receipt has the same receipt_id, so the ingress counts it once."""
 
-    receipt_id: NetworkId
+    receipt_id: Annotated[NetworkId, Meta(description="the same for a resent receipt")]
     message_id: CommandSid
     account_sid: AccountSid
     sim_sid: SimSid
     iccid: Iccid
     status: ReceiptStatus
     reported_at: UtcDatetime
-    device_ip: IpAddress | None = None  # the device's address, for an IP command once sent
-    reason: str | None = None  # why, when status is "failed" (and only then)
+    device_ip: SentTo | None = None
+    reason: FailureReason | None = None
 
 
 class SmsFromDevice(NetworkMessage, tag="sms_from_device"):
