@@ -254,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     from services.audit.cli import add_audit_commands
 
     add_audit_commands(sub)  # replay, history, as-of, rejections, verify-log
+    from services.network_sim.cli import add_network_sim_commands
+
+    add_network_sim_commands(sub)  # network-sim, network-sim send sms|ip
     return parser
 
 
