@@ -180,7 +180,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     try:
         settings = msgspec.convert(given, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        field = str(exc).rpartition("$.")[2]
+        field = str(exc).rpartition("$.")[2].rstrip("`")  # "... - at `$.field`"
         var = next((v for v, f in ENVIRONMENT.items() if f == field), field)
         raise ConfigError(f"invalid {var}: {exc}") from None
     if settings.partitions < 1:
