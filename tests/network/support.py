@@ -8,15 +8,20 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from events.kafka_security import kafka_options
+from events.kafka_security import KafkaSecurity, kafka_options
 from services.config import Settings
 
 WAIT = 60.0  # seconds: a deadline for a simulator child process to start and answer
 
 
-async def produce(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+async def produce(
+    settings: Settings,
+    topic: str,
+    records: list[tuple[bytes, bytes]],
+    security: KafkaSecurity | None = None,
+) -> None:
     """(key, value) records, in order, each stored before this returns."""
-    producer = AIOKafkaProducer(**kafka_options(settings.kafka_bootstrap), acks="all")
+    producer = AIOKafkaProducer(**kafka_options(settings.kafka_bootstrap, security), acks="all")
     await producer.start()
     try:
         for key, value in records:
@@ -30,10 +35,13 @@ async def read_until(
     topic: str,
     done: Callable[[list[ConsumerRecord]], bool],
     timeout: float = WAIT,
+    security: KafkaSecurity | None = None,
 ) -> list[ConsumerRecord]:
     """Every record of `topic` from its start, read until `done(records)` is true; fails with
     what it did read when the deadline passes first."""
-    consumer = AIOKafkaConsumer(**kafka_options(settings.kafka_bootstrap), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **kafka_options(settings.kafka_bootstrap, security), enable_auto_commit=False
+    )
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:
