@@ -20,9 +20,11 @@ install: $(BIN)/.installed
 stack: install
 	$(STACK) start
 
+# The network simulator runs too (answers messages for devices): a dev stack has no network.
 run: stack
 	$(BIN)/fleetstate migrate
-	$(BIN)/fleetstate run
+	@echo "make run: FLEETSTATE_NETWORK_SIM=on (the simulated mobile network runs with the services)"
+	FLEETSTATE_NETWORK_SIM=on $(BIN)/fleetstate run
 
 # Two xdist workers: most tests wait on the broker, the database or a child process, so two
 # share the 2 cores well; the CPU-heavy ones are grouped ("heavy") to run one after another.

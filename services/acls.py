@@ -104,6 +104,23 @@ GRANTS: tuple[Grant, ...] = (
         "one transactional producer per input partition",
     ),
     Grant("processor", ("Describe", "DescribeConfigs"), TOPIC, (ALL_TOPICS,), START_CHECK),
+    # The processor's side of the mobile network: the relay writes messages for devices from
+    # the event log in its transactions (the transactional ids above), the ingress reads what
+    # the network answers and dead-letters what it cannot read.
+    Grant(
+        "processor",
+        ("Write",),
+        TOPIC,
+        ("network_out_topic", "network_dlq_topic"),
+        "the relay's messages for devices; the ingress's dead letters",
+    ),
+    Grant(
+        "processor",
+        ("Read",),
+        TOPIC,
+        ("network_in_topic",),
+        "the ingress: receipts and messages from devices, as a consumer group",
+    ),
     # usage: usage reports -> usage log and data-limit commands.
     Grant("usage", ("Read",), TOPIC, ("usage_topic",), "its input, as a consumer group"),
     Grant(
@@ -139,6 +156,30 @@ GRANTS: tuple[Grant, ...] = (
         "projects the events and the usage log",
     ),
     Grant("projector", ("Describe", "DescribeConfigs"), TOPIC, (ALL_TOPICS,), START_CHECK),
+    # network: the mobile network (or `fleetstate network-sim`), outside fleetstate; it sees
+    # its two topics and nothing else.
+    Grant(
+        "network",
+        ("Read",),
+        TOPIC,
+        ("network_out_topic",),
+        "messages for devices, as a consumer group",
+    ),
+    Grant("network", ("Write",), TOPIC, ("network_in_topic",), "receipts and device messages"),
+    Grant(
+        "network",
+        ("Read",),
+        GROUP,
+        ("fleetstate-network",),
+        "its consumer group (the simulator's is fleetstate-network-sim.*)",
+    ),
+    Grant(
+        "network",
+        ("DescribeConfigs",),
+        TOPIC,
+        ("network_out_topic", "network_in_topic"),
+        "the start-up check of its two topics",
+    ),
 )
 
 PRINCIPALS = tuple(dict.fromkeys(grant.principal for grant in GRANTS))

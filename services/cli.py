@@ -164,9 +164,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _schemas(args: argparse.Namespace) -> int:
-    from events.schemas import write_schemas
+    from events.schemas import network_schemas, write_schemas
 
-    paths = write_schemas(Path(args.directory))
+    paths = write_schemas(Path(args.directory), network_schemas() if args.network else None)
     print(f"wrote {len(paths)} JSON Schema file(s) to {args.directory}")
     return 0
 
@@ -240,12 +240,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "demo", help="seed a demo account, catalogue and SIM cards; print how to use them"
     ).set_defaults(func=_demo)
-    schemas = sub.add_parser("schemas", help="write one JSON Schema per command and event type")
+    schemas = sub.add_parser(
+        "schemas",
+        help="write one JSON Schema per command and event type, and the network's in network/",
+    )
     schemas.add_argument("directory")
+    schemas.add_argument(
+        "--network",
+        action="store_true",
+        help="only the mobile network's messages, into DIRECTORY (the repo's: schemas/network)",
+    )
     schemas.set_defaults(func=_schemas)
     from services.audit.cli import add_audit_commands
 
     add_audit_commands(sub)  # replay, history, as-of, rejections, verify-log
+    from services.network_sim.cli import add_network_sim_commands
+
+    add_network_sim_commands(sub)  # network-sim, network-sim send sms|ip
     return parser
 
 

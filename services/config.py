@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
+from events.iccid import iccid_is_valid
 from events.kafka_security import KafkaSecurity, KafkaSecurityError
 from services.delivery.sealing import SealError, TokenSeal, parse_keys
 from services.delivery.target import Policy
@@ -51,6 +53,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Billing periods whose session ids are kept for de-duplication (the current one included);
     # a report of an older period is refused as too late.
     usage_dedup_periods: int = 2
+    # The mobile network (events/network.py): messages for devices out, receipts and messages
+    # from devices in (both keyed by ICCID), and network messages that could not be read.
+    network_out_topic: str = "fleetstate.network.to-devices"
+    network_in_topic: str = "fleetstate.network.from-devices"
+    network_dlq_topic: str = "fleetstate.network.dead-letters"
+    # "on": `fleetstate run` also runs the network simulator (services/network_sim), which
+    # answers network_out like a network. A dev tool: never on in production, where the real
+    # network answers. ICCIDs (comma-separated) it answers as not attached to any network.
+    network_sim: Literal["on", "off"] = "off"
+    network_sim_unreachable: str = ""
     # How long a processor may be silent before the group gives its partitions to another.
     processor_session_timeout_ms: int = 10_000
     # Where `fleetstate run` has the processors serve Prometheus metrics (0: not at all).
@@ -124,6 +136,11 @@ ENVIRONMENT = {
     "FLEETSTATE_USAGE_CHANGELOG_TOPIC": "usage_changelog_topic",
     "FLEETSTATE_BILLING_PERIOD": "billing_period",
     "FLEETSTATE_USAGE_DEDUP_PERIODS": "usage_dedup_periods",
+    "FLEETSTATE_NETWORK_OUT_TOPIC": "network_out_topic",
+    "FLEETSTATE_NETWORK_IN_TOPIC": "network_in_topic",
+    "FLEETSTATE_NETWORK_DLQ_TOPIC": "network_dlq_topic",
+    "FLEETSTATE_NETWORK_SIM": "network_sim",
+    "FLEETSTATE_NETWORK_SIM_UNREACHABLE": "network_sim_unreachable",
     "FLEETSTATE_PROCESSOR_SESSION_TIMEOUT_MS": "processor_session_timeout_ms",
     "FLEETSTATE_PROCESSOR_METRICS_PORT": "processor_metrics_port",
     "FLEETSTATE_USAGE_METRICS_PORT": "usage_metrics_port",
@@ -167,6 +184,9 @@ TOPIC_SUFFIXES = {
     "usage_log_topic": "usage.log",
     "usage_dlq_topic": "usage.dlq",
     "usage_changelog_topic": "usage.changelog",
+    "network_out_topic": "network.to-devices",
+    "network_in_topic": "network.from-devices",
+    "network_dlq_topic": "network.dead-letters",
 }
 
 
@@ -222,6 +242,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         KafkaSecurity.from_environment(environ)
     except KafkaSecurityError as exc:
         raise ConfigError(str(exc)) from None
+    wrong = [i for i in unreachable_iccids(settings) if not iccid_is_valid(i)]
+    if wrong:
+        raise ConfigError(f"FLEETSTATE_NETWORK_SIM_UNREACHABLE: not an ICCID: {', '.join(wrong)}")
     try:
         BillingPeriod.parse(settings.billing_period)
     except ValueError as exc:
@@ -267,6 +290,11 @@ def token_keys_of(settings: Settings) -> list[str]:
         return parse_keys(Path(settings.token_keys_file).read_text())
     except OSError as exc:
         raise ConfigError(f"FLEETSTATE_TOKEN_KEYS_FILE: {exc}") from None
+
+
+def unreachable_iccids(settings: Settings) -> frozenset[str]:
+    """The ICCIDs FLEETSTATE_NETWORK_SIM_UNREACHABLE names."""
+    return frozenset(i.strip() for i in settings.network_sim_unreachable.split(",") if i.strip())
 
 
 def environment_of(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:

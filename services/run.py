@@ -19,18 +19,26 @@ from services.migrate import migrate
 from services.topics import ensure_topics
 
 SERVICES = ["processor", "projector", "api", "usage-processor", "usage-projector"]
+# Answers what fleetstate sends to devices in place of a mobile network: development only,
+# so only when FLEETSTATE_NETWORK_SIM=on (`make run` sets it).
+NETWORK_SIM = "network-sim"
+
+
+def services(settings: Settings) -> list[str]:
+    return SERVICES + ([NETWORK_SIM] if settings.network_sim == "on" else [])
 
 
 def service_arguments(settings: Settings) -> dict[str, list[str]]:
     """Each service and its arguments: the processors serve their Prometheus metrics where
-    the settings say (the API serves its own, on FLEETSTATE_API_METRICS_PORT)."""
+    the settings say (the API serves its own, on FLEETSTATE_API_METRICS_PORT). The network
+    simulator takes its unreachable ICCIDs from the setting, in the environment it inherits."""
     metrics = {
         "processor": settings.processor_metrics_port,
         "usage-processor": settings.usage_metrics_port,
     }
     return {
         name: ["--metrics-port", str(metrics[name])] if metrics.get(name) else []
-        for name in SERVICES
+        for name in services(settings)
     }
 
 
@@ -71,6 +79,12 @@ async def run_all(settings: Settings) -> int:
     ]
     base_url = f"http://{settings.api_host}:{settings.api_port}"
     print(f"fleetstate: serving {base_url} (Ctrl-C stops)", flush=True)
+    if NETWORK_SIM in services(settings):
+        print(
+            f"fleetstate: the network simulator answers {settings.network_out_topic} "
+            "(FLEETSTATE_NETWORK_SIM=on: never in production)",
+            flush=True,
+        )
     seeding = asyncio.create_task(seed_demo(settings, base_url))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -56,6 +56,11 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
         NewTopic(settings.usage_topic, n, rf, topic_configs={**SIX_WEEKS, **isr}),
         NewTopic(settings.usage_log_topic, n, rf, topic_configs={**FOREVER, **isr}),
         NewTopic(settings.usage_dlq_topic, 1, rf, topic_configs={**DEAD_LETTERS, **isr}),
+        # The mobile network, keyed by ICCID: a week is ample to re-read what either side sent
+        # (the event log, not these, is the truth of what was asked and answered).
+        NewTopic(settings.network_out_topic, n, rf, topic_configs={**WEEK, **isr}),
+        NewTopic(settings.network_in_topic, n, rf, topic_configs={**WEEK, **isr}),
+        NewTopic(settings.network_dlq_topic, 1, rf, topic_configs={**DEAD_LETTERS, **isr}),
     ]
 
 

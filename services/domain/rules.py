@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import msgspec
 from msgspec import UNSET
 
+from events.iccid import iccid_is_valid as iccid_is_valid  # the network interface's rule too
 from events.sids import is_sid
 from services.domain.rejections import invalid
 
@@ -37,7 +38,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "scheduled": frozenset(),
 }
 
-_ICCID = re.compile(r"89[0-9]{16,20}")  # ITU-T E.118: telecom prefix 89, 18..22 digits
 _REGISTRATION_CODE = re.compile(r"[A-Za-z0-9]{10}")
 _ISO_COUNTRY = re.compile(r"[A-Z]{2}")
 _MCC = re.compile(r"[0-9]{3}")
@@ -125,10 +125,6 @@ def sim_status(value: str) -> str:
     if value not in REQUESTABLE_STATUSES:
         raise invalid("Status must be one of ready, active, inactive")
     return value
-
-
-def iccid_is_valid(value: str) -> bool:
-    return _ICCID.fullmatch(value) is not None
 
 
 def registration_code_is_valid(value: str) -> bool:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -29,10 +30,12 @@ from aiokafka.errors import (
 from events.client import CommandClient
 from events.commands import CreateAccount, CreateFleet
 from events.kafka_security import KafkaSecurity, kafka_options
+from events.network import SmsToDevice, decode_from_network, encode
 from services.config import Settings, load_settings, with_topic_prefix
 from services.credentials import hash_auth_token, new_account_sid, new_auth_token
 from services.health import kafka_refusal
 from services.operator import execute
+from tests.network import support as network_topics
 from tests.services import ServiceProcess
 
 pytestmark = pytest.mark.xdist_group("heavy")
@@ -245,6 +248,39 @@ async def test_the_processor_commits_transactions_under_its_own_ids_only(bus, un
         with pytest.raises(TransactionalIdAuthorizationFailed):
             await producer.start()
         await producer.stop()
+
+
+async def test_the_network_reads_and_answers_on_its_two_topics_only(bus, tmp_path):
+    """The simulator as the network principal: it answers what the processor relays (which it
+    may write), and may write nothing of fleetstate's own."""
+    network, processor, s = bus.security("network"), bus.security("processor"), bus.scratch
+    for topic in (s.events_topic, s.commands_topic, s.internal_topic, s.network_out_topic):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await produce(bus, network, topic)
+    assert await metadata_error(bus, network, s.events_topic) is TopicAuthorizationFailedError
+    message = SmsToDevice(
+        message_id="HC" + uuid.uuid4().hex,
+        account_sid="AC" + "1" * 32,
+        sim_sid="HS" + "2" * 32,
+        iccid="8901260000000000001",
+        payload="hello device",
+        sent_at=datetime.now(UTC),
+    )
+    key = message.iccid.encode()
+    await network_topics.produce(s, s.network_out_topic, [(key, encode(message))], processor)
+    sim = ServiceProcess(
+        "network-sim", s, log_path=tmp_path / "sim.log", env=bus.environment("network")
+    )
+
+    def answered(records) -> bool:
+        statuses = [decode_from_network(r.value).status for r in records]
+        return statuses == ["sent", "delivered"]
+
+    sim.start()
+    try:
+        await network_topics.read_until(s, s.network_in_topic, answered, security=processor)
+    finally:
+        sim.stop()
 
 
 async def wait_until_read(bus: SecureBus, security: KafkaSecurity, topic: str, value: bytes):

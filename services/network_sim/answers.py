@@ -1,0 +1,51 @@
+"""What the simulated network answers to a message for a device: pure, no Kafka."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Set
+from datetime import datetime
+from hashlib import sha256
+
+from events.network import Receipt, SmsToDevice, ToNetwork
+
+UNREACHABLE = "unreachable: the SIM is not attached to a network"
+# Devices get addresses in 10.64.0.0/10 (a private range carriers use for their devices).
+DEVICE_NETWORK = ipaddress.IPv4Network("10.64.0.0/10")
+
+
+def receipt_id(message_id: str, status: str) -> str:
+    """The receipt's id, derived, so a resent receipt is the same receipt: the ingress counts
+    it once."""
+    return "NR" + sha256(f"{message_id}\x1f{status}".encode()).hexdigest()[:32]
+
+
+def device_ip(iccid: str) -> str:
+    """The device's address: the same for an ICCID every time (a hash of it), never the
+    network's own address or its broadcast address."""
+    hosts = DEVICE_NETWORK.num_addresses - 2
+    offset = int.from_bytes(sha256(iccid.encode()).digest()[:8], "big") % hosts
+    return str(DEVICE_NETWORK.network_address + 1 + offset)
+
+
+def answer(message: ToNetwork, unreachable: Set[str], now: datetime) -> list[Receipt]:
+    """The receipts, in order: an unreachable SIM's message failed; an SMS is sent, then
+    delivered; an IP datagram is sent to the device's address (UDP: nothing confirms it)."""
+
+    def receipt(status: str, **fields: str) -> Receipt:
+        return Receipt(
+            receipt_id=receipt_id(message.message_id, status),
+            message_id=message.message_id,
+            account_sid=message.account_sid,
+            sim_sid=message.sim_sid,
+            iccid=message.iccid,
+            status=status,
+            reported_at=now,
+            **fields,
+        )
+
+    if message.iccid in unreachable:
+        return [receipt("failed", reason=UNREACHABLE)]
+    if isinstance(message, SmsToDevice):
+        return [receipt("sent"), receipt("delivered")]
+    return [receipt("sent", device_ip=device_ip(message.iccid))]
