@@ -121,6 +121,20 @@ GRANTS: tuple[Grant, ...] = (
         ("network_in_topic",),
         "the ingress: receipts and messages from devices, as a consumer group",
     ),
+    Grant(
+        "processor",
+        ("Read",),
+        GROUP,
+        ("fleetstate-gateway",),
+        "the network gateway's relay and ingress groups (`fleetstate network-gateway`)",
+    ),
+    Grant(
+        "processor",
+        ("Write", "Describe"),
+        TRANSACTIONAL_ID,
+        ("fleetstate-gateway",),
+        "the gateway's transactional producers, one per input partition",
+    ),
     # usage: usage reports -> usage log and data-limit commands.
     Grant("usage", ("Read",), TOPIC, ("usage_topic",), "its input, as a consumer group"),
     Grant(

@@ -69,6 +69,13 @@ def _usage_processor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _network_gateway(args: argparse.Namespace) -> int:
+    from services.network.gateway import run_gateway
+
+    asyncio.run(run_gateway(load_settings(), metrics_port=args.metrics_port))
+    return 0
+
+
 def _usage_projector(args: argparse.Namespace) -> int:
     from services.usage.projector import run_usage_projector
 
@@ -202,6 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "usage-projector", help="keep the usage read models up to date (Kafka -> Postgres)"
     ).set_defaults(func=_usage_projector)
+    gateway = sub.add_parser(
+        "network-gateway",
+        help="relay device commands to the mobile network and its reports back (Kafka -> Kafka)",
+    )
+    gateway.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve Prometheus metrics on 127.0.0.1:PORT (0: off)",
+    )
+    gateway.set_defaults(func=_network_gateway)
     sub.add_parser("run", help="migrate, create topics, run every service").set_defaults(func=_run)
     accounts = sub.add_parser("accounts", help="tenant accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION"

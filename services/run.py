@@ -18,7 +18,14 @@ from services.config import Settings
 from services.migrate import migrate
 from services.topics import ensure_topics
 
-SERVICES = ["processor", "projector", "api", "usage-processor", "usage-projector"]
+SERVICES = [
+    "processor",
+    "projector",
+    "api",
+    "usage-processor",
+    "usage-projector",
+    "network-gateway",
+]
 # Answers what fleetstate sends to devices in place of a mobile network: development only,
 # so only when FLEETSTATE_NETWORK_SIM=on (`make run` sets it).
 NETWORK_SIM = "network-sim"

@@ -164,7 +164,7 @@ class PartitionWorker(QueuedWorker):
         partition: int,
         group_id: str,
         sizes: ValueLimits,
-        changelog_topic: str,
+        changelog_topic: str | None,
         input_topic: str,
     ) -> None:
         super().__init__(partition)
@@ -172,7 +172,10 @@ class PartitionWorker(QueuedWorker):
         self.bootstrap = settings.kafka_bootstrap
         self.group_id = group_id
         self.sizes = sizes  # the largest record each output topic takes
-        self.changelog_tp = TopicPartition(changelog_topic, partition)
+        # None: a stateless worker, whose committed input offset is all it restores.
+        self.changelog_tp = (
+            None if changelog_topic is None else TopicPartition(changelog_topic, partition)
+        )
         # Every worker's state follows the events partition of its number (co-partitioned).
         self.events_tp = TopicPartition(settings.events_topic, partition)
         # One id per service and input partition, for ever: a new owner fences the old one.
@@ -185,7 +188,8 @@ class PartitionWorker(QueuedWorker):
         completes), then restores the state from what they committed."""
         await self.producer.start()
         started = time.monotonic()
-        await self.restore(await read_changelog(self.bootstrap, self.changelog_tp))
+        changelog = self.changelog_tp and await read_changelog(self.bootstrap, self.changelog_tp)
+        await self.restore(changelog or {})
         self.restore_seconds = time.monotonic() - started
 
     @abstractmethod

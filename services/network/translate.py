@@ -1,0 +1,82 @@
+"""What crosses the network interface, both ways, pure: events/network.py is its contract.
+
+Out: a queued device command becomes the message the network sends to the device; its id is
+the command's SID, which receipts name. In: a receipt becomes RecordCommandReceipt for the
+command's account; a message a device sent becomes ReceiveDeviceMessage, decided where its
+card is (the network knows the ICCID, not the account). Command ids derive from the network's
+own ids, so a report the network sends twice is one command to the processor.
+"""
+
+from __future__ import annotations
+
+from events import network
+from events.commands import CommandEnvelope, ReceiveDeviceMessage, RecordCommandReceipt
+from events.envelope import EventEnvelope
+from events.sids import OPERATOR_ACCOUNT_SID
+
+ACTOR = "network"
+
+
+def to_network(event: EventEnvelope) -> network.ToNetwork | None:
+    """The message for the network that `event` calls for, if any."""
+    p = event.payload
+    if event.type == "SmsCommandQueued":
+        return network.SmsToDevice(
+            message_id=event.aggregate_id,
+            account_sid=event.account_sid,
+            sim_sid=p.sim_sid,
+            iccid=p.sim_iccid,
+            payload=p.payload,
+            sent_at=event.occurred_at,
+        )
+    if event.type == "IpCommandQueued":
+        return network.IpToDevice(
+            message_id=event.aggregate_id,
+            account_sid=event.account_sid,
+            sim_sid=p.sim_sid,
+            iccid=p.sim_iccid,
+            device_port=p.device_port,
+            payload_type=p.payload_type,
+            payload=p.payload,
+            sent_at=event.occurred_at,
+        )
+    return None
+
+
+def command_of(message: network.FromNetwork) -> CommandEnvelope:
+    """The command that reports `message` to the processor."""
+    if isinstance(message, network.Receipt):
+        receipt = RecordCommandReceipt(
+            command=message.message_id,
+            status=message.status,
+            device_ip=message.device_ip,
+            reason=message.reason,
+        )
+        return _envelope(f"receipt:{message.receipt_id}", message.account_sid, receipt, message)
+    if isinstance(message, network.SmsFromDevice):
+        device = ReceiveDeviceMessage(
+            iccid=message.iccid,
+            kind="sms",
+            network_message_id=message.message_id,
+            payload=message.payload,
+        )
+    else:
+        device = ReceiveDeviceMessage(
+            iccid=message.iccid,
+            kind="ip",
+            network_message_id=message.message_id,
+            payload=message.payload,
+            device_ip=message.device_ip,
+            device_port=message.device_port,
+        )
+    return _envelope(f"from-device:{message.message_id}", OPERATOR_ACCOUNT_SID, device, message)
+
+
+def _envelope(command_id: str, account_sid: str, command, message) -> CommandEnvelope:
+    return CommandEnvelope(
+        command_id=f"network:{command_id}"[:200],
+        account_sid=account_sid,
+        actor=ACTOR,
+        issued_at=getattr(message, "reported_at", None) or message.sent_at,
+        command=command,
+    )
