@@ -62,12 +62,16 @@ class CreateAccount(BaseCommand):
     friendly_name: str
     auth_token_hash: str
     parent_account_sid: AccountSid | None = None  # makes it a subaccount of that account
+    # The token encrypted with the operator's keys, for signing webhooks: never in clear.
+    auth_token_sealed: str | None = None
 
 
 class RotateAuthToken(BaseCommand):
-    """The account's auth token is replaced; only the new token's hash travels."""
+    """The account's auth token is replaced; only the new token's hash travels, and the
+    token encrypted for signing webhooks."""
 
     auth_token_hash: str
+    auth_token_sealed: str | None = None
 
 
 class CloseAccount(BaseCommand):

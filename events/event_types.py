@@ -30,12 +30,16 @@ class AccountCreated(BaseEvent):
     friendly_name: str
     auth_token_hash: str
     parent_account_sid: str | None = None  # a subaccount's parent
+    # The auth token encrypted with the operator's token keys (services/delivery/sealing.py):
+    # webhooks are signed with it. None: sent without keys configured (or an older event).
+    auth_token_sealed: str | None = None
 
 
 class AuthTokenChanged(BaseEvent):
     """The account's auth token was replaced: the old one stops working."""
 
     auth_token_hash: str
+    auth_token_sealed: str | None = None  # as on AccountCreated
 
 
 class AccountClosed(BaseEvent):
@@ -231,6 +235,9 @@ class SimStatusChanged(BaseEvent):
     from_status: str
     to_status: str
     reason: str  # "requested" for API/bus requests; room for e.g. "data_usage" (250 KB rule)
+    # A requested change calls the Sim's CallbackUrl once made (absent from older events).
+    callback_url: str | None = None
+    callback_method: str | None = None
 
 
 class SimCallbackChanged(BaseEvent):

@@ -76,6 +76,13 @@ def _network_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
+def _delivery(args: argparse.Namespace) -> int:
+    from services.delivery.service import run_delivery
+
+    asyncio.run(run_delivery(load_settings(), metrics_port=args.metrics_port))
+    return 0
+
+
 def _usage_projector(args: argparse.Namespace) -> int:
     from services.usage.projector import run_usage_projector
 
@@ -220,6 +227,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics on 127.0.0.1:PORT (0: off)",
     )
     gateway.set_defaults(func=_network_gateway)
+    delivery = sub.add_parser(
+        "delivery", help="call the webhooks the log asks for: signed, retried, recorded"
+    )
+    delivery.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve Prometheus metrics on 127.0.0.1:PORT (0: off)",
+    )
+    delivery.set_defaults(func=_delivery)
     sub.add_parser("run", help="migrate, create topics, run every service").set_defaults(func=_run)
     accounts = sub.add_parser("accounts", help="tenant accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION"

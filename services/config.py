@@ -102,6 +102,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_timeout_seconds: float = 10.0
     # Requests in flight to one host:port at once, so one slow host cannot hold every sender.
     webhook_per_host: int = 4
+    # Attempts in flight at once in one delivery service, whatever the host.
+    webhook_concurrency: int = 64
     # Retries wait up to base * 2**(n-1) seconds, never over the cap; after the horizon (from
     # the first attempt) the delivery is given up.
     webhook_retry_base_seconds: float = 5.0
@@ -162,6 +164,7 @@ ENVIRONMENT = {
     "FLEETSTATE_WEBHOOK_ALLOW": "webhook_allow",
     "FLEETSTATE_WEBHOOK_TIMEOUT_SECONDS": "webhook_timeout_seconds",
     "FLEETSTATE_WEBHOOK_PER_HOST": "webhook_per_host",
+    "FLEETSTATE_WEBHOOK_CONCURRENCY": "webhook_concurrency",
     "FLEETSTATE_WEBHOOK_RETRY_BASE_SECONDS": "webhook_retry_base_seconds",
     "FLEETSTATE_WEBHOOK_RETRY_CAP_SECONDS": "webhook_retry_cap_seconds",
     "FLEETSTATE_WEBHOOK_RETRY_HORIZON_HOURS": "webhook_retry_horizon_hours",
@@ -266,6 +269,8 @@ def _check_webhooks(settings: Settings) -> None:
         raise ConfigError(f"invalid FLEETSTATE_WEBHOOK_ALLOW: {exc}") from None
     if settings.webhook_timeout_seconds <= 0:
         raise ConfigError("FLEETSTATE_WEBHOOK_TIMEOUT_SECONDS must be more than 0")
+    if settings.webhook_concurrency < 1:
+        raise ConfigError("FLEETSTATE_WEBHOOK_CONCURRENCY must be at least 1")
     if settings.webhook_per_host < 1:
         raise ConfigError("FLEETSTATE_WEBHOOK_PER_HOST must be at least 1")
     if settings.webhook_retry_base_seconds <= 0:

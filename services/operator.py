@@ -25,8 +25,9 @@ from events.commands import (
 )
 from events.envelope import Outcome
 from events.sids import OPERATOR_ACCOUNT_SID
-from services.config import Settings
+from services.config import Settings, token_keys_of
 from services.credentials import hash_auth_token, new_account_sid, new_auth_token
+from services.delivery.sealing import TokenSeal
 from services.projection import ProjectionWaiter
 
 TIMEOUT = 30.0
@@ -94,6 +95,13 @@ def describe(outcome: Outcome) -> str:
     return "accepted: " + ", ".join(f"{e.type} {e.aggregate_id}" for e in outcome.events)
 
 
+def sealed(settings: Settings, auth_token: str) -> str | None:
+    """The token encrypted with the newest token key, for the webhook delivery to sign with;
+    None without keys (the account's webhooks then fail, saying so: see README, Webhooks)."""
+    keys = token_keys_of(settings)
+    return TokenSeal.from_keys(keys).seal(auth_token) if keys else None
+
+
 async def create_account(
     settings: Settings,
     name: str | None = None,
@@ -114,6 +122,7 @@ async def create_account(
         friendly_name=name or DEFAULT_ACCOUNT_NAME,
         auth_token_hash=hash_auth_token(auth_token),
         parent_account_sid=parent,
+        auth_token_sealed=sealed(settings, auth_token),
     )
     async with command_client(settings) as client:
         adopted = None
@@ -141,7 +150,9 @@ async def rotate_auth_token(
     when the read model has it; the old token then stops working within the API's auth cache
     time (FLEETSTATE_API_AUTH_CACHE_SECONDS)."""
     auth_token = new_auth_token()
-    command = RotateAuthToken(auth_token_hash=hash_auth_token(auth_token))
+    command = RotateAuthToken(
+        auth_token_hash=hash_auth_token(auth_token), auth_token_sealed=sealed(settings, auth_token)
+    )
     await _account_command(settings, account_sid, command, command_id)
     return auth_token
 

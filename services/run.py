@@ -25,6 +25,7 @@ SERVICES = [
     "usage-processor",
     "usage-projector",
     "network-gateway",
+    "delivery",
 ]
 # Answers what fleetstate sends to devices in place of a mobile network: development only,
 # so only when FLEETSTATE_NETWORK_SIM=on (`make run` sets it).

@@ -73,6 +73,7 @@ def create_account(state: State, account: Account, cmd: CreateAccount, out: Emit
             friendly_name=friendly_name,
             auth_token_hash=cmd.auth_token_hash,
             parent_account_sid=parent,
+            auth_token_sealed=cmd.auth_token_sealed,
         ),
     )
 
@@ -94,7 +95,9 @@ def rotate_auth_token(state: State, account: Account, cmd: RotateAuthToken, out:
         "Account",
         account.sid,
         account.version,
-        AuthTokenChanged(auth_token_hash=cmd.auth_token_hash),
+        AuthTokenChanged(
+            auth_token_hash=cmd.auth_token_hash, auth_token_sealed=cmd.auth_token_sealed
+        ),
     )
 
 

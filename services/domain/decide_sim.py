@@ -222,6 +222,7 @@ def update_sim(state: State, account: Account, cmd: UpdateSim, out: Emitter) -> 
             SimRenamed(from_unique_name=sim.unique_name, to_unique_name=name),
         )
 
+    url, method = sim.callback_url, sim.callback_method
     if callback_url is not UNSET or callback_method is not UNSET:
         url = sim.callback_url if callback_url is UNSET else callback_url
         method = callback_method
@@ -236,7 +237,14 @@ def update_sim(state: State, account: Account, cmd: UpdateSim, out: Emitter) -> 
         else None
     )
     status_change = (
-        SimStatusChanged(from_status=sim.status, to_status=status, reason=REQUESTED)
+        # The Sim's CallbackUrl (as this update leaves it) is called once the change is made.
+        SimStatusChanged(
+            from_status=sim.status,
+            to_status=status,
+            reason=REQUESTED,
+            callback_url=url,
+            callback_method=method or rules.DEFAULT_METHOD,
+        )
         if status_changes
         else None
     )

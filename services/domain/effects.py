@@ -38,7 +38,10 @@ def _from_sim(e: EventEnvelope, *names: str) -> Fields:
 
 
 CREATES: dict[type, Effect] = {
-    ev.AccountCreated: _payload,
+    # The sealed token is the webhook delivery's alone (services/delivery): no record keeps it.
+    ev.AccountCreated: lambda e: {
+        name: value for name, value in _payload(e).items() if name != "auth_token_sealed"
+    },
     ev.NetworkAccessProfileCreated: lambda e: {
         "unique_name": e.payload.unique_name,
         "network_sids": tuple(e.payload.network_sids),
