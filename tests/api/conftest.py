@@ -21,6 +21,7 @@ from events.commands import ProvisionSimCard
 from events.sids import OPERATOR_ACCOUNT_SID
 from events.usage_client import UsageReporter
 from services.config import Settings, load_settings, with_topic_prefix
+from services.delivery.sealing import generate_key
 from services.migrate import migrate
 from services.operator import add_network, command_client, create_account
 from services.postgres import drop_database
@@ -56,6 +57,12 @@ def stack_settings(base: Settings, tag: str, port: int) -> Settings:
         # 127.0.0.1: one address for the whole session. The failed-login limit is tested on
         # apps of its own (test_auth_limits.py); here it would turn later 401s into 429s.
         api_failed_logins_burst=1_000_000,
+        # Webhooks: accounts get sealed tokens; the tests' receivers listen on 127.0.0.1.
+        token_keys=base.token_keys or generate_key(),
+        token_keys_file="",
+        webhook_allow="127.0.0.1",
+        webhook_retry_base_seconds=0.2,
+        webhook_retry_cap_seconds=1.0,
     )
 
 
@@ -138,6 +145,21 @@ def usage_services(stack: Stack):
     services = [
         ServiceProcess(name, stack.settings, log_path=stack.logs / f"{name}.log")
         for name in ("usage-processor", "usage-projector")
+    ]
+    for service in services:
+        service.start()
+    yield
+    for service in reversed(services):
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def device_services(stack: Stack):
+    """The network gateway, the network simulator and the webhook delivery on the shared
+    stack, started by the first test that sends device commands or expects webhooks."""
+    services = [
+        ServiceProcess(name, stack.settings, log_path=stack.logs / f"{name}.log")
+        for name in ("network-gateway", "network-sim", "delivery")
     ]
     for service in services:
         service.start()

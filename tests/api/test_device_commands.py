@@ -30,9 +30,9 @@ def send_and_read(stack, account) -> dict:
     ip = v1.ip_commands.create(sim=sim.sid, payload=binary, device_port=6000, payload_type="binary")
     ip_fetched = v1.ip_commands(ip.sid).fetch()
     text_ip = v1.ip_commands.create(sim=sim.sid, payload="hello", device_port=7000)
-    sms_listed = v1.sms_commands.list(sim="dc-sim", status="queued", direction="to_sim")
+    sms_listed = v1.sms_commands.list(sim="dc-sim", direction="to_sim")
     ip_listed = list(v1.ip_commands.stream(sim_iccid=sim.iccid, page_size=1))
-    none_delivered = v1.sms_commands.list(status="delivered")
+    none_received = v1.sms_commands.list(sim="dc-sim", status="received")
     with pytest.raises(TwilioRestException) as too_long:
         v1.sms_commands.create(sim=sim.sid, payload="x" * 161)
     with pytest.raises(TwilioRestException) as no_port:
@@ -48,16 +48,18 @@ async def test_the_sdk_sends_fetches_and_lists_device_commands(stack, account):
     r = await asyncio.to_thread(send_and_read, stack, account)
     sim, sms, ip = r["sim"], r["sms"], r["ip"]
     assert sms.sid.startswith("HC") and (sms.sim_sid, sms.account_sid) == (sim.sid, account.sid)
-    assert (sms.status, sms.direction, sms.payload) == ("queued", "to_sim", "reboot")
+    # Queued, or further on if the network (when the stack runs one) answered already.
+    on_its_way = {"queued", "sent", "delivered"}
+    assert (sms.direction, sms.payload) == ("to_sim", "reboot") and sms.status in on_its_way
     assert sms.url.endswith(f"/v1/SmsCommands/{sms.sid}")
-    assert (r["fetched"].sid, r["fetched"].status) == (sms.sid, "queued")
+    assert r["fetched"].sid == sms.sid and r["fetched"].status in on_its_way
     assert ip.sid.startswith("HG") and (ip.sim_iccid, ip.device_port) == (sim.iccid, 6000)
-    assert (ip.payload_type, ip.device_ip, ip.direction) == ("binary", None, "to_sim")
+    assert (ip.payload_type, ip.direction) == ("binary", "to_sim")
     assert r["ip_fetched"].payload == ip.payload
     assert [c.sid for c in r["sms_listed"]] == [sms.sid]
     # Two IP Commands in pages of one: the SDK followed next_page_url.
     assert [c.sid for c in r["ip_listed"]] == [ip.sid, r["text_ip"].sid]
-    assert r["none_delivered"] == []
+    assert r["none_received"] == []  # nothing came from the Sim
     for refused in ("too_long", "no_port"):
         assert (r[refused].value.status, r[refused].value.code) == (400, 20001)
     assert (r["unknown_sim"].value.status, r["unknown_sim"].value.code) == (404, 20404)
