@@ -21,10 +21,16 @@ stack: install
 	$(STACK) start
 
 # The network simulator runs too (answers messages for devices): a dev stack has no network.
+# The dev stack's token key (webhooks are signed with tokens sealed by it): made once, kept.
+DEV_TOKEN_KEYS := .devstack/token.keys
+
 run: stack
 	$(BIN)/fleetstate migrate
+	@test -s $(DEV_TOKEN_KEYS) || (umask 077 && $(BIN)/python -c 'from services.delivery.sealing import generate_key; print(generate_key())' > $(DEV_TOKEN_KEYS))
 	@echo "make run: FLEETSTATE_NETWORK_SIM=on (the simulated mobile network runs with the services)"
-	FLEETSTATE_NETWORK_SIM=on $(BIN)/fleetstate run
+	@echo "make run: FLEETSTATE_WEBHOOK_ALLOW=127.0.0.1 (webhooks may call this machine)"
+	FLEETSTATE_NETWORK_SIM=on FLEETSTATE_WEBHOOK_ALLOW=127.0.0.1 \
+	FLEETSTATE_TOKEN_KEYS_FILE=$(DEV_TOKEN_KEYS) $(BIN)/fleetstate run
 
 # Two xdist workers: most tests wait on the broker, the database or a child process, so two
 # share the 2 cores well; the CPU-heavy ones are grouped ("heavy") to run one after another.

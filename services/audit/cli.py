@@ -1,4 +1,5 @@
-"""The audit subcommands of `fleetstate`: replay, history, as-of, rejections, verify-log.
+"""The audit subcommands of `fleetstate`: replay, history, as-of, rejections, deliveries,
+verify-log.
 
 Exit codes: 0 done (and, for replay --verify and verify-log, all is as it should be); 1 the
 audit found something (differences, a broken link, an unknown resource); 2 the audit could
@@ -71,6 +72,20 @@ def add_audit_commands(sub: argparse._SubParsersAction) -> None:
     rejections.add_argument("--since", type=moment, metavar="TIME")
     rejections.add_argument("--json", action="store_true", help="print JSON")
     rejections.set_defaults(func=_rejections)
+
+    deliveries = sub.add_parser(
+        "deliveries", help="the webhooks called for an account, with every attempt"
+    )
+    deliveries.add_argument("--account", required=True, metavar="AC...")
+    deliveries.add_argument(
+        "--resource", metavar="SID", help="only those about this SmsCommand, IpCommand or Sim"
+    )
+    deliveries.add_argument(
+        "--status", choices=("pending", "delivered", "failed", "expired"), help="only these"
+    )
+    deliveries.add_argument("--limit", type=int, default=100, help="the latest N (100)")
+    deliveries.add_argument("--json", action="store_true", help="print JSON")
+    deliveries.set_defaults(func=_deliveries)
 
     verify = sub.add_parser("verify-log", help="check the tamper chain of the whole event log")
     verify.add_argument(
@@ -233,6 +248,20 @@ def _rejections(args: argparse.Namespace) -> int:
         print(as_json(found))
     else:
         Console().print(rejections_table(f"rejected commands of {args.account}", found))
+    return 0
+
+
+def _deliveries(args: argparse.Namespace) -> int:
+    from services.audit.render import as_json, deliveries_table
+    from services.delivery.log import deliveries
+
+    found = asyncio.run(
+        deliveries(load_settings(), args.account, args.resource, args.status, args.limit)
+    )
+    if args.json:
+        print(as_json(found))
+    else:
+        Console().print(deliveries_table(f"webhooks of {args.account}", found))
     return 0
 
 

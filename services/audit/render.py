@@ -126,6 +126,26 @@ def rejections_table(title: str, rejected: list[RejectedCommand]) -> Table:
     return table
 
 
+def deliveries_table(title: str, found) -> Table:
+    table = Table(title=title, show_lines=True)
+    for column in ("event at", "about", "to", "status", "attempts"):
+        table.add_column(column, overflow="fold")
+    for d in found:
+        attempts = "\n".join(
+            f"{a.attempt}. {show(a.started_at)} {a.status_code or '-'} {a.outcome} "
+            f"{a.latency_ms:.0f} ms" + (f": {a.error}" if a.error else "")
+            for a in d.attempts
+        )
+        table.add_row(
+            show(d.occurred_at),
+            f"{d.event_type} {d.resource_sid}",
+            f"{d.method} {d.url}",
+            d.status,
+            attempts or "(none yet)",
+        )
+    return table
+
+
 def replay_summary(report: ReplayReport) -> Table:
     t = report.timings
     table = Table(title=f"replay into {report.schema}", show_header=False)

@@ -14,11 +14,13 @@ from services.audit.fold import Tables
 from services.projection.tables import (
     ACCOUNTS,
     FLEETS,
+    IP_COMMANDS,
     NETWORKS,
     PROFILE_NETWORKS,
     PROFILES,
     SIM_CARDS,
     SIMS,
+    SMS_COMMANDS,
     Table,
 )
 
@@ -40,8 +42,10 @@ PROFILE = Kind(
 NETWORK = Kind("Network", "network", "HW", NETWORKS, {}, False)
 SIM_CARD = Kind("SimCard", "sim-card", None, SIM_CARDS, {}, False)
 ACCOUNT = Kind("Account", "account", "AC", ACCOUNTS, {}, False)
+SMS_COMMAND = Kind("SmsCommand", "sms-command", "HC", SMS_COMMANDS, {}, False)
+IP_COMMAND = Kind("IpCommand", "ip-command", "HG", IP_COMMANDS, {}, False)
 
-KINDS: tuple[Kind, ...] = (FLEET, SIM, PROFILE, NETWORK, SIM_CARD, ACCOUNT)
+KINDS: tuple[Kind, ...] = (FLEET, SIM, PROFILE, NETWORK, SIM_CARD, ACCOUNT, SMS_COMMAND, IP_COMMAND)
 BY_NAME = {kind.name: kind for kind in KINDS}
 BY_AGGREGATE_TYPE = {kind.aggregate_type: kind for kind in KINDS}
 

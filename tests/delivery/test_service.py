@@ -26,6 +26,7 @@ from events.kafka_security import kafka_options
 from events.sids import derive_sid
 from services.delivery.sealing import TokenSeal, generate_key
 from services.migrate import migrate
+from tests.audit.support import fleetstate
 from tests.services import ServiceProcess
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -189,6 +190,18 @@ async def test_a_receiver_down_for_a_while_gets_every_webhook_when_back(
     # Every attempt of one delivery carried its one token.
     for request in receiver.received:
         assert request.headers["I-Twilio-Idempotency-Token"] in ids
+    # The audit's delivery log shows one command's attempts: the failures, then the success.
+    first = events[0]
+    code, output = await fleetstate(
+        delivery_settings, "deliveries", "--account", ACCOUNT, "--resource",
+        first.aggregate_id, "--json",
+    )  # fmt: skip
+    assert code == 0, output
+    (logged,) = msgspec.json.decode(output)
+    assert (logged["delivery_id"], logged["status"]) == (first.event_id, "delivered")
+    outcomes = [a["outcome"] for a in logged["attempts"]]
+    assert outcomes[-1] == "delivered" and set(outcomes[:-1]) == {"retryable"}
+    assert [a["status_code"] for a in logged["attempts"]][:-1] == [503] * (len(outcomes) - 1)
 
 
 async def test_a_killed_delivery_service_loses_nothing_and_repeats_only_with_the_same_token(
