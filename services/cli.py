@@ -83,6 +83,14 @@ def _delivery(args: argparse.Namespace) -> int:
     return 0
 
 
+def _delivery_reseal(args: argparse.Namespace) -> int:
+    from services.delivery.service import reseal
+
+    changed = asyncio.run(reseal(load_settings()))
+    print(f"resealed {changed} auth token(s) with the newest key of FLEETSTATE_TOKEN_KEYS")
+    return 0
+
+
 def _usage_projector(args: argparse.Namespace) -> int:
     from services.usage.projector import run_usage_projector
 
@@ -237,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics on 127.0.0.1:PORT (0: off)",
     )
     delivery.set_defaults(func=_delivery)
+    sub.add_parser(
+        "delivery-reseal",
+        help="re-encrypt the webhook signing tokens with the newest token key (key rotation)",
+    ).set_defaults(func=_delivery_reseal)
     sub.add_parser("run", help="migrate, create topics, run every service").set_defaults(func=_run)
     accounts = sub.add_parser("accounts", help="tenant accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION"

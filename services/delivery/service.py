@@ -258,3 +258,19 @@ async def run_delivery(settings: Settings, metrics_port: int = 0) -> None:
             )
     finally:
         await pool.close()
+
+
+async def reseal(settings: Settings) -> int:
+    """Key rotation's middle step: every stored token not sealed with the newest key is sealed
+    with it (services/delivery/sealing.py says the whole procedure)."""
+    keys = token_keys_of(settings)
+    if not keys:
+        raise SystemExit("no FLEETSTATE_TOKEN_KEYS: nothing to reseal with")
+    seal = TokenSeal.from_keys(keys)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await store.reseal_tokens(
+            conn, lambda sealed: seal.reseal(sealed) if seal.needs_reseal(sealed) else None
+        )
+    finally:
+        await conn.close()

@@ -24,6 +24,7 @@ from events.envelope import EventEnvelope
 from events.event_types import EVENT_TYPES, SCHEMA_VERSIONS
 from events.kafka_security import kafka_options
 from events.sids import derive_sid
+from services.config import environment_of
 from services.delivery.sealing import TokenSeal, generate_key
 from services.migrate import migrate
 from tests.audit.support import fleetstate
@@ -259,6 +260,33 @@ async def test_refused_addresses_are_recorded_with_the_reason(
     delivery = found[event.event_id]
     assert delivery["status"] == "failed" and delivery["attempts"] == 1
     assert says in delivery["last_error"] and "FLEETSTATE_WEBHOOK_ALLOW" in delivery["last_error"]
+
+
+async def test_rotating_the_token_key_keeps_every_webhook_signable(
+    delivery_settings, delivery, start_receiver
+):
+    receiver = await start_receiver()
+    first = sms_sent(receiver.url())
+    await publish(delivery_settings, [account_created(delivery_settings), first])
+    await settled(delivery_settings, {first.event_id})
+    delivery.stop()
+    old, new = delivery_settings.token_keys, generate_key()
+    # A new key first, the old one kept: reseal, then the old key can go.
+    rotating = msgspec.structs.replace(delivery_settings, token_keys=f"{new},{old}")
+    code, output = await fleetstate(rotating, "delivery-reseal")
+    assert code == 0 and "resealed 1 " in output, output
+    rotated = msgspec.structs.replace(delivery_settings, token_keys=new)
+    delivery.env = environment_of(rotated)
+    delivery.start()
+    second = sms_sent(receiver.url())
+    await publish(rotated, [second])
+    found = await settled(rotated, {second.event_id})
+    assert found[second.event_id]["status"] == "delivered"
+    validator = RequestValidator(TOKEN)
+    assert all(
+        validator.validate(r.url, r.form, r.headers["X-Twilio-Signature"])
+        for r in receiver.received
+    )
 
 
 def test_every_event_type_that_calls_a_url_is_one_the_log_has():
