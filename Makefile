@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := devstack/stack.sh
 
-.PHONY: install run test test-repeat stack stop status clean-data lint bench bench-domain bench-processor bench-api bench-replay chaos
+.PHONY: install run test test-repeat stack stop status clean-data lint bench bench-domain bench-processor bench-api bench-delivery bench-replay chaos
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetstate needs Python 3.11, found " + sys.version.split()[0]'
@@ -90,6 +90,9 @@ bench-usage: stack
 bench-api: stack
 	$(BIN)/python bench/bench_api.py
 
+bench-delivery: stack
+	$(BIN)/python bench/bench_delivery.py
+
 # Replay of a 1,000,000-event log beside the COPY ceiling (see bench/bench_replay.py).
 bench-replay: stack
 	$(BIN)/python bench/bench_replay.py
@@ -100,7 +103,7 @@ bench-replay: stack
 bench-recovery: stack
 	$(BIN)/python bench/bench_recovery.py $(BENCH_ARGS)
 
-bench: bench-domain bench-processor bench-usage bench-api bench-replay bench-recovery
+bench: bench-domain bench-processor bench-usage bench-api bench-delivery bench-replay bench-recovery
 
 lint: install
 	$(BIN)/ruff check .
