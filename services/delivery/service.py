@@ -60,6 +60,7 @@ _WANTED = {
 }
 IDLE_POLL_SECONDS = 1.0  # how often an idle dispatcher looks for retries falling due
 LEASE_MARGIN_SECONDS = 60.0  # a claim outlives its attempt's timeout by this much
+POOL_SIZE = 10
 
 ATTEMPTS = MetricCounter("fleetstate_webhook_attempts", "Webhook attempts, by outcome", ["outcome"])
 ATTEMPT_SECONDS = Histogram(
@@ -246,8 +247,10 @@ async def run_delivery(settings: Settings, metrics_port: int = 0) -> None:
     seal = TokenSeal.from_keys(keys) if keys else None
     if seal is None:
         log.warning("no FLEETSTATE_TOKEN_KEYS: webhooks cannot be signed and will fail")
+    # Each attempt records itself (one statement): enough connections that recording never
+    # queues behind the attempts in flight.
     pool = await asyncpg.create_pool(
-        settings.database_url, min_size=1, max_size=4, init=init_connection
+        settings.database_url, min_size=2, max_size=POOL_SIZE, init=init_connection
     )
     wake = asyncio.Event()
     try:

@@ -119,31 +119,29 @@ async def record(
 ) -> None:
     """One attempt, and where it leaves the delivery: delivered, failed (permanently),
     expired (past the horizon) or pending until `next_attempt_at`."""
-    attempt = due.attempts + 1
-    async with conn.transaction():
-        await conn.execute(
-            "insert into webhook_attempts (delivery_id, attempt, started_at, latency_ms, "
-            "status_code, outcome, error) values ($1, $2, $3, $4, $5, $6, $7) "
-            "on conflict do nothing",
-            due.delivery_id,
-            attempt,
-            started_at,
-            latency * 1000,
-            status_code,
-            outcome,
-            error,
+    # One statement (a data-modifying CTE is atomic): one round trip per attempt.
+    await conn.execute(
+        """
+        with attempt as (
+            insert into webhook_attempts (delivery_id, attempt, started_at, latency_ms,
+                status_code, outcome, error)
+            values ($1, $2, $5, $7, $8, $9, $4) on conflict do nothing
         )
-        await conn.execute(
-            "update webhook_deliveries set attempts = $2, status = $3, last_error = $4, "
-            "first_attempt_at = coalesce(first_attempt_at, $5), "
-            "next_attempt_at = coalesce($6, next_attempt_at) where delivery_id = $1",
-            due.delivery_id,
-            attempt,
-            status,
-            error,
-            started_at,
-            next_attempt_at,
-        )
+        update webhook_deliveries set attempts = $2, status = $3, last_error = $4,
+            first_attempt_at = coalesce(first_attempt_at, $5),
+            next_attempt_at = coalesce($6, next_attempt_at)
+        where delivery_id = $1
+        """,
+        due.delivery_id,
+        due.attempts + 1,
+        status,
+        error,
+        started_at,
+        next_attempt_at,
+        latency * 1000,
+        status_code,
+        outcome,
+    )
 
 
 async def reseal_tokens(conn: asyncpg.Connection, reseal) -> int:
