@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -17,8 +18,22 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def _schema(cls: type, title: str, **extra: object) -> dict:
-    schema = msgspec.json.schema(cls)
+    schema = _clean_descriptions(msgspec.json.schema(cls))
     return {"$schema": SCHEMA_DIALECT, "title": title, **extra, **schema}
+
+
+def _clean_descriptions(node):
+    """Docstrings dedented here, not left to msgspec (0.22 keeps their indentation, 0.23
+    removes it): the committed schemas must not change with the library's version."""
+    if isinstance(node, dict):
+        return {
+            key: inspect.cleandoc(value) if key == "description" and isinstance(value, str)
+            else _clean_descriptions(value)
+            for key, value in node.items()
+        }  # fmt: skip
+    if isinstance(node, list):
+        return [_clean_descriptions(value) for value in node]
+    return node
 
 
 def all_schemas() -> dict[str, dict]:
