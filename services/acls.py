@@ -170,6 +170,16 @@ GRANTS: tuple[Grant, ...] = (
         "projects the events and the usage log",
     ),
     Grant("projector", ("Describe", "DescribeConfigs"), TOPIC, (ALL_TOPICS,), START_CHECK),
+    # delivery: the webhooks; it reads the log and writes nothing to the bus (its state is in
+    # PostgreSQL).
+    Grant("delivery", ("Read",), TOPIC, ("events_topic",), "the events that call webhooks"),
+    Grant(
+        "delivery",
+        ("Read",),
+        GROUP,
+        ("fleetstate-delivery",),
+        "its intake's consumer group (offsets committed after the rows are written)",
+    ),
     # network: the mobile network (or `fleetstate network-sim`), outside fleetstate; it sees
     # its two topics and nothing else.
     Grant(
