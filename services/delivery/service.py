@@ -59,7 +59,10 @@ _WANTED = {
     )
 }
 IDLE_POLL_SECONDS = 1.0  # how often an idle dispatcher looks for retries falling due
-LEASE_MARGIN_SECONDS = 60.0  # a claim outlives its attempt's timeout by this much
+# A claim outlives its attempt's timeout by this much (recording it, a short wait for a slot of
+# its host). Shorter would risk a second try of an attempt still under way; longer delays the
+# retry of what a dead instance had claimed.
+LEASE_MARGIN_SECONDS = 10.0
 POOL_SIZE = 10
 
 ATTEMPTS = MetricCounter("fleetstate_webhook_attempts", "Webhook attempts, by outcome", ["outcome"])
