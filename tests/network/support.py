@@ -10,6 +10,7 @@ from aiokafka.structs import ConsumerRecord
 
 from events.kafka_security import KafkaSecurity, kafka_options
 from services.config import Settings
+from services.log_reader import partition_ids
 
 WAIT = 60.0  # seconds: a deadline for a simulator child process to start and answer
 
@@ -48,8 +49,9 @@ async def read_until(
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:
-        # The network topics have the settings' partition count (services/topics.py).
-        partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        # Every partition the topic has (a dead-letter topic has one, the others the settings').
+        ids = await partition_ids(settings.kafka_bootstrap, topic)
+        partitions = [TopicPartition(topic, p) for p in ids]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         deadline = time.monotonic() + timeout
