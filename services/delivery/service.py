@@ -155,7 +155,10 @@ class Dispatcher:
             while not stop.is_set():
                 self.wake.clear()  # before claiming: a wake during the claim is not lost
                 free = self.concurrency - len(self.tasks)
-                claimed = await self._claim(free) if free > 0 else []
+                # Claim in batches: a query per finished attempt would cost more than the
+                # attempts; a quarter of the slots free, or none in flight, is worth one.
+                worth = free >= max(1, self.concurrency // 4) or not self.tasks
+                claimed = await self._claim(free) if worth else []
                 for due in claimed:
                     self.per_host[due.host] += 1
                     task = asyncio.create_task(self._deliver(due))
@@ -245,6 +248,8 @@ class Dispatcher:
 
 async def run_delivery(settings: Settings, metrics_port: int = 0) -> None:
     serve_metrics(metrics_port)
+    # httpx logs every request at INFO; the attempts are recorded in the delivery log instead.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     stop = stop_on_signals()
     keys = token_keys_of(settings)
     seal = TokenSeal.from_keys(keys) if keys else None
