@@ -10,7 +10,6 @@ from aiokafka.structs import ConsumerRecord
 
 from events.kafka_security import KafkaSecurity, kafka_options
 from services.config import Settings
-from services.log_reader import partition_ids
 
 WAIT = 60.0  # seconds: a deadline for a simulator child process to start and answer
 
@@ -49,9 +48,11 @@ async def read_until(
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:
-        # Every partition the topic has (a dead-letter topic has one, the others the settings').
-        ids = await partition_ids(settings.kafka_bootstrap, topic)
-        partitions = [TopicPartition(topic, p) for p in ids]
+        # Every partition the topic has (a dead-letter topic has one, the others the settings'),
+        # asked of the broker as this consumer's principal.
+        await consumer.topics()  # fetches the metadata partitions_for_topic reads
+        ids = consumer.partitions_for_topic(topic) or set(range(settings.partitions))
+        partitions = [TopicPartition(topic, p) for p in sorted(ids)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         deadline = time.monotonic() + timeout
