@@ -248,8 +248,8 @@ async def one_run(base: Settings, args, tmp: Path) -> dict[str, float]:
 
 async def main(tmp: Path) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--webhooks", type=int, default=5000)
-    parser.add_argument("--rate", type=int, default=200, help="events/s of the latency phase")
+    parser.add_argument("--webhooks", type=int, default=3000)
+    parser.add_argument("--rate", type=int, default=100, help="events/s of the latency phase")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
