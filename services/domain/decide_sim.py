@@ -10,8 +10,8 @@ been transferred and the Sim has moved in (MoveSimOut -> SimMovedOut).
 
 Decisions:
 - An ICCID that is malformed is "not a registrable SIM" (83002), like an unknown one.
-- `Status` accepts ready|active|inactive, and `new` only as the no-op it is for a new Sim
-  (any other Sim asking for `new` is 83010: nothing returns to new); other values 400 20001.
+- `Status` accepts ready|active|inactive, Twilio's update values; anything else, `new`
+  included (even for a Sim that is new), is 400 20001.
 - `Fleet` may be given as null to unassign, which 83008 refuses for ready/active Sims.
 - Validation order: parameters (20001), the Fleet reference (83006), `scheduled` (83009),
   the transition (83010), then the Fleet requirement (83007/83008), then the name (83011).

@@ -27,7 +27,8 @@ ACTIVATION_BYTES = 250_000  # Sim rule 4: `ready` becomes `active` after 250 KB 
 DATA_USAGE = "data_usage"  # SimStatusChanged.reason of that activation
 
 SIM_STATUSES = ("new", "ready", "active", "inactive", "scheduled")
-REQUESTABLE_STATUSES = ("new", "ready", "active", "inactive")  # "new" only as a no-op
+# What an update may ask for (Twilio's contract); nothing returns to `new`.
+REQUESTABLE_STATUSES = ("ready", "active", "inactive")
 NEEDS_FLEET = ("ready", "active")
 # Allowed status transitions; setting the current status again is a no-op, not a transition.
 TRANSITIONS: dict[str, frozenset[str]] = {

@@ -81,7 +81,7 @@ async def test_assign_then_activate_in_one_request_and_the_sim_follows_its_rules
     moved = await api.post(url, data={"Fleet": other["sid"], "Status": "active"})
     assert moved.status_code == 200 and moved.json()["fleet_sid"] == other["sid"]
     assert_error(await api.post(url, data={"Status": "ready"}), 400, 83010)
-    assert_error(await api.post(url, data={"Status": "new"}), 400, 83010)
+    assert_error(await api.post(url, data={"Status": "new"}), 400, 20001)  # not an update value
     assert_error(await api.post(url, data={"Status": "sleeping"}), 400, 20001)
     assert_error(await api.post(url, data={"CallbackMethod": "PUT"}), 400, 20001)
     inactive = await api.post(url, data={"Status": "inactive"})

@@ -152,10 +152,7 @@ ALLOWED = [
     ("inactive", "active"),
 ]
 REFUSED = [
-    ("ready", "new"),
-    ("active", "new"),
     ("active", "ready"),
-    ("inactive", "new"),
     ("inactive", "ready"),
 ]
 
@@ -185,6 +182,15 @@ def test_other_status_transitions_are_rejected_with_83010(from_status, to_status
 
 
 @pytest.mark.parametrize("status", ["new", "ready", "active", "inactive"])
+def test_new_is_not_an_update_value_whatever_the_sims_status(status):
+    # Twilio's update values are ready, active and inactive: `new` is refused like any other
+    # value (it was once a no-op for a new Sim and 83010 for the others).
+    world = world_with_status(status)
+    refusal = rejected(world.state, UpdateSim(sim=world.sim, status="new"))
+    assert (refusal.http_status, refusal.code) == (400, 20001)
+
+
+@pytest.mark.parametrize("status", ["ready", "active", "inactive"])
 def test_setting_the_current_status_again_appends_nothing(status):
     world = world_with_status(status)
     assert run(world.state, UpdateSim(sim=world.sim, status=status)) == []
