@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from events.kafka_security import kafka_options
 from services.config import Settings
@@ -104,6 +104,21 @@ async def ensure_topics(settings: Settings, specs: list[NewTopic] | None = None)
     because the processor relies on commands partition p mapping to events partition p, and so
     is one whose settings would lose records (TopicSettingsError, see services/topic_guard.py)."""
     specs = topic_specs(settings) if specs is None else specs
+    backoff = 0.2
+    while True:
+        try:
+            return await _ensure(settings, specs)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            # The broker went away while the topics were being checked (it restarts): a
+            # service starting then waits for it, as it does when Kafka is down at the start.
+            log.warning("Kafka went away while checking the topics (%s); checking again", exc)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+
+async def _ensure(settings: Settings, specs: list[NewTopic]) -> None:
     admin = await _admin_when_kafka_answers(settings.kafka_bootstrap)
     try:
         existing = set(await admin.list_topics())
