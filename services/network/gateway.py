@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import abstractmethod
 
 from aiokafka.structs import ConsumerRecord
 
@@ -66,9 +67,9 @@ class _Stateless(PartitionWorker):
             self.commit_input(txn, self.positions_after(records))
         self.positions = self.positions_after(records)
 
+    @abstractmethod
     def answer(self, record: ConsumerRecord) -> tuple[str | None, bytes | None, bytes | None]:
         """(topic, key, value) of the record `record` calls for; topic None: none."""
-        raise NotImplementedError
 
 
 class RelayPartition(_Stateless):
