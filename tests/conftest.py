@@ -83,16 +83,21 @@ async def topics(settings):
     return settings
 
 
+def command_client(settings: Settings) -> CommandClient:
+    """A client of every commands topic of `settings`, as the tests' own sender."""
+    return CommandClient(
+        settings.kafka_bootstrap,
+        commands_topic=settings.commands_topic,
+        operator_topic=settings.operator_topic,
+        internal_topic=settings.internal_topic,
+        outcomes_topic=settings.outcomes_topic,
+        actor="test",
+    )
+
+
 @pytest.fixture
 async def client(topics):
-    async with CommandClient(
-        topics.kafka_bootstrap,
-        commands_topic=topics.commands_topic,
-        operator_topic=topics.operator_topic,
-        internal_topic=topics.internal_topic,
-        outcomes_topic=topics.outcomes_topic,
-        actor="test",
-    ) as client:
+    async with command_client(topics) as client:
         yield client
 
 

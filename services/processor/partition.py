@@ -14,7 +14,8 @@ services/domain/follow_ups.py, in its own transaction. A command answered by suc
 step; until then a repeat of it is answered by nothing either.
 
 A command id this partition answered within the horizon is answered again with its first
-outcome, read back from the outcomes partition, and appends nothing (memory.py). A command
+outcome, read back from the outcomes partition, and appends nothing (memory.py); while that
+outcome cannot be read, its batch fails and waits for the restore (outcome_reader.py). A command
 issued longer ago than the horizon, by the broker's clock, is refused: it may be a retry of
 one answered and forgotten, and deciding it again could append its events twice.
 
@@ -74,7 +75,7 @@ from services.processor.memory import (
     command_key,
 )
 from services.processor.metrics import RUNTIME
-from services.processor.outcome_reader import OutcomeReader
+from services.processor.outcome_reader import GONE, OutcomeReader
 from services.processor.store import PartitionState
 from services.runtime.changelog import META
 from services.runtime.dead_letters import dead_letter
@@ -300,13 +301,14 @@ class CommandPartition(PartitionWorker):
             answers.append(answer)
         return answers
 
-    def _first_outcome(self, key: int, ident, firsts: dict[int, Outcome]) -> Outcome | None:
+    def _first_outcome(self, key: int, ident, firsts: dict) -> Outcome | None:
         for offset in self.memory.offsets(key):
-            outcome = firsts.get(offset)
-            if (
-                outcome is not None
-                and (outcome.account_sid, outcome.command_id, outcome.sender) == ident
-            ):
+            outcome = firsts[offset]
+            if outcome is GONE:
+                # Answered (or, at odds of 2**-64, another id of this hash): never decided
+                # twice, so refused, naming why.
+                return _answer_gone(*ident)
+            if (outcome.account_sid, outcome.command_id, outcome.sender) == ident:
                 return outcome
         return None  # never seen, or only a hash collision
 
@@ -574,6 +576,23 @@ class CommandPartition(PartitionWorker):
         await txn.write_changes(changes)
         for key, value in self.store.publications().items():
             await txn.send(self.settings.catalogue_topic, value, key=key, partition=0)
+
+
+def _answer_gone(account_sid: str, command_id: str, sender: Sender) -> Outcome:
+    """The answer to a retry whose first outcome was deleted from the outcomes log."""
+    return Outcome(
+        command_id=command_id,
+        account_sid=account_sid,
+        status="rejected",
+        rejection=Rejection(
+            409,
+            20409,
+            f"command {command_id!r} was answered before and its first outcome is no longer "
+            "in the outcomes log; it is not decided twice: send a new command, with a new id",
+        ),
+        decided_at=datetime.now(UTC),
+        sender=sender,
+    )
 
 
 def _best_effort_ids(record: ConsumerRecord) -> tuple[str, str]:

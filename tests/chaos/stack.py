@@ -1,12 +1,14 @@
-"""A Kafka broker and a PostgreSQL server of the chaos run's own, which it may kill at will.
+"""A Kafka broker and a PostgreSQL server of a test's own, which it may kill or pause at will.
 
-They are a second instance of the dev stack (devstack/stack.sh) on other ports and in another
-directory, so killing this broker never disturbs anything else using the dev stack.
+They are another instance of the dev stack (devstack/stack.sh) on other ports and in another
+directory, so killing this broker never disturbs anything else using the dev stack. The chaos
+run has one; a test that needs another gives it a directory and ports of its own.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -15,16 +17,22 @@ KAFKA_PORT, CONTROLLER_PORT, PG_PORT = 19092, 19093, 15433
 
 
 class ChaosStack:
-    def __init__(self, directory: Path = ROOT / ".devstack" / "chaos") -> None:
+    def __init__(
+        self,
+        directory: Path = ROOT / ".devstack" / "chaos",
+        ports: tuple[int, int, int] = (KAFKA_PORT, CONTROLLER_PORT, PG_PORT),
+    ) -> None:
+        kafka_port, controller_port, pg_port = ports
+        self.directory = directory
         self.env = dict(
             os.environ,
             FLEETSTATE_STACK_DIR=str(directory),
-            FLEETSTATE_KAFKA_PORT=str(KAFKA_PORT),
-            FLEETSTATE_KAFKA_CONTROLLER_PORT=str(CONTROLLER_PORT),
-            FLEETSTATE_PG_PORT=str(PG_PORT),
+            FLEETSTATE_KAFKA_PORT=str(kafka_port),
+            FLEETSTATE_KAFKA_CONTROLLER_PORT=str(controller_port),
+            FLEETSTATE_PG_PORT=str(pg_port),
         )
-        self.bootstrap = f"127.0.0.1:{KAFKA_PORT}"
-        self.database_url = f"postgresql://fleetstate:fleetstate@127.0.0.1:{PG_PORT}/fleetstate"
+        self.bootstrap = f"127.0.0.1:{kafka_port}"
+        self.database_url = f"postgresql://fleetstate:fleetstate@127.0.0.1:{pg_port}/fleetstate"
 
     def _stack(self, *args: str) -> None:
         subprocess.run(
@@ -35,11 +43,12 @@ class ChaosStack:
             stdout=subprocess.DEVNULL,
         )
 
-    def start(self, fresh: bool = True) -> None:
-        """Starts both, from empty data when `fresh` (a short log restarts fast)."""
+    def start(self, fresh: bool = True, only: str = "all") -> None:
+        """Starts both (or `only` kafka or postgres), from empty data when `fresh` (a short log
+        restarts fast)."""
         if fresh:
             self._stack("clean-data")
-        self._stack("start")
+        self._stack("start", only)
 
     def stop(self) -> None:
         self._stack("stop")
@@ -50,6 +59,17 @@ class ChaosStack:
     def start_kafka(self) -> None:
         """Returns once the broker answers a metadata request again."""
         self._stack("start", "kafka")
+
+    def pause_kafka(self) -> None:
+        """Freezes the broker (as a long GC pause or a partition would): connections stay open
+        and nothing is answered until resume_kafka()."""
+        os.kill(self._kafka_pid(), signal.SIGSTOP)
+
+    def resume_kafka(self) -> None:
+        os.kill(self._kafka_pid(), signal.SIGCONT)
+
+    def _kafka_pid(self) -> int:
+        return int((self.directory / "kafka" / "kafka.pid").read_text())
 
     def restart_postgres(self) -> None:
         self._stack("restart", "postgres")
