@@ -173,9 +173,10 @@ async def _find_kind(conn, account: str, ref: str, kind_name: str | None, at=Non
 
 
 def _history(args: argparse.Namespace) -> int:
-    from services.audit.field_changes import history_entries
+    from services.audit.field_changes import history_entries, with_webhooks
     from services.audit.history import aggregate_events
     from services.audit.render import as_json, history_table
+    from services.delivery.log import deliveries
 
     async def run():
         conn = await _connect(args.schema)
@@ -185,9 +186,12 @@ def _history(args: argparse.Namespace) -> int:
                 return found
             kind, aggregate_id = found
             events = await aggregate_events(conn, args.account, aggregate_id)
-            return kind, aggregate_id, history_entries(events)
         finally:
             await conn.close()
+        # The webhooks its events called, attempts and all (the delivery log is live state,
+        # in the public schema whatever --schema says).
+        called = await deliveries(load_settings(), args.account, aggregate_id, limit=None)
+        return kind, aggregate_id, with_webhooks(history_entries(events), called)
 
     console = Console()
     result = asyncio.run(run())

@@ -44,6 +44,9 @@ class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
     created: bool  # the event created the resource: every field is new
     changes: list[FieldChange]
     payload: dict[str, Any]  # the event as recorded (e.g. a status change's reason)
+    # The webhook this event called (services.delivery.log.Delivery), with every attempt:
+    # added by the audit CLI, which reads the delivery log beside the events.
+    webhook: Any = None
 
 
 def field_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[FieldChange]:
@@ -89,3 +92,10 @@ def history_entries(
         )
         before = after
     return entries
+
+
+def with_webhooks(entries: list[HistoryEntry], deliveries: Iterable[Any]) -> list[HistoryEntry]:
+    """Each entry with the webhook its event called, if it called one (a delivery's id is its
+    event's)."""
+    by_event = {d.delivery_id: d for d in deliveries}
+    return [msgspec.structs.replace(e, webhook=by_event.get(e.event_id)) for e in entries]

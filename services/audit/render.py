@@ -85,13 +85,19 @@ def history_table(title: str, entries: list[HistoryEntry]) -> Table:
             changes = "\n".join(f"{c.field}: {show(c.new)}" for c in entry.changes)
         else:
             changes = "\n".join(f"{c.field}: {show(c.old)} -> {show(c.new)}" for c in entry.changes)
+        changes = changes or "(no visible field changed)"
+        if entry.webhook is not None:
+            d = entry.webhook
+            changes += (
+                f"\nwebhook {d.method} {d.url}: {d.status}\n{_attempts(d) or '(no attempt yet)'}"
+            )
         table.add_row(
             str(entry.aggregate_version),
             show(entry.occurred_at),
             entry.type,
             entry.actor,
             entry.command_id,
-            changes or "(no visible field changed)",
+            changes,
         )
     return table
 
@@ -131,19 +137,23 @@ def deliveries_table(title: str, found) -> Table:
     for column in ("event at", "about", "to", "status", "attempts"):
         table.add_column(column, overflow="fold")
     for d in found:
-        attempts = "\n".join(
-            f"{a.attempt}. {show(a.started_at)} {a.status_code or '-'} {a.outcome} "
-            f"{a.latency_ms:.0f} ms" + (f": {a.error}" if a.error else "")
-            for a in d.attempts
-        )
         table.add_row(
             show(d.occurred_at),
             f"{d.event_type} {d.resource_sid}",
             f"{d.method} {d.url}",
             d.status,
-            attempts or "(none yet)",
+            _attempts(d) or "(none yet)",
         )
     return table
+
+
+def _attempts(delivery) -> str:
+    """A delivery's attempts, one a line."""
+    return "\n".join(
+        f"{a.attempt}. {show(a.started_at)} {a.status_code or '-'} {a.outcome} "
+        f"{a.latency_ms:.0f} ms" + (f": {a.error}" if a.error else "")
+        for a in delivery.attempts
+    )
 
 
 def replay_summary(report: ReplayReport) -> Table:

@@ -37,9 +37,10 @@ async def deliveries(
     account_sid: str,
     resource_sid: str | None = None,
     status: str | None = None,
-    limit: int = 100,
+    limit: int | None = 100,
 ) -> list[Delivery]:
-    """The account's latest deliveries (of one resource, of one status), oldest first."""
+    """The account's latest deliveries (of one resource, of one status), oldest first; every
+    one with `limit` None."""
     conn = await asyncpg.connect(settings.database_url)
     try:
         await init_connection(conn)

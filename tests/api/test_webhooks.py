@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import msgspec
 from twilio.request_validator import RequestValidator
 
 from services.network_sim.send import send, sms_from_device
 from tests.api.test_twilio_sdk import sdk
+from tests.audit.support import fleetstate
 from tests.delivery.receiver import Receiver
 
 WAIT = 90.0
@@ -85,5 +87,28 @@ async def test_device_commands_and_sim_updates_call_their_webhooks_signed(
         assert fetched.status == "delivered"
         assert [c.sid for c in delivered] == [command.sid]  # the Status filter
         assert [(c.payload, c.status) for c in received] == [("temperature=21", "received")]
+        # Each resource's history shows the webhooks its events called, with every attempt.
+        command_calls = await webhooks_in_history(stack, account, command.sid, 2)
+        assert sorted(call["params"]["Status"] for call in command_calls) == ["delivered", "sent"]
+        sim_calls = await webhooks_in_history(stack, account, sim.sid, 1)
+        assert [call["url"] for call in sim_calls] == [receiver.url("/sim")]
+        for call in command_calls + sim_calls:
+            assert call["attempts"][-1]["status_code"] == 200, call
     finally:
         await receiver.stop()
+
+
+async def webhooks_in_history(stack, account, sid: str, expected: int) -> list[dict]:
+    """The webhooks `fleetstate history SID` shows, once `expected` of them are delivered
+    (the delivery records an attempt just after the receiver has it)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        code, output = await fleetstate(
+            stack.settings, "history", sid, "--account", account.sid, "--json"
+        )
+        assert code == 0, output
+        calls = [e["webhook"] for e in msgspec.json.decode(output) if e["webhook"]]
+        if [c["status"] for c in calls] == ["delivered"] * expected:
+            return calls
+        assert time.monotonic() < deadline, calls
+        await asyncio.sleep(0.2)
