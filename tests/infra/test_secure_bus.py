@@ -81,7 +81,9 @@ def _script(action: str, env: dict[str, str]) -> None:
     assert done.returncode == 0, f"secure.sh {action} failed:\n{done.stdout}\n{done.stderr}"
 
 
-@pytest.fixture(scope="module")
+# Session-scoped though only this module uses it: pytest-xdist tears a module's fixtures down
+# whenever a worker's next test is another module's, and this broker takes half a minute.
+@pytest.fixture(scope="session")
 def bus(tmp_path_factory) -> SecureBus:
     directory = tmp_path_factory.mktemp("secure-bus")
     port = free_port()
