@@ -16,6 +16,7 @@ NETWORK_ACCESS_PROFILE = "HA"
 NETWORK = "HW"
 SMS_COMMAND = "HC"
 IP_COMMAND = "HG"
+BILLING_PERIOD = "HB"
 EVENT = "EV"
 
 # The pseudo-account that owns the operator catalogue (Networks) and the SIM-card inventory.

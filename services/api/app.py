@@ -17,11 +17,13 @@ from litestar.handlers import HTTPRouteHandler
 
 from services.api import (
     audit_routes,
+    billing_periods,
     device_commands,
     fleets,
     networks,
     profiles,
     sims,
+    unserved,
     usage_records,
 )
 from services.api.context import Api
@@ -52,6 +54,7 @@ ROUTES = [
     sims.fetch_sim,
     sims.update_sim,
     usage_records.list_usage_records,
+    billing_periods.list_billing_periods,
     device_commands.send_sms_command,
     device_commands.list_sms_commands,
     device_commands.fetch_sms_command,
@@ -59,6 +62,7 @@ ROUTES = [
     device_commands.list_ip_commands,
     device_commands.fetch_ip_command,
     *audit_routes.ROUTES,
+    *unserved.ROUTES,
 ]
 
 

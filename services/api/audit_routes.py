@@ -79,13 +79,18 @@ async def as_of_row(request: Request, account: str, kind: Kind, ref: str, at: st
 
     The API writes times to the second, so a moment given to the second means the end of that
     second: `AsOf=<a date_created>` shows the resource as that event left it."""
-    moment = parse_moment(at)
-    if moment.microsecond == 0:
-        moment += timedelta(microseconds=999_999)
-    row = await resource_as_of(api_of(request).db, account, kind, ref, moment)
+    row = await resource_as_of(api_of(request).db, account, kind, ref, moment_of(at))
     if row is None:
         raise not_found(kind.aggregate_type, ref)
     return row
+
+
+def moment_of(at: str) -> datetime:
+    """The moment an AsOf names: one given to the second means the end of that second."""
+    moment = parse_moment(at)
+    if moment.microsecond == 0:
+        moment += timedelta(microseconds=999_999)
+    return moment
 
 
 def _event_of(entry: HistoryEntry) -> ResourceEvent:

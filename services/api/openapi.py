@@ -15,6 +15,7 @@ from litestar import Request, Response, get
 
 from services.api import (
     audit_routes,
+    billing_periods,
     device_commands,
     fleets,
     forms,
@@ -49,6 +50,8 @@ _STRUCTS = (
     Pending,
     ErrorBody,
     audit_routes.ResourceEventPage,
+    billing_periods.BillingPeriodResource,
+    billing_periods.BillingPeriodPage,
 )
 _REF = "#/components/schemas/{name}"
 
@@ -339,6 +342,15 @@ def build_document() -> dict:
                 query=(audit_routes.AS_OF,),
             ),
             "post": _update("UpdateSim", "Update a Sim", sims.Sim, sims.UPDATE_PARAMS),
+        },
+        "/v1/Sims/{SimSid}/BillingPeriods": {
+            "get": _list(
+                "ListBillingPeriod",
+                "List the periods a Sim is billed for (ready or active in them)",
+                billing_periods.BillingPeriodPage,
+                (audit_routes.AS_OF,),
+                path_params=("SimSid",),
+            )
         },
         "/v1/SmsCommands": {
             "post": _create(
