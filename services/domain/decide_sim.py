@@ -55,6 +55,7 @@ from events.event_types import (
 )
 from events.sids import SIM, derive_sid
 from services.domain import rejections, rules
+from services.domain.decide_ip import release_on_leaving_active
 from services.domain.emit import Emitter
 from services.domain.rejections import Rejected, invalid
 from services.domain.state import Account, State
@@ -255,6 +256,8 @@ def update_sim(state: State, account: Account, cmd: UpdateSim, out: Emitter) -> 
     for event in ordered:
         if event is not None:
             out.emit(AGGREGATE, sim.sid, sim.version, event)
+    if status_changes:
+        release_on_leaving_active(sim, status, out)
 
 
 SIM_HANDLERS = {

@@ -13,6 +13,7 @@ Changelog keys name one record each, so a batch writes only what it changed:
   d/<account>/<sid>      a device command in flight (deleted when it finishes)
   n/<sid>                a Network (own fact)      c/<iccid>          a SIM card this partition
                                                                       is the one writer of
+  i/<address>            an address this partition is the one writer of (held or free)
 The catalogue table uses the same n/ keys. Values are msgpack of the domain's records.
 """
 
@@ -28,6 +29,7 @@ from services.domain.state import (
     Account,
     DeviceCommand,
     Fleet,
+    IpLease,
     Network,
     Profile,
     Registration,
@@ -38,6 +40,7 @@ from services.domain.state import (
 ACCOUNT, PROFILE, FLEET, SIM = b"a/", b"p/", b"f/", b"s/"
 REGISTRATION, DEPARTED, NETWORK, CARD = b"r/", b"x/", b"n/", b"c/"
 COMMAND = b"d/"
+IP_ADDRESS = b"i/"
 _PREFIX_OF = {
     "Account": ACCOUNT,
     "NetworkAccessProfile": PROFILE,
@@ -47,6 +50,7 @@ _PREFIX_OF = {
     "SimCard": CARD,
     "SmsCommand": COMMAND,
     "IpCommand": COMMAND,
+    "IpAddress": IP_ADDRESS,
 }
 
 
@@ -72,6 +76,7 @@ _DECODERS = {
         (NETWORK, Network),
         (CARD, SimCard),
         (COMMAND, DeviceCommand),
+        (IP_ADDRESS, IpLease),
     )
 }
 
@@ -121,7 +126,7 @@ class PartitionState:
         """Folds a decided event and notes the records it changed."""
         evolve(self.state, event)
         prefix = _PREFIX_OF.get(event.aggregate_type, SIM)
-        if prefix in (NETWORK, CARD):
+        if prefix in (NETWORK, CARD, IP_ADDRESS):
             key = prefix + event.aggregate_id.encode()
             self.dirty.add(key)
             if prefix == NETWORK:
@@ -182,6 +187,8 @@ class PartitionState:
             return self.own_networks.get(name)
         if prefix == CARD:
             return self.state.sim_cards.get(name)
+        if prefix == IP_ADDRESS:
+            return self.state.ip_addresses.get(name)
         if prefix == ACCOUNT:
             return self.state.accounts.get(name)
         account_sid, _, sid = name.partition("/")
@@ -208,6 +215,10 @@ class PartitionState:
             self.own_networks[record.sid] = record
         elif prefix == CARD:
             self.state.sim_cards[record.iccid] = record
+        elif prefix == IP_ADDRESS:
+            self.state.ip_addresses[record.address] = record
+            if record.holder is not None:
+                self.state.ip_holders[record.holder] = record.address
         elif prefix == ACCOUNT:
             account = self.state.account(record.sid)
             account.version, account.friendly_name = record.version, record.friendly_name
