@@ -30,8 +30,8 @@ def parse_pool(text: str) -> str:
         raise PoolError(f"{text.strip()!r} is not a CIDR block: {exc}") from None
     if network.version != 4:
         raise PoolError(f"{network} is not IPv4: only IPv4 pools are served")
-    if network.prefixlen < REGISTRY_PREFIX or network.prefixlen > 30:
-        raise PoolError(f"{network} must be a /{REGISTRY_PREFIX} to a /30")
+    if network.prefixlen < REGISTRY_PREFIX:
+        raise PoolError(f"{network} is larger than a /{REGISTRY_PREFIX}")
     return str(network)
 
 
@@ -43,7 +43,8 @@ def registry_key(address_or_pool: str) -> str:
 
 
 def hosts(pool: str):
-    """The pool's addresses a Sim may get, lowest first (not its network or broadcast)."""
+    """The pool's addresses a Sim may get, lowest first (not the network or broadcast address
+    of a /30 or larger; a /31 and a /32 have no such addresses)."""
     network = ipaddress.IPv4Network(pool)
     return (str(address) for address in network.hosts())
 

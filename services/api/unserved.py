@@ -28,11 +28,6 @@ UNSERVED: list[tuple[str, tuple[str, ...], str]] = [
         "eSIM Profiles are not served by fleetstate yet",
     ),
     (
-        "/v1/Sims/{sid:str}/IpAddresses",
-        ("GET",),
-        "a Sim's IP addresses are not served by fleetstate yet",
-    ),
-    (
         "/v1/SettingsUpdates",
         ("GET",),
         "Settings Updates are not served by fleetstate yet",

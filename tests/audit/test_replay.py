@@ -71,7 +71,10 @@ async def test_a_replay_of_the_whole_log_equals_the_live_read_models_row_by_row(
     assert report.rows["event_history"] == len(audited.log)
     live, replayed = await snapshots(audited.settings.database_url, "public", "replayed")
     assert live == replayed  # the same, read back independently of the comparison
-    assert len(live["fleets"]) == 3 and len(live["sims"]) == 3  # one moved to a subaccount
+    # A's three (one moved to a subaccount) and B's two
+    assert len(live["fleets"]) == 3 and len(live["sims"]) == 5
+    # sim-1 holds its address; B's one address went back to the registry
+    assert len(live["sim_ip_addresses"]) == 1 and len(live["ip_addresses"]) == 2
     # Replay builds the indexes after the rows: the same ones the migrations make.
     assert await schema_indexes(audited.settings.database_url, "replayed") == await schema_indexes(
         audited.settings.database_url, "public"
