@@ -27,6 +27,7 @@ from events.envelope import EventEnvelope
 from services.domain import State, aggregate_version, evolve
 from services.domain.state import (
     Account,
+    CardHolder,
     DeviceCommand,
     Fleet,
     IpLease,
@@ -217,8 +218,11 @@ class PartitionState:
             self.state.sim_cards[record.iccid] = record
         elif prefix == IP_ADDRESS:
             self.state.ip_addresses[record.address] = record
-            if record.holder is not None:
-                self.state.ip_holders[record.holder] = record.address
+            holder = record.holder
+            if holder is not None:  # the index of who holds what, by Sim
+                self.state.ip_holders[CardHolder(holder.account_sid, holder.sim_sid)] = (
+                    record.address
+                )
         elif prefix == ACCOUNT:
             account = self.state.account(record.sid)
             account.version, account.friendly_name = record.version, record.friendly_name
