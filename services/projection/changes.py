@@ -173,6 +173,12 @@ def _sim_moved_out(e: EventEnvelope) -> list[Change]:
 IP_ADDRESS_KEY = "IP"
 
 
+def _sim_version(e: EventEnvelope) -> Change:
+    """The Sim's row takes the event's version, but not its date_updated: an address is not a
+    field of the Sim's (Twilio's Sim has none), so the Sim as shown has not changed."""
+    return Change(SIMS, (e.aggregate_id,), "update", {"version": e.aggregate_version})
+
+
 def _sim_ip_address_assigned(e: EventEnvelope) -> list[Change]:
     p = e.payload
     values = {
@@ -185,12 +191,12 @@ def _sim_ip_address_assigned(e: EventEnvelope) -> list[Change]:
         "date_created": e.occurred_at,
     }
     row = Change(SIM_IP_ADDRESSES, (e.aggregate_id, p.ip_address), "upsert", values)
-    return [_updated(SIMS, e), row]
+    return [_sim_version(e), row]
 
 
 def _sim_ip_address_released(e: EventEnvelope) -> list[Change]:
     row = Change(SIM_IP_ADDRESSES, (e.aggregate_id, e.payload.ip_address), "delete", {})
-    return [_updated(SIMS, e), row]
+    return [_sim_version(e), row]
 
 
 def _ip_address(e: EventEnvelope) -> list[Change]:
@@ -230,10 +236,10 @@ PROJECTIONS: dict[type, Callable[[EventEnvelope], list[Change]]] = {
     ev.SimRegistrationRequested: _history_only,
     ev.SimRegistrationRefused: _history_only,
     ev.SimMovedOut: _sim_moved_out,
-    # The Sim's address is a row of its own; the Sim's row takes the event's version.
+    # The Sim's address is a row of its own; the Sim's row takes only the event's version.
     ev.SimIpAddressAssigned: _sim_ip_address_assigned,
     ev.SimIpAddressReleased: _sim_ip_address_released,
-    ev.SimIpAddressUnavailable: lambda e: [_updated(SIMS, e)],
+    ev.SimIpAddressUnavailable: lambda e: [_sim_version(e)],
     ev.IpAddressAllocated: _ip_address,
     ev.IpAddressReleased: _ip_address,
 }
