@@ -154,7 +154,10 @@ IP_FROM = IpFromDevice(
         (b"", "not a JSON message"),
         (b'["sms"]', "a message is a JSON object, not list"),
         (b'{"payload": "x"}', 'the message has no "type"'),
-        (as_json(SMS, type="mms"), "unknown type 'mms' (messages to the network are: sms, ip)"),
+        (
+            as_json(SMS, type="mms"),
+            "unknown type 'mms' (messages to the network are: sms, ip, esim_reservation)",
+        ),
         (as_json(SMS, type="receipt"), "type 'receipt' is not a message to the network"),
         (as_json(SMS, type=7), "unknown type 7"),
         (as_json(SMS, message_id=DROP), "missing required field `message_id`"),
