@@ -289,8 +289,9 @@ def _esim_refusal(message: EsimReservation | EsimProfileReport) -> str | None:
         if message.eid is None and not message.generate_matching_id:
             return "a reservation names an eid or asks to generate a matching id"
         return None
-    failed = message.status == "failed"
-    if failed != (message.error_code is not None and message.error_message is not None):
+    errors = (message.error_code, message.error_message)
+    wanted = message.status == "failed"
+    if (None in errors) if wanted else errors != (None, None):
         return "error_code and error_message come with a failed report (and only with one)"
     available = ("iccid", "smdp_plus_address")
     if message.status == "available":

@@ -181,3 +181,16 @@ async def test_another_account_cannot_see_or_fetch_a_profile(api, other_api):
     assert (await other_api.get("/v1/ESimProfiles")).json()["esim_profiles"] == []
     listed = (await other_api.get(f"/v1/ESimProfiles?Eid={EID}")).json()["esim_profiles"]
     assert listed == []
+
+
+async def test_the_openapi_document_describes_the_operations_with_their_parameters(api):
+    paths = (await api.get("/openapi.json")).json()["paths"]
+    create = paths["/v1/ESimProfiles"]["post"]
+    form = create["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert create["operationId"] == "CreateEsimProfile"
+    assert set(form["properties"]) == {"Eid", "GenerateMatchingId", "CallbackUrl", "CallbackMethod"}
+    listing = paths["/v1/ESimProfiles"]["get"]
+    assert {"Eid", "SimSid", "Status", "PageSize", "PageToken"} <= {
+        p["name"] for p in listing["parameters"]
+    }
+    assert paths["/v1/ESimProfiles/{Sid}"]["get"]["operationId"] == "FetchEsimProfile"
