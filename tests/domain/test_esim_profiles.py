@@ -207,3 +207,17 @@ def test_only_fleetstate_itself_may_send_the_sm_dp_plus_reports_and_card_steps()
     assert sender_of(RecordEsimProfileReport(profile="HP", status="reserving")) == "internal"
     assert sender_of(CreateEsimProfile(eid=EID)) == "tenant"
     assert ICCID_1 != ESIM_ICCID
+
+
+def test_an_iccid_the_sm_dp_plus_gave_twice_has_one_owner_and_the_second_profile_fails():
+    world = World()
+    first = order(world)
+    report(world, first, "available", **AVAILABLE)
+    second = order(world, account=ACCOUNT_B)
+    report(world, second, "available", account=ACCOUNT_B, **AVAILABLE)
+    card = world.state.sim_cards[ESIM_ICCID]
+    assert card.owner == CardHolder(ACCOUNT_A, sim_of(ACCOUNT_A, first))
+    assert sim_of(ACCOUNT_B, second) not in world.state.accounts[ACCOUNT_B].sims
+    (failed,) = [e for e in world.log if e.type == "EsimProfileStatusChanged"]
+    assert failed.aggregate_id == second and failed.account_sid == ACCOUNT_B
+    assert failed.payload.error_code == "card_refused"
