@@ -13,6 +13,7 @@ from events.sids import is_sid
 from services.audit.fold import Tables
 from services.projection.tables import (
     ACCOUNTS,
+    ESIM_PROFILES,
     FLEETS,
     IP_COMMANDS,
     NETWORKS,
@@ -44,8 +45,19 @@ SIM_CARD = Kind("SimCard", "sim-card", None, SIM_CARDS, {}, False)
 ACCOUNT = Kind("Account", "account", "AC", ACCOUNTS, {}, False)
 SMS_COMMAND = Kind("SmsCommand", "sms-command", "HC", SMS_COMMANDS, {}, False)
 IP_COMMAND = Kind("IpCommand", "ip-command", "HG", IP_COMMANDS, {}, False)
+ESIM_PROFILE = Kind("EsimProfile", "esim-profile", "HP", ESIM_PROFILES, {}, False)
 
-KINDS: tuple[Kind, ...] = (FLEET, SIM, PROFILE, NETWORK, SIM_CARD, ACCOUNT, SMS_COMMAND, IP_COMMAND)
+KINDS: tuple[Kind, ...] = (
+    FLEET,
+    SIM,
+    PROFILE,
+    NETWORK,
+    SIM_CARD,
+    ACCOUNT,
+    SMS_COMMAND,
+    IP_COMMAND,
+    ESIM_PROFILE,
+)
 BY_NAME = {kind.name: kind for kind in KINDS}
 BY_AGGREGATE_TYPE = {kind.aggregate_type: kind for kind in KINDS}
 

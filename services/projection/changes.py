@@ -21,6 +21,7 @@ from events.envelope import EventEnvelope
 from services.domain import effects
 from services.projection.tables import (
     ACCOUNTS,
+    ESIM_PROFILES,
     EVENT_HISTORY,
     FLEETS,
     IP_COMMANDS,
@@ -95,6 +96,7 @@ TABLE_OF = {
     "Sim": SIMS,
     "SmsCommand": SMS_COMMANDS,
     "IpCommand": IP_COMMANDS,
+    "EsimProfile": ESIM_PROFILES,
 }
 # The one field whose column is named otherwise: a Sim's first registration is its row's
 # date_created, wherever it moved since.

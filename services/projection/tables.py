@@ -76,6 +76,28 @@ IP_COMMANDS = Table(
     ),
 )
 
+# 0011_esim_profiles.sql
+ESIM_PROFILES = Table(
+    "esim_profiles",
+    ("sid",),
+    (
+        "sid",
+        "account_sid",
+        "eid",
+        "status",
+        "iccid",
+        "sim_sid",
+        "smdp_plus_address",
+        "matching_id",
+        "activation_code",
+        "error_code",
+        "error_message",
+        "callback_url",
+        "callback_method",
+        *_TIMES,
+    ),
+)
+
 # One row per event: the audit trail (migrations/0004). log_partition and log_offset place the
 # event in the events topic; payload is the decoded payload, stored as jsonb.
 EVENT_HISTORY = Table(
@@ -109,5 +131,6 @@ TABLES: tuple[Table, ...] = (
     SIMS,
     SMS_COMMANDS,
     IP_COMMANDS,
+    ESIM_PROFILES,
     EVENT_HISTORY,
 )
