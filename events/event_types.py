@@ -378,6 +378,43 @@ class IpCommandStatusChanged(BaseEvent):
     callback_method: str
 
 
+# --- eSIM Profiles (HP) -----------------------------------------------------------------------
+# Envelope: aggregate EsimProfile, aggregate_id its SID. Status moves forward only:
+# new -> reserving -> available -> downloaded -> installed, or failed from any but the last.
+
+
+class EsimProfileCreated(BaseEvent):
+    """Ordered from the SM-DP+: status `new`. The relay sends the reservation."""
+
+    eid: str | None
+    generate_matching_id: bool
+    callback_url: str | None
+    callback_method: str
+
+
+class EsimProfileStatusChanged(BaseEvent):
+    """The SM-DP+ reported: reserving, downloaded, installed or failed (with its error)."""
+
+    from_status: str
+    to_status: str
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class EsimProfileAvailable(BaseEvent):
+    """Reserved on the SM-DP+, its ICCID the account's Sim (`sim_sid`, status new): ready to
+    download. Twilio calls the profile's CallbackUrl on this change alone."""
+
+    from_status: str
+    iccid: str
+    sim_sid: str
+    smdp_plus_address: str | None
+    matching_id: str | None
+    activation_code: str | None
+    callback_url: str | None
+    callback_method: str
+
+
 Event = (
     AccountCreated
     | AuthTokenChanged
@@ -425,6 +462,9 @@ Event = (
     | IpCommandQueued
     | IpCommandReceived
     | IpCommandStatusChanged
+    | EsimProfileCreated
+    | EsimProfileStatusChanged
+    | EsimProfileAvailable
 )
 
 EVENT_TYPES: dict[str, type[BaseEvent]] = {cls.__name__: cls for cls in Event.__args__}

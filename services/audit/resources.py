@@ -14,6 +14,7 @@ from events.sids import is_sid
 from services.audit.fold import Tables
 from services.projection.tables import (
     ACCOUNTS,
+    ESIM_PROFILES,
     FLEETS,
     IP_ADDRESSES,
     IP_COMMANDS,
@@ -48,6 +49,7 @@ SIM_CARD = Kind("SimCard", "sim-card", None, SIM_CARDS, {}, False)
 ACCOUNT = Kind("Account", "account", "AC", ACCOUNTS, {}, False)
 SMS_COMMAND = Kind("SmsCommand", "sms-command", "HC", SMS_COMMANDS, {}, False)
 IP_COMMAND = Kind("IpCommand", "ip-command", "HG", IP_COMMANDS, {}, False)
+ESIM_PROFILE = Kind("EsimProfile", "esim-profile", "HP", ESIM_PROFILES, {}, False)
 
 # An address of the registry, named by itself: who holds it (the registry's one writer).
 IP_ADDRESS = Kind("IpAddress", "ip-address", None, IP_ADDRESSES, {}, False)
@@ -62,6 +64,7 @@ KINDS: tuple[Kind, ...] = (
     SMS_COMMAND,
     IP_COMMAND,
     IP_ADDRESS,
+    ESIM_PROFILE,
 )
 BY_NAME = {kind.name: kind for kind in KINDS}
 BY_AGGREGATE_TYPE = {kind.aggregate_type: kind for kind in KINDS}

@@ -18,6 +18,7 @@ from events.commands import (
     CommandEnvelope,
     CreateAccount,
     RecordCommandReceipt,
+    RecordEsimProfileReport,
     ResumeSimData,
     SuspendSimData,
 )
@@ -26,6 +27,7 @@ from events.sids import OPERATOR_ACCOUNT_SID
 from services.domain import rules
 from services.domain.decide_card import CARD_HANDLERS, OPERATOR_CARD_HANDLERS
 from services.domain.decide_device import CARD_DEVICE_HANDLERS, DEVICE_HANDLERS
+from services.domain.decide_esim import CARD_ESIM_HANDLERS, ESIM_HANDLERS
 from services.domain.decide_fleet import FLEET_HANDLERS
 from services.domain.decide_ip import IP_REGISTRY_HANDLERS, IP_SIM_HANDLERS
 from services.domain.decide_operator import ACCOUNT_HANDLERS, OPERATOR_HANDLERS
@@ -46,12 +48,14 @@ _TENANT_HANDLERS: dict[type, Handler] = {
     **USAGE_HANDLERS,
     **DEVICE_HANDLERS,
     **IP_SIM_HANDLERS,
+    **ESIM_HANDLERS,
 }
 # Decided where the card is (the partition of its ICCID), or the address (the partition of its
 # registry block), whoever's account asked.
 _CARD_HANDLERS: dict[type, Handler] = {
     **CARD_HANDLERS,
     **CARD_DEVICE_HANDLERS,
+    **CARD_ESIM_HANDLERS,
     **IP_REGISTRY_HANDLERS,
 }
 _OPERATOR_HANDLERS: dict[type, Handler] = {**OPERATOR_HANDLERS, **OPERATOR_CARD_HANDLERS}
@@ -66,6 +70,7 @@ _AFTER_CLOSING = frozenset(
         ResumeSimData,
         ActivateSimOnDataUsage,
         RecordCommandReceipt,
+        RecordEsimProfileReport,
     }
 )
 

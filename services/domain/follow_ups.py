@@ -25,6 +25,14 @@ An address for an active Sim (account A, the registry R of its pool's block):
   A: SimStatusChanged from active + SimIpAddressReleased => ReleaseIpAddress to R
   R: ReleaseIpAddress -> IpAddressReleased
 The pool is the setting's for A when the Sim becomes active, and travels with every step.
+An eSIM Profile the SM-DP+ made available (its ICCID a new card; decide_esim.py), each step
+also sent again when its command is asked again:
+  A: RecordEsimProfileReport(available), accepted    => ClaimEsimCard to C
+  C: ClaimEsimCard -> SimCardProvisioned, SimCardReserved => CompleteEsimProfile to A
+     ClaimEsimCard refused                           => RefuseEsimCard to A
+  A: CompleteEsimProfile -> SimRegistered, EsimProfileAvailable => ConfirmSimCard to C
+     CompleteEsimProfile refused (failed meanwhile)  => ReleaseSimCard to C
+     RefuseEsimCard -> EsimProfileStatusChanged(failed)
 A message from a device (the network knows its ICCID, not its account):
   C: ReceiveDeviceMessage, accepted (no event)      => RecordMessageFromSim to the owner
   A: RecordMessageFromSim -> SmsCommandReceived | IpCommandReceived
@@ -44,16 +52,20 @@ from events.commands import (
     AbandonSimRegistration,
     AdoptSubaccount,
     AllocateIpAddress,
+    ClaimEsimCard,
     Command,
     CommandEnvelope,
+    CompleteEsimProfile,
     CompleteSimRegistration,
     ConfirmSimCard,
     MoveSimIn,
     MoveSimOut,
     ReceiveDeviceMessage,
+    RecordEsimProfileReport,
     RecordMessageFromSim,
     RecordSimIpAddress,
     RecordSimIpAddressUnavailable,
+    RefuseEsimCard,
     RefuseSimMove,
     RefuseSimRegistration,
     RegisterSim,
@@ -67,6 +79,7 @@ from events.envelope import EventEnvelope, Rejection
 from events.ip_pools import IpPools
 from events.refs import EventRef
 from events.sids import SIM, derive_sid
+from services.domain.decide_esim import sim_of
 from services.domain.state import CardHolder, IpClaim, State
 
 NO_LONGER_ACTIVE = "the Sim was no longer active by the activation this address came for"
@@ -111,6 +124,12 @@ def follow_ups(
                 reason=result.message,
             )
             sent.append((envelope.account_sid, "ip-unavailable", unavailable))
+        elif isinstance(command, ClaimEsimCard):
+            refuse = RefuseEsimCard(profile=command.profile, message=result.message)
+            sent.append((envelope.account_sid, "esim-refused", refuse))
+        elif isinstance(command, CompleteEsimProfile):
+            release = ReleaseSimCard(iccid=command.iccid, sim=command.sim, reason=result.message)
+            sent.append((envelope.account_sid, "release", release))
         return [_envelope(envelope, *step) for step in sent]
 
     for event in result:
@@ -124,7 +143,7 @@ def follow_ups(
                 request_id=envelope.command_id,
             )
             sent.append((envelope.account_sid, "reserve", reserve))
-        elif kind == "SimCardReserved":
+        elif kind == "SimCardReserved" and isinstance(command, ReserveSimCard):
             complete = CompleteSimRegistration(
                 sim=p.sim_sid, iccid=event.aggregate_id, request_id=p.request_id
             )
@@ -207,12 +226,57 @@ def follow_ups(
             device_port=command.device_port,
         )
         sent.append((owner.account_sid, "from-sim", record))
+    elif isinstance(command, RecordEsimProfileReport | ClaimEsimCard | CompleteEsimProfile):
+        step = _esim_step(state, envelope)
+        if step is not None:
+            sent.append(step)
     # Asked again, with nothing new to record: the next step is asked again too.
     elif not result:
         repeat = _repeat(state, envelope)
         if repeat is not None:
             sent.append(repeat)
     return [_envelope(envelope, *step) for step in sent]
+
+
+def _esim_step(state: State, envelope: CommandEnvelope) -> tuple[str, str, Command] | None:
+    """The next step of an eSIM Profile's card, whether its decision recorded something or
+    was asked again (each step answers a repeat by asking the next one again)."""
+    command, account_sid = envelope.command, envelope.account_sid
+    if isinstance(command, RecordEsimProfileReport):
+        account = state.accounts.get(account_sid)
+        profile = account.esim_profiles.get(command.profile) if account else None
+        waiting = profile is not None and profile.status in ("new", "reserving")
+        if command.status != "available" or not waiting:
+            return None
+        claim = ClaimEsimCard(
+            iccid=command.iccid,
+            sim=sim_of(account_sid, command.profile),
+            profile=command.profile,
+            smdp_plus_address=command.smdp_plus_address,
+            matching_id=command.matching_id,
+            activation_code=command.activation_code,
+        )
+        return account_sid, "esim-claim", claim
+    if isinstance(command, ClaimEsimCard):
+        card = state.sim_cards.get(command.iccid)
+        if card is None or CardHolder(account_sid, command.sim) not in (
+            card.owner,
+            card.reserved_for,
+        ):
+            return None
+        complete = CompleteEsimProfile(
+            iccid=command.iccid,
+            sim=command.sim,
+            profile=command.profile,
+            smdp_plus_address=command.smdp_plus_address,
+            matching_id=command.matching_id,
+            activation_code=command.activation_code,
+        )
+        return account_sid, "esim-complete", complete
+    account = state.accounts.get(account_sid)
+    if account is not None and command.sim in account.sims:
+        return account_sid, "confirm", ConfirmSimCard(iccid=command.iccid, sim=command.sim)
+    return None
 
 
 def _repeat(state: State, envelope: CommandEnvelope) -> tuple[str, str, Command] | None:

@@ -132,6 +132,17 @@ class DeviceCommand(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     version: int
 
 
+class EsimProfile(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """An eSIM Profile the SM-DP+ has not finished with (installed and failed ones change no
+    more, so they are not state)."""
+
+    sid: str  # HP...
+    status: str
+    callback_url: str | None
+    callback_method: str
+    version: int
+
+
 class Account(msgspec.Struct, kw_only=True):
     """One tenant. Mutable containers, immutable records."""
 
@@ -147,6 +158,7 @@ class Account(msgspec.Struct, kw_only=True):
     fleets: dict[str, Fleet] = {}
     sims: dict[str, Sim] = {}
     commands: dict[str, DeviceCommand] = {}  # to_sim device commands in flight, by SID
+    esim_profiles: dict[str, EsimProfile] = {}  # eSIM Profiles in flight, by SID
     # unique_name -> sid, one index per resource type (names are unique per account and type)
     profile_names: dict[str, str] = {}
     fleet_names: dict[str, str] = {}
@@ -178,6 +190,7 @@ class Account(msgspec.Struct, kw_only=True):
             fleets=dict(self.fleets),
             sims=dict(self.sims),
             commands=dict(self.commands),
+            esim_profiles=dict(self.esim_profiles),
             profile_names=dict(self.profile_names),
             fleet_names=dict(self.fleet_names),
             sim_names=dict(self.sim_names),

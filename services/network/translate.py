@@ -1,16 +1,23 @@
 """What crosses the network interface, both ways, pure: events/network.py is its contract.
 
 Out: a queued device command becomes the message the network sends to the device; its id is
-the command's SID, which receipts name. In: a receipt becomes RecordCommandReceipt for the
-command's account; a message a device sent becomes ReceiveDeviceMessage, decided where its
-card is (the network knows the ICCID, not the account). Command ids derive from the network's
-own ids, so a report the network sends twice is one command to the processor.
+the command's SID, which receipts name; a new eSIM Profile becomes the SM-DP+'s reservation,
+and its reports come back as RecordEsimProfileReport for the profile's account. In: a receipt
+becomes RecordCommandReceipt for the command's account; a message a device sent becomes
+ReceiveDeviceMessage, decided where its card is (the network knows the ICCID, not the
+account). Command ids derive from the network's own ids, so a report the network sends twice
+is one command to the processor.
 """
 
 from __future__ import annotations
 
 from events import network
-from events.commands import CommandEnvelope, ReceiveDeviceMessage, RecordCommandReceipt
+from events.commands import (
+    CommandEnvelope,
+    ReceiveDeviceMessage,
+    RecordCommandReceipt,
+    RecordEsimProfileReport,
+)
 from events.envelope import EventEnvelope
 from events.sids import OPERATOR_ACCOUNT_SID
 
@@ -40,6 +47,14 @@ def to_network(event: EventEnvelope) -> network.ToNetwork | None:
             payload=p.payload,
             sent_at=event.occurred_at,
         )
+    if event.type == "EsimProfileCreated":
+        return network.EsimReservation(
+            message_id=event.aggregate_id,
+            account_sid=event.account_sid,
+            eid=p.eid,
+            generate_matching_id=p.generate_matching_id,
+            requested_at=event.occurred_at,
+        )
     return None
 
 
@@ -53,6 +68,19 @@ def command_of(message: network.FromNetwork) -> CommandEnvelope:
             reason=message.reason,
         )
         return _envelope(f"receipt:{message.receipt_id}", message.account_sid, receipt, message)
+    if isinstance(message, network.EsimProfileReport):
+        report = RecordEsimProfileReport(
+            profile=message.message_id,
+            status=message.status,
+            iccid=message.iccid,
+            smdp_plus_address=message.smdp_plus_address,
+            matching_id=message.matching_id,
+            activation_code=message.activation_code,
+            error_code=message.error_code,
+            error_message=message.error_message,
+        )
+        command_id = f"esim-report:{message.report_id}"
+        return _envelope(command_id, message.account_sid, report, message)
     if isinstance(message, network.SmsFromDevice):
         device = ReceiveDeviceMessage(
             iccid=message.iccid,

@@ -11,6 +11,7 @@ Changelog keys name one record each, so a batch writes only what it changed:
   f/<account>/<sid>      a Fleet                   s/<account>/<sid>  a Sim
   r/<account>/<sid>      a registration waiting    x/<account>/<sid>  a Sim that moved away
   d/<account>/<sid>      a device command in flight (deleted when it finishes)
+  e/<account>/<sid>      an eSIM Profile in flight (deleted when it finishes)
   n/<sid>                a Network (own fact)      c/<iccid>          a SIM card this partition
                                                                       is the one writer of
   i/<address>            an address this partition is the one writer of (held or free)
@@ -29,6 +30,7 @@ from services.domain.state import (
     Account,
     CardHolder,
     DeviceCommand,
+    EsimProfile,
     Fleet,
     IpLease,
     Network,
@@ -40,7 +42,7 @@ from services.domain.state import (
 
 ACCOUNT, PROFILE, FLEET, SIM = b"a/", b"p/", b"f/", b"s/"
 REGISTRATION, DEPARTED, NETWORK, CARD = b"r/", b"x/", b"n/", b"c/"
-COMMAND = b"d/"
+COMMAND, ESIM_PROFILE = b"d/", b"e/"
 IP_ADDRESS = b"i/"
 _PREFIX_OF = {
     "Account": ACCOUNT,
@@ -52,6 +54,7 @@ _PREFIX_OF = {
     "SmsCommand": COMMAND,
     "IpCommand": COMMAND,
     "IpAddress": IP_ADDRESS,
+    "EsimProfile": ESIM_PROFILE,
 }
 
 
@@ -78,6 +81,7 @@ _DECODERS = {
         (CARD, SimCard),
         (COMMAND, DeviceCommand),
         (IP_ADDRESS, IpLease),
+        (ESIM_PROFILE, EsimProfile),
     )
 }
 
@@ -203,6 +207,7 @@ class PartitionState:
             REGISTRATION: account.registrations,
             DEPARTED: account.departed,
             COMMAND: account.commands,
+            ESIM_PROFILE: account.esim_profiles,
         }
         return records[prefix].get(sid)
 
@@ -246,6 +251,8 @@ class PartitionState:
                 account.registrations[sid] = record
             elif prefix == COMMAND:
                 account.commands[sid] = record
+            elif prefix == ESIM_PROFILE:
+                account.esim_profiles[sid] = record
             else:
                 account.departed[sid] = record
 

@@ -22,6 +22,7 @@ from events.sids import derive_sid
 from services.domain import effects
 from services.projection.tables import (
     ACCOUNTS,
+    ESIM_PROFILES,
     EVENT_HISTORY,
     FLEETS,
     IP_ADDRESSES,
@@ -98,6 +99,7 @@ TABLE_OF = {
     "Sim": SIMS,
     "SmsCommand": SMS_COMMANDS,
     "IpCommand": IP_COMMANDS,
+    "EsimProfile": ESIM_PROFILES,
 }
 # The one field whose column is named otherwise: a Sim's first registration is its row's
 # date_created, wherever it moved since.

@@ -90,6 +90,28 @@ IP_ADDRESSES = Table(
     ("address", "pool", "account_sid", "sim_sid", "request_id", "version", "date_updated"),
 )
 
+# 0011_esim_profiles.sql
+ESIM_PROFILES = Table(
+    "esim_profiles",
+    ("sid",),
+    (
+        "sid",
+        "account_sid",
+        "eid",
+        "status",
+        "iccid",
+        "sim_sid",
+        "smdp_plus_address",
+        "matching_id",
+        "activation_code",
+        "error_code",
+        "error_message",
+        "callback_url",
+        "callback_method",
+        *_TIMES,
+    ),
+)
+
 # One row per event: the audit trail (migrations/0004). log_partition and log_offset place the
 # event in the events topic; payload is the decoded payload, stored as jsonb.
 EVENT_HISTORY = Table(
@@ -125,5 +147,6 @@ TABLES: tuple[Table, ...] = (
     IP_COMMANDS,
     SIM_IP_ADDRESSES,
     IP_ADDRESSES,
+    ESIM_PROFILES,
     EVENT_HISTORY,
 )
