@@ -17,6 +17,7 @@ NETWORK = "HW"
 SMS_COMMAND = "HC"
 IP_COMMAND = "HG"
 BILLING_PERIOD = "HB"
+SETTINGS_UPDATE = "OB"
 EVENT = "EV"
 
 # The pseudo-account that owns the operator catalogue (Networks) and the SIM-card inventory.

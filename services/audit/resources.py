@@ -18,6 +18,7 @@ from services.projection.tables import (
     NETWORKS,
     PROFILE_NETWORKS,
     PROFILES,
+    SETTINGS_UPDATES,
     SIM_CARDS,
     SIMS,
     SMS_COMMANDS,
@@ -44,8 +45,19 @@ SIM_CARD = Kind("SimCard", "sim-card", None, SIM_CARDS, {}, False)
 ACCOUNT = Kind("Account", "account", "AC", ACCOUNTS, {}, False)
 SMS_COMMAND = Kind("SmsCommand", "sms-command", "HC", SMS_COMMANDS, {}, False)
 IP_COMMAND = Kind("IpCommand", "ip-command", "HG", IP_COMMANDS, {}, False)
+SETTINGS_UPDATE = Kind("SettingsUpdate", "settings-update", "OB", SETTINGS_UPDATES, {}, False)
 
-KINDS: tuple[Kind, ...] = (FLEET, SIM, PROFILE, NETWORK, SIM_CARD, ACCOUNT, SMS_COMMAND, IP_COMMAND)
+KINDS: tuple[Kind, ...] = (
+    FLEET,
+    SIM,
+    PROFILE,
+    NETWORK,
+    SIM_CARD,
+    ACCOUNT,
+    SMS_COMMAND,
+    IP_COMMAND,
+    SETTINGS_UPDATE,
+)
 BY_NAME = {kind.name: kind for kind in KINDS}
 BY_AGGREGATE_TYPE = {kind.aggregate_type: kind for kind in KINDS}
 

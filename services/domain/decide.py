@@ -18,6 +18,7 @@ from events.commands import (
     CommandEnvelope,
     CreateAccount,
     RecordCommandReceipt,
+    RecordSettingsUpdateStatus,
     ResumeSimData,
     SuspendSimData,
 )
@@ -29,6 +30,7 @@ from services.domain.decide_device import CARD_DEVICE_HANDLERS, DEVICE_HANDLERS
 from services.domain.decide_fleet import FLEET_HANDLERS
 from services.domain.decide_operator import ACCOUNT_HANDLERS, OPERATOR_HANDLERS
 from services.domain.decide_profile import PROFILE_HANDLERS
+from services.domain.decide_settings import SETTINGS_HANDLERS
 from services.domain.decide_sim import SIM_HANDLERS
 from services.domain.decide_usage import USAGE_HANDLERS
 from services.domain.emit import Emitter
@@ -44,14 +46,15 @@ _TENANT_HANDLERS: dict[type, Handler] = {
     **SIM_HANDLERS,
     **USAGE_HANDLERS,
     **DEVICE_HANDLERS,
+    **SETTINGS_HANDLERS,
 }
 # Decided where the card is (the partition of its ICCID), whoever's account asked.
 _CARD_HANDLERS: dict[type, Handler] = {**CARD_HANDLERS, **CARD_DEVICE_HANDLERS}
 _OPERATOR_HANDLERS: dict[type, Handler] = {**OPERATOR_HANDLERS, **OPERATOR_CARD_HANDLERS}
 # What a closed account still decides: the steps of processes it began while open (a card must
 # not stay held for a registration that can no longer finish), the usage processor's facts
-# about its Sims and the network's receipts for commands it sent. Everything its users or
-# services ask for is refused.
+# about its Sims and the network's receipts and reports for what it sent. Everything its users
+# or services ask for is refused.
 _AFTER_CLOSING = frozenset(
     {
         *PROCESS_STEPS,
@@ -59,6 +62,7 @@ _AFTER_CLOSING = frozenset(
         ResumeSimData,
         ActivateSimOnDataUsage,
         RecordCommandReceipt,
+        RecordSettingsUpdateStatus,
     }
 )
 

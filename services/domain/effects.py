@@ -79,6 +79,13 @@ CREATES: dict[type, Effect] = {
     ev.IpCommandReceived: lambda e: _from_sim(
         e, "sim_sid", "sim_iccid", "payload", "payload_type", "device_ip", "device_port"
     ),
+    ev.SettingsUpdateScheduled: lambda e: {
+        "sim_sid": e.payload.sim_sid,
+        "iccid": e.payload.iccid,
+        "packages": msgspec.to_builtins(e.payload.packages),  # as the read model's jsonb
+        "status": "scheduled",
+        "date_completed": None,
+    },
 }
 
 SETS: dict[type, Effect] = {
@@ -112,6 +119,11 @@ SETS: dict[type, Effect] = {
     ev.IpCommandStatusChanged: lambda e: {
         "status": e.payload.to_status,
         **({"device_ip": e.payload.device_ip} if e.payload.device_ip is not None else {}),
+    },
+    # Completed when the SIM holds the new settings; a failed update never completes.
+    ev.SettingsUpdateStatusChanged: lambda e: {
+        "status": e.payload.to_status,
+        **({"date_completed": e.occurred_at} if e.payload.to_status == "successful" else {}),
     },
 }
 

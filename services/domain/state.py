@@ -109,6 +109,16 @@ class DeviceCommand(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     version: int
 
 
+class SettingsUpdate(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """A Settings Update the network has not finished with: its reports move it on. Only
+    these are state, like the device commands in flight."""
+
+    sid: str  # OB...
+    sim_sid: str
+    status: str
+    version: int
+
+
 class Account(msgspec.Struct, kw_only=True):
     """One tenant. Mutable containers, immutable records."""
 
@@ -124,6 +134,7 @@ class Account(msgspec.Struct, kw_only=True):
     fleets: dict[str, Fleet] = {}
     sims: dict[str, Sim] = {}
     commands: dict[str, DeviceCommand] = {}  # to_sim device commands in flight, by SID
+    settings_updates: dict[str, SettingsUpdate] = {}  # in flight, by SID
     # unique_name -> sid, one index per resource type (names are unique per account and type)
     profile_names: dict[str, str] = {}
     fleet_names: dict[str, str] = {}
@@ -155,6 +166,7 @@ class Account(msgspec.Struct, kw_only=True):
             fleets=dict(self.fleets),
             sims=dict(self.sims),
             commands=dict(self.commands),
+            settings_updates=dict(self.settings_updates),
             profile_names=dict(self.profile_names),
             fleet_names=dict(self.fleet_names),
             sim_names=dict(self.sim_names),

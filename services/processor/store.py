@@ -11,6 +11,7 @@ Changelog keys name one record each, so a batch writes only what it changed:
   f/<account>/<sid>      a Fleet                   s/<account>/<sid>  a Sim
   r/<account>/<sid>      a registration waiting    x/<account>/<sid>  a Sim that moved away
   d/<account>/<sid>      a device command in flight (deleted when it finishes)
+  u/<account>/<sid>      a Settings Update in flight (deleted when it finishes)
   n/<sid>                a Network (own fact)      c/<iccid>          a SIM card this partition
                                                                       is the one writer of
 The catalogue table uses the same n/ keys. Values are msgpack of the domain's records.
@@ -31,13 +32,14 @@ from services.domain.state import (
     Network,
     Profile,
     Registration,
+    SettingsUpdate,
     Sim,
     SimCard,
 )
 
 ACCOUNT, PROFILE, FLEET, SIM = b"a/", b"p/", b"f/", b"s/"
 REGISTRATION, DEPARTED, NETWORK, CARD = b"r/", b"x/", b"n/", b"c/"
-COMMAND = b"d/"
+COMMAND, SETTINGS_UPDATE = b"d/", b"u/"
 _PREFIX_OF = {
     "Account": ACCOUNT,
     "NetworkAccessProfile": PROFILE,
@@ -47,6 +49,7 @@ _PREFIX_OF = {
     "SimCard": CARD,
     "SmsCommand": COMMAND,
     "IpCommand": COMMAND,
+    "SettingsUpdate": SETTINGS_UPDATE,
 }
 
 
@@ -72,6 +75,7 @@ _DECODERS = {
         (NETWORK, Network),
         (CARD, SimCard),
         (COMMAND, DeviceCommand),
+        (SETTINGS_UPDATE, SettingsUpdate),
     )
 }
 
@@ -195,6 +199,7 @@ class PartitionState:
             REGISTRATION: account.registrations,
             DEPARTED: account.departed,
             COMMAND: account.commands,
+            SETTINGS_UPDATE: account.settings_updates,
         }
         return records[prefix].get(sid)
 
@@ -231,6 +236,8 @@ class PartitionState:
                 account.registrations[sid] = record
             elif prefix == COMMAND:
                 account.commands[sid] = record
+            elif prefix == SETTINGS_UPDATE:
+                account.settings_updates[sid] = record
             else:
                 account.departed[sid] = record
 
