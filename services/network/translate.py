@@ -1,8 +1,10 @@
 """What crosses the network interface, both ways, pure: events/network.py is its contract.
 
 Out: a queued device command becomes the message the network sends to the device; its id is
-the command's SID, which receipts name. In: a receipt becomes RecordCommandReceipt for the
-command's account; a message a device sent becomes ReceiveDeviceMessage, decided where its
+the command's SID, which receipts name. A scheduled Settings Update becomes the settings the
+network brings to the SIM, its id the update's SID, which reports name. In: a receipt becomes
+RecordCommandReceipt for the command's account, a settings report RecordSettingsUpdateStatus
+for the update's; a message a device sent becomes ReceiveDeviceMessage, decided where its
 card is (the network knows the ICCID, not the account). Command ids derive from the network's
 own ids, so a report the network sends twice is one command to the processor.
 """
@@ -10,7 +12,12 @@ own ids, so a report the network sends twice is one command to the processor.
 from __future__ import annotations
 
 from events import network
-from events.commands import CommandEnvelope, ReceiveDeviceMessage, RecordCommandReceipt
+from events.commands import (
+    CommandEnvelope,
+    ReceiveDeviceMessage,
+    RecordCommandReceipt,
+    RecordSettingsUpdateStatus,
+)
 from events.envelope import EventEnvelope
 from events.sids import OPERATOR_ACCOUNT_SID
 
@@ -40,6 +47,15 @@ def to_network(event: EventEnvelope) -> network.ToNetwork | None:
             payload=p.payload,
             sent_at=event.occurred_at,
         )
+    if event.type == "SettingsUpdateScheduled":
+        return network.SettingsToDevice(
+            message_id=event.aggregate_id,
+            account_sid=event.account_sid,
+            sim_sid=p.sim_sid,
+            iccid=p.iccid,
+            packages=[network.SettingsPackage(name=k.name, version=k.version) for k in p.packages],
+            sent_at=event.occurred_at,
+        )
     return None
 
 
@@ -53,6 +69,12 @@ def command_of(message: network.FromNetwork) -> CommandEnvelope:
             reason=message.reason,
         )
         return _envelope(f"receipt:{message.receipt_id}", message.account_sid, receipt, message)
+    if isinstance(message, network.SettingsReport):
+        report = RecordSettingsUpdateStatus(
+            settings_update=message.message_id, status=message.status, reason=message.reason
+        )
+        command_id = f"settings-report:{message.report_id}"
+        return _envelope(command_id, message.account_sid, report, message)
     if isinstance(message, network.SmsFromDevice):
         device = ReceiveDeviceMessage(
             iccid=message.iccid,

@@ -7,7 +7,14 @@ from collections.abc import Set
 from datetime import datetime
 from hashlib import sha256
 
-from events.network import Receipt, SmsToDevice, ToNetwork
+from events.network import (
+    FromNetwork,
+    Receipt,
+    SettingsReport,
+    SettingsToDevice,
+    SmsToDevice,
+    ToNetwork,
+)
 
 UNREACHABLE = "unreachable: the SIM is not attached to a network"
 # Devices get addresses in 10.64.0.0/10 (a private range carriers use for their devices).
@@ -28,9 +35,12 @@ def device_ip(iccid: str) -> str:
     return str(DEVICE_NETWORK.network_address + 1 + offset)
 
 
-def answer(message: ToNetwork, unreachable: Set[str], now: datetime) -> list[Receipt]:
+def answer(message: ToNetwork, unreachable: Set[str], now: datetime) -> list[FromNetwork]:
     """The receipts, in order: an unreachable SIM's message failed; an SMS is sent, then
-    delivered; an IP datagram is sent to the device's address (UDP: nothing confirms it)."""
+    delivered; an IP datagram is sent to the device's address (UDP: nothing confirms it).
+    Settings are reported in-progress, then successful (failed when unreachable)."""
+    if isinstance(message, SettingsToDevice):
+        return _settings_reports(message, unreachable, now)
 
     def receipt(status: str, **fields: str) -> Receipt:
         return Receipt(
@@ -49,3 +59,23 @@ def answer(message: ToNetwork, unreachable: Set[str], now: datetime) -> list[Rec
     if isinstance(message, SmsToDevice):
         return [receipt("sent"), receipt("delivered")]
     return [receipt("sent", device_ip=device_ip(message.iccid))]
+
+
+def _settings_reports(
+    message: SettingsToDevice, unreachable: Set[str], now: datetime
+) -> list[SettingsReport]:
+    def report(status: str, **fields: str) -> SettingsReport:
+        return SettingsReport(
+            report_id=receipt_id(message.message_id, status),
+            message_id=message.message_id,
+            account_sid=message.account_sid,
+            sim_sid=message.sim_sid,
+            iccid=message.iccid,
+            status=status,
+            reported_at=now,
+            **fields,
+        )
+
+    if message.iccid in unreachable:
+        return [report("failed", reason=UNREACHABLE)]
+    return [report("in-progress"), report("successful")]
