@@ -22,6 +22,7 @@ from services.api import (
     fleets,
     networks,
     profiles,
+    settings_updates,
     sims,
     unserved,
     usage_records,
@@ -61,6 +62,7 @@ ROUTES = [
     device_commands.send_ip_command,
     device_commands.list_ip_commands,
     device_commands.fetch_ip_command,
+    settings_updates.list_settings_updates,
     *audit_routes.ROUTES,
     *unserved.ROUTES,
 ]

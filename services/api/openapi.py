@@ -22,6 +22,7 @@ from services.api import (
     networks,
     pages,
     profiles,
+    settings_updates,
     sims,
     usage_records,
 )
@@ -47,6 +48,8 @@ _STRUCTS = (
     device_commands.SmsCommandPage,
     device_commands.IpCommand,
     device_commands.IpCommandPage,
+    settings_updates.SettingsUpdate,
+    settings_updates.SettingsUpdatePage,
     Pending,
     ErrorBody,
     audit_routes.ResourceEventPage,
@@ -385,6 +388,14 @@ def build_document() -> dict:
         },
         "/v1/IpCommands/{Sid}": {
             "get": _fetch("FetchIpCommand", "Fetch an IP Command", device_commands.IpCommand)
+        },
+        settings_updates.PATH: {
+            "get": _list(
+                "ListSettingsUpdate",
+                "List the Settings Updates sent to Sims when their settings changed",
+                settings_updates.SettingsUpdatePage,
+                settings_updates.LIST_FILTERS,
+            )
         },
         usage_records.PATH: {
             "get": _list(
