@@ -285,3 +285,16 @@ def test_only_fleetstate_itself_sends_the_steps_and_the_networks_reports():
     step = ScheduleSettingsUpdates(cause="c", reason="r", fleet="HF" + "0" * 32)
     report_ = RecordSettingsUpdateStatus(settings_update="OB" + "0" * 32, status="successful")
     assert {sender_of(step), sender_of(report_)} == {"internal"}
+
+
+def test_at_the_real_chunk_size_no_decision_holds_more_than_500_updates():
+    world = World()
+    sims = more_sims(world, 1001)
+    before = len(world.log)
+    world.run(AddNetworkToProfile(network_access_profile="nap", network=networks(world.state)[1]))
+    updates = scheduled(world.log[before:])
+    per_decision: dict[str, int] = {}
+    for update in updates:
+        per_decision[update.command_id] = per_decision.get(update.command_id, 0) + 1
+    assert list(per_decision.values()) == [500, 500, 1]
+    assert sorted(u.payload.sim_sid for u in updates) == sorted(sims)
