@@ -156,9 +156,6 @@ def follow_ups(
         elif kind == "AccountCreated" and p.parent_account_sid is not None:
             adopt = AdoptSubaccount(subaccount=envelope.account_sid)
             sent.append((p.parent_account_sid, "adopt", adopt))
-    settings = _settings_step(state, envelope, result)
-    if settings is not None:
-        return [*(_envelope(envelope, *step) for step in sent), settings]
     if isinstance(command, ReceiveDeviceMessage):
         owner = state.sim_cards[command.iccid].owner  # the decider checked it has one
         record = RecordMessageFromSim(
@@ -176,7 +173,9 @@ def follow_ups(
         repeat = _repeat(state, envelope)
         if repeat is not None:
             sent.append(repeat)
-    return [_envelope(envelope, *step) for step in sent]
+    envelopes = [_envelope(envelope, *step) for step in sent]
+    settings = _settings_step(state, envelope, result)  # its id is not chained: see there
+    return envelopes if settings is None else [*envelopes, settings]
 
 
 def _repeat(state: State, envelope: CommandEnvelope) -> tuple[str, str, Command] | None:
