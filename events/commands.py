@@ -354,6 +354,64 @@ class RecordMessageFromSim(BaseCommand):
     device_port: int | None = None
 
 
+# --- eSIM Profiles (HP) ------------------------------------------------------------------
+# Ordered from the SM-DP+ (the mobile network's profile server, over the network interface):
+# it answers with the profile's ICCID, which becomes a SIM card of the account through the
+# card's one writer, like any card.
+
+
+class CreateEsimProfile(BaseCommand):
+    # Optional on the wire so that a missing one is answered with what is missing.
+    eid: str | UnsetType = UNSET
+    generate_matching_id: bool | UnsetType = UNSET
+    callback_url: str | UnsetType = UNSET
+    callback_method: str | UnsetType = UNSET
+
+
+class RecordEsimProfileReport(BaseCommand):
+    """The SM-DP+ reported on a profile of this account (the ingress: the network's id)."""
+
+    profile: str  # the EsimProfile SID (HP)
+    status: str  # reserving | available | downloaded | installed | failed
+    iccid: str | None = None  # with available
+    smdp_plus_address: str | None = None
+    matching_id: str | None = None
+    activation_code: str | None = None
+    error_code: str | None = None  # with failed
+    error_message: str | None = None
+
+
+class ClaimEsimCard(BaseCommand):
+    """Account -> card: the SM-DP+ made this ICCID for the account's profile; hold the card
+    (new to the inventory) for the profile's Sim. What the profile shows travels along, so
+    the answer carries it back."""
+
+    iccid: str
+    sim: str
+    profile: str
+    smdp_plus_address: str | None
+    matching_id: str | None
+    activation_code: str | None
+
+
+class CompleteEsimProfile(BaseCommand):
+    """Card -> account: the card is held for the profile's Sim; the profile is available."""
+
+    iccid: str
+    sim: str
+    profile: str
+    smdp_plus_address: str | None
+    matching_id: str | None
+    activation_code: str | None
+
+
+class RefuseEsimCard(BaseCommand):
+    """Card -> account: the ICCID is another's; the profile failed."""
+
+    profile: str
+    message: str
+
+
 # --- Settings Updates -----------------------------------------------------------------------
 
 
@@ -414,6 +472,11 @@ Command = (
     | RecordMessageFromSim
     | ScheduleSettingsUpdates
     | RecordSettingsUpdateStatus
+    | CreateEsimProfile
+    | RecordEsimProfileReport
+    | ClaimEsimCard
+    | CompleteEsimProfile
+    | RefuseEsimCard
 )
 
 COMMAND_TYPES: tuple[type[BaseCommand], ...] = Command.__args__
@@ -444,11 +507,19 @@ PROCESS_STEPS = (
     MoveSimOut,
     RefuseSimMove,
     RecordMessageFromSim,
+    ClaimEsimCard,
+    CompleteEsimProfile,
+    RefuseEsimCard,
     ScheduleSettingsUpdates,
 )
 
 # What the network reported, as the ingress turns it into commands.
-NETWORK_REPORTS = (RecordCommandReceipt, ReceiveDeviceMessage, RecordSettingsUpdateStatus)
+NETWORK_REPORTS = (
+    RecordCommandReceipt,
+    ReceiveDeviceMessage,
+    RecordEsimProfileReport,
+    RecordSettingsUpdateStatus,
+)
 # Facts the usage processor reports about a Sim's data.
 USAGE_FACTS = (SuspendSimData, ResumeSimData, ActivateSimOnDataUsage)
 # What only the operator asks: the inventory, the catalogue, accounts and their credentials.
@@ -484,6 +555,7 @@ CARD_COMMANDS = (
     ReleaseSimCard,
     TransferSimCard,
     ReceiveDeviceMessage,
+    ClaimEsimCard,
 )
 
 

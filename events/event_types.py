@@ -334,10 +334,47 @@ class IpCommandStatusChanged(BaseEvent):
     callback_method: str
 
 
+# --- eSIM Profiles (HP) -----------------------------------------------------------------------
+# Envelope: aggregate EsimProfile, aggregate_id its SID. Status moves forward only:
+# new -> reserving -> available -> downloaded -> installed, or failed from any but the last.
+
+
+class EsimProfileCreated(BaseEvent):
+    """Ordered from the SM-DP+: status `new`. The relay sends the reservation."""
+
+    eid: str | None
+    generate_matching_id: bool
+    callback_url: str | None
+    callback_method: str
+
+
+class EsimProfileStatusChanged(BaseEvent):
+    """The SM-DP+ reported: reserving, downloaded, installed or failed (with its error)."""
+
+    from_status: str
+    to_status: str
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class EsimProfileAvailable(BaseEvent):
+    """Reserved on the SM-DP+, its ICCID the account's Sim (`sim_sid`, status new): ready to
+    download. Twilio calls the profile's CallbackUrl on this change alone."""
+
+    from_status: str
+    iccid: str
+    sim_sid: str
+    smdp_plus_address: str | None
+    matching_id: str | None
+    activation_code: str | None
+    callback_url: str | None
+    callback_method: str
+
+
 # --- Settings Updates (OB): what a change of a Sim's settings sends to the SIM ----------------
 # Envelope: aggregate SettingsUpdate, aggregate_id its SID, account_sid the Sim's account. The
-# packages are what the SIM holds once the update succeeds (services/domain/settings.py says
-# what a package is and how its version is derived).
+# packages are what the SIM holds once the update succeeds (services/domain/decide_settings.py
+# says what a package is and how its version is derived).
 
 
 class SettingsPackage(msgspec.Struct, frozen=True, gc=False):
@@ -408,6 +445,9 @@ Event = (
     | IpCommandStatusChanged
     | SettingsUpdateScheduled
     | SettingsUpdateStatusChanged
+    | EsimProfileCreated
+    | EsimProfileStatusChanged
+    | EsimProfileAvailable
 )
 
 EVENT_TYPES: dict[str, type[BaseEvent]] = {cls.__name__: cls for cls in Event.__args__}

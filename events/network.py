@@ -4,10 +4,15 @@ The network is outside fleetstate. Two topics join them, one JSON message per re
 the SIM's ICCID (so one SIM's messages keep their order):
 
     network_out_topic  fleetstate -> network  SmsToDevice ("sms"), IpToDevice ("ip"),
+                                              EsimReservation ("esim_reservation"),
                                               SettingsToDevice ("settings")
     network_in_topic   network -> fleetstate  Receipt ("receipt"), SmsFromDevice
                                               ("sms_from_device"), IpFromDevice ("ip_from_device"),
+                                              EsimProfileReport ("esim_profile"),
                                               SettingsReport ("settings_report")
+
+The eSIM messages are the SM-DP+'s (the network's profile server): a profile has no ICCID until
+the SM-DP+ gives it one, so they are keyed by the profile's SID (`key_of`).
 
 Every message names its kind in "type". Decoding checks the whole shape and refuses anything
 else with `NetworkMessageError`, whose reason says what was wrong: the ingress dead-letters such
@@ -37,6 +42,9 @@ IpCommandSid = Annotated[str, Meta(pattern="^HG[0-9a-f]{32}$")]
 CommandSid = Annotated[str, Meta(pattern="^H[CG][0-9a-f]{32}$")]
 SimSid = Annotated[str, Meta(pattern="^HS[0-9a-f]{32}$")]
 SettingsUpdateSid = Annotated[str, Meta(pattern="^OB[0-9a-f]{32}$")]
+EsimProfileSid = Annotated[str, Meta(pattern="^HP[0-9a-f]{32}$")]
+Eid = Annotated[str, Meta(pattern="^[0-9]{32}$", description="the eUICC's EID")]
+EsimStatus = Literal["reserving", "available", "downloaded", "installed", "failed"]
 # The network's own ids: opaque to fleetstate, which only compares them.
 NetworkId = Annotated[str, Meta(min_length=1, max_length=200)]
 Port = Annotated[int, Meta(ge=0, le=65535)]
@@ -83,6 +91,17 @@ class IpToDevice(NetworkMessage, tag="ip"):
     payload_type: Literal["text", "binary"]
     payload: Annotated[str, Meta(description='UTF-8 text, or base64 when payload_type is "binary"')]
     sent_at: UtcDatetime
+
+
+class EsimReservation(NetworkMessage, tag="esim_reservation"):
+    """An eSIM Profile for the SM-DP+ to reserve: for the eUICC `eid`, or, with
+    `generate_matching_id`, for any device that presents the matching id it generates."""
+
+    message_id: EsimProfileSid  # the EsimProfile's SID: its reports name it
+    account_sid: AccountSid
+    eid: Eid | None
+    generate_matching_id: bool
+    requested_at: UtcDatetime
 
 
 class SettingsPackage(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
@@ -140,6 +159,24 @@ class IpFromDevice(NetworkMessage, tag="ip_from_device"):
     sent_at: UtcDatetime
 
 
+class EsimProfileReport(NetworkMessage, tag="esim_profile"):
+    """What the SM-DP+ did with a profile: reserving; available, with its ICCID, address and
+    (when one was asked for) matching id and activation code; downloaded; installed; or
+    failed with its error. A resent report has the same report_id and counts once."""
+
+    report_id: Annotated[NetworkId, Meta(description="the same for a resent report")]
+    message_id: EsimProfileSid
+    account_sid: AccountSid
+    status: EsimStatus
+    reported_at: UtcDatetime
+    iccid: Annotated[Iccid | None, Meta(description="the profile's ICCID: with available")] = None
+    smdp_plus_address: Annotated[str, Meta(min_length=1, max_length=255)] | None = None
+    matching_id: Annotated[str, Meta(min_length=1, max_length=255)] | None = None
+    activation_code: Annotated[str, Meta(min_length=1, max_length=512)] | None = None
+    error_code: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
+    error_message: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
+
+
 class SettingsReport(NetworkMessage, tag="settings_report"):
     """How a Settings Update is going: in-progress, then successful or failed. Like a receipt,
     a resent report has the same report_id, so the ingress counts it once."""
@@ -154,13 +191,19 @@ class SettingsReport(NetworkMessage, tag="settings_report"):
     reason: FailureReason | None = None
 
 
-ToNetwork = SmsToDevice | IpToDevice | SettingsToDevice
-FromNetwork = Receipt | SmsFromDevice | IpFromDevice | SettingsReport
-TO_NETWORK: tuple[type[NetworkMessage], ...] = (SmsToDevice, IpToDevice, SettingsToDevice)
+ToNetwork = SmsToDevice | IpToDevice | EsimReservation | SettingsToDevice
+FromNetwork = Receipt | SmsFromDevice | IpFromDevice | EsimProfileReport | SettingsReport
+TO_NETWORK: tuple[type[NetworkMessage], ...] = (
+    SmsToDevice,
+    IpToDevice,
+    EsimReservation,
+    SettingsToDevice,
+)
 FROM_NETWORK: tuple[type[NetworkMessage], ...] = (
     Receipt,
     SmsFromDevice,
     IpFromDevice,
+    EsimProfileReport,
     SettingsReport,
 )
 
@@ -179,6 +222,14 @@ _from_decoder = msgspec.json.Decoder(FromNetwork)
 
 def _tag(cls: type[NetworkMessage]) -> str:
     return cls.__struct_config__.tag
+
+
+def key_of(message: NetworkMessage) -> bytes:
+    """The record key: the SIM's ICCID (one SIM's messages keep their order), or an eSIM
+    Profile's SID (one profile's reports keep theirs; it may have no ICCID yet)."""
+    if isinstance(message, EsimReservation | EsimProfileReport):
+        return message.message_id.encode()
+    return message.iccid.encode()
 
 
 def encode(message: NetworkMessage) -> bytes:
@@ -232,8 +283,11 @@ def _type_reason(data, kinds, direction: str) -> str | None:
 def _refusal(message: NetworkMessage) -> str | None:
     """What the schema's types cannot say (or msgspec's "$", which takes a trailing newline,
     lets through): the full shape of ids, base64, addresses, and a receipt's consistency."""
-    if not iccid_is_valid(message.iccid):
-        return f"iccid {message.iccid!r} is not 18 to 22 digits starting 89"
+    iccid = getattr(message, "iccid", None)
+    if iccid is not None and not iccid_is_valid(iccid):
+        return f"iccid {iccid!r} is not 18 to 22 digits starting 89"
+    if isinstance(message, EsimReservation | EsimProfileReport):
+        return _esim_refusal(message)
     for field, prefix in (("account_sid", "AC"), ("sim_sid", SIM)):
         value = getattr(message, field, None)
         if value is not None and not is_sid(prefix, value):
@@ -275,6 +329,29 @@ def _reason_refusal(report: Receipt | SettingsReport, what: str) -> str | None:
 def _receipt_refusal(receipt: Receipt) -> str | None:
     if receipt.device_ip is not None and receipt.message_id.startswith(SMS_COMMAND):
         return "device_ip is for receipts of IP commands, not SMS commands"
+    return None
+
+
+def _esim_refusal(message: EsimReservation | EsimProfileReport) -> str | None:
+    if not is_sid("AC", message.account_sid):
+        return f"account_sid {message.account_sid!r} is not AC and 32 lowercase hex digits"
+    if not is_sid("HP", message.message_id):
+        return f"message_id {message.message_id!r} is not an HP SID"
+    if isinstance(message, EsimReservation):
+        if message.eid is None and not message.generate_matching_id:
+            return "a reservation names an eid or asks to generate a matching id"
+        return None
+    errors = (message.error_code, message.error_message)
+    wanted = message.status == "failed"
+    if (None in errors) if wanted else errors != (None, None):
+        return "error_code and error_message come with a failed report (and only with one)"
+    available = ("iccid", "smdp_plus_address")
+    if message.status == "available":
+        missing = [name for name in available if getattr(message, name) is None]
+        if missing:
+            return f"an available report needs its {' and '.join(missing)}"
+    elif any(getattr(message, name) is not None for name in available):
+        return "iccid and smdp_plus_address come with an available report"
     return None
 
 

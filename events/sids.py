@@ -18,6 +18,7 @@ SMS_COMMAND = "HC"
 IP_COMMAND = "HG"
 BILLING_PERIOD = "HB"
 SETTINGS_UPDATE = "OB"
+ESIM_PROFILE = "HP"
 EVENT = "EV"
 
 # The pseudo-account that owns the operator catalogue (Networks) and the SIM-card inventory.

@@ -19,6 +19,7 @@ from services.api import (
     audit_routes,
     billing_periods,
     device_commands,
+    esim_profiles,
     fleets,
     networks,
     profiles,
@@ -63,6 +64,9 @@ ROUTES = [
     device_commands.list_ip_commands,
     device_commands.fetch_ip_command,
     settings_updates.list_settings_updates,
+    esim_profiles.create_esim_profile,
+    esim_profiles.list_esim_profiles,
+    esim_profiles.fetch_esim_profile,
     *audit_routes.ROUTES,
     *unserved.ROUTES,
 ]

@@ -17,6 +17,7 @@ from services.api import (
     audit_routes,
     billing_periods,
     device_commands,
+    esim_profiles,
     fleets,
     forms,
     networks,
@@ -50,6 +51,8 @@ _STRUCTS = (
     device_commands.IpCommandPage,
     settings_updates.SettingsUpdate,
     settings_updates.SettingsUpdatePage,
+    esim_profiles.EsimProfile,
+    esim_profiles.EsimProfilePage,
     Pending,
     ErrorBody,
     audit_routes.ResourceEventPage,
@@ -388,6 +391,23 @@ def build_document() -> dict:
         },
         "/v1/IpCommands/{Sid}": {
             "get": _fetch("FetchIpCommand", "Fetch an IP Command", device_commands.IpCommand)
+        },
+        esim_profiles.PATH: {
+            "post": _create(
+                "CreateEsimProfile",
+                "Order an eSIM Profile (Eid, or GenerateMatchingId=true)",
+                esim_profiles.EsimProfile,
+                esim_profiles.CREATE_PARAMS,
+            ),
+            "get": _list(
+                "ListEsimProfile",
+                "List eSIM Profiles",
+                esim_profiles.EsimProfilePage,
+                esim_profiles.LIST_FILTERS,
+            ),
+        },
+        esim_profiles.PATH + "/{Sid}": {
+            "get": _fetch("FetchEsimProfile", "Fetch an eSIM Profile", esim_profiles.EsimProfile)
         },
         settings_updates.PATH: {
             "get": _list(

@@ -18,16 +18,6 @@ NOT_SERVED_CODE = 20501
 # (path as Litestar routes it, methods, why): remove an entry when its operation is served.
 UNSERVED: list[tuple[str, tuple[str, ...], str]] = [
     (
-        "/v1/ESimProfiles",
-        ("GET", "POST"),
-        "eSIM Profiles are not served by fleetstate yet",
-    ),
-    (
-        "/v1/ESimProfiles/{sid:str}",
-        ("GET",),
-        "eSIM Profiles are not served by fleetstate yet",
-    ),
-    (
         "/v1/Sims/{sid:str}/IpAddresses",
         ("GET",),
         "a Sim's IP addresses are not served by fleetstate yet",

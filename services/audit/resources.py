@@ -13,6 +13,7 @@ from events.sids import is_sid
 from services.audit.fold import Tables
 from services.projection.tables import (
     ACCOUNTS,
+    ESIM_PROFILES,
     FLEETS,
     IP_COMMANDS,
     NETWORKS,
@@ -45,6 +46,7 @@ SIM_CARD = Kind("SimCard", "sim-card", None, SIM_CARDS, {}, False)
 ACCOUNT = Kind("Account", "account", "AC", ACCOUNTS, {}, False)
 SMS_COMMAND = Kind("SmsCommand", "sms-command", "HC", SMS_COMMANDS, {}, False)
 IP_COMMAND = Kind("IpCommand", "ip-command", "HG", IP_COMMANDS, {}, False)
+ESIM_PROFILE = Kind("EsimProfile", "esim-profile", "HP", ESIM_PROFILES, {}, False)
 SETTINGS_UPDATE = Kind("SettingsUpdate", "settings-update", "OB", SETTINGS_UPDATES, {}, False)
 
 KINDS: tuple[Kind, ...] = (
@@ -56,6 +58,7 @@ KINDS: tuple[Kind, ...] = (
     ACCOUNT,
     SMS_COMMAND,
     IP_COMMAND,
+    ESIM_PROFILE,
     SETTINGS_UPDATE,
 )
 BY_NAME = {kind.name: kind for kind in KINDS}

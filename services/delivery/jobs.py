@@ -121,10 +121,33 @@ def _sim_status(e: EventEnvelope):
     return p.callback_url, p.callback_method, {"SimSid": e.aggregate_id, "Status": p.to_status}
 
 
+def _esim_available(e: EventEnvelope):
+    """Twilio calls an eSIM Profile's CallbackUrl on its change to available alone."""
+    p = e.payload
+    if p.callback_url is None:
+        return None
+    params = {
+        "EsimProfileSid": e.aggregate_id,
+        "Status": "available",
+        "Iccid": p.iccid,
+        "SimSid": p.sim_sid,
+    }
+    optional = {
+        "SmdpPlusAddress": p.smdp_plus_address,
+        "MatchingId": p.matching_id,
+        "ActivationCode": p.activation_code,
+    }
+    params.update({name: value for name, value in optional.items() if value is not None})
+    return p.callback_url, p.callback_method, params
+
+
 _JOBS = {
     "SmsCommandStatusChanged": _sms_status,
     "IpCommandStatusChanged": _ip_status,
     "SmsCommandReceived": _sms_received,
     "IpCommandReceived": _ip_received,
     "SimStatusChanged": _sim_status,
+    "EsimProfileAvailable": _esim_available,
 }
+# Every event type that may call a URL: the intake decodes these and skips the rest.
+CALLING_TYPES = frozenset(_JOBS)

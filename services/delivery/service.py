@@ -35,7 +35,7 @@ from events.kafka_security import kafka_options
 from services.config import Settings, token_keys_of
 from services.delivery import store
 from services.delivery.backoff import RetryPolicy
-from services.delivery.jobs import job_of, token_of
+from services.delivery.jobs import CALLING_TYPES, job_of, token_of
 from services.delivery.sealing import SealError, TokenSeal
 from services.delivery.sender import Outcome, Request, Sender
 from services.lifecycle import serve_metrics, stop_on_signals
@@ -45,19 +45,9 @@ from services.postgres import init_connection
 log = logging.getLogger(__name__)
 
 GROUP_ID = "fleetstate-delivery"
-# The event types the intake decodes; the others are skipped by their header.
-_WANTED = {
-    t.encode()
-    for t in (
-        "AccountCreated",
-        "AuthTokenChanged",
-        "SmsCommandStatusChanged",
-        "IpCommandStatusChanged",
-        "SmsCommandReceived",
-        "IpCommandReceived",
-        "SimStatusChanged",
-    )
-}
+# The event types the intake decodes (those that set a token or call a URL: jobs.py says
+# which); the others are skipped by their header.
+_WANTED = {t.encode() for t in ("AccountCreated", "AuthTokenChanged", *CALLING_TYPES)}
 IDLE_POLL_SECONDS = 1.0  # how often an idle dispatcher looks for retries falling due
 # A claim outlives its attempt's timeout by this much (recording it, a short wait for a slot of
 # its host). Shorter would risk a second try of an attempt still under way; longer delays the

@@ -18,6 +18,7 @@ from events.commands import (
     CommandEnvelope,
     CreateAccount,
     RecordCommandReceipt,
+    RecordEsimProfileReport,
     RecordSettingsUpdateStatus,
     ResumeSimData,
     SuspendSimData,
@@ -27,6 +28,7 @@ from events.sids import OPERATOR_ACCOUNT_SID
 from services.domain import rules
 from services.domain.decide_card import CARD_HANDLERS, OPERATOR_CARD_HANDLERS
 from services.domain.decide_device import CARD_DEVICE_HANDLERS, DEVICE_HANDLERS
+from services.domain.decide_esim import CARD_ESIM_HANDLERS, ESIM_HANDLERS
 from services.domain.decide_fleet import FLEET_HANDLERS
 from services.domain.decide_operator import ACCOUNT_HANDLERS, OPERATOR_HANDLERS
 from services.domain.decide_profile import PROFILE_HANDLERS
@@ -46,10 +48,15 @@ _TENANT_HANDLERS: dict[type, Handler] = {
     **SIM_HANDLERS,
     **USAGE_HANDLERS,
     **DEVICE_HANDLERS,
+    **ESIM_HANDLERS,
     **SETTINGS_HANDLERS,
 }
 # Decided where the card is (the partition of its ICCID), whoever's account asked.
-_CARD_HANDLERS: dict[type, Handler] = {**CARD_HANDLERS, **CARD_DEVICE_HANDLERS}
+_CARD_HANDLERS: dict[type, Handler] = {
+    **CARD_HANDLERS,
+    **CARD_DEVICE_HANDLERS,
+    **CARD_ESIM_HANDLERS,
+}
 _OPERATOR_HANDLERS: dict[type, Handler] = {**OPERATOR_HANDLERS, **OPERATOR_CARD_HANDLERS}
 # What a closed account still decides: the steps of processes it began while open (a card must
 # not stay held for a registration that can no longer finish), the usage processor's facts
@@ -62,6 +69,7 @@ _AFTER_CLOSING = frozenset(
         ResumeSimData,
         ActivateSimOnDataUsage,
         RecordCommandReceipt,
+        RecordEsimProfileReport,
         RecordSettingsUpdateStatus,
     }
 )

@@ -86,6 +86,20 @@ CREATES: dict[type, Effect] = {
         "status": "scheduled",
         "date_completed": None,
     },
+    # eSIM Profiles: what the SM-DP+ has not said yet is null.
+    ev.EsimProfileCreated: lambda e: {
+        "eid": e.payload.eid,
+        "status": "new",
+        "iccid": None,
+        "sim_sid": None,
+        "smdp_plus_address": None,
+        "matching_id": None,
+        "activation_code": None,
+        "error_code": None,
+        "error_message": None,
+        "callback_url": e.payload.callback_url,
+        "callback_method": e.payload.callback_method,
+    },
 }
 
 SETS: dict[type, Effect] = {
@@ -119,6 +133,22 @@ SETS: dict[type, Effect] = {
     ev.IpCommandStatusChanged: lambda e: {
         "status": e.payload.to_status,
         **({"device_ip": e.payload.device_ip} if e.payload.device_ip is not None else {}),
+    },
+    ev.EsimProfileStatusChanged: lambda e: {
+        "status": e.payload.to_status,
+        **(
+            {"error_code": e.payload.error_code, "error_message": e.payload.error_message}
+            if e.payload.to_status == "failed"
+            else {}
+        ),
+    },
+    ev.EsimProfileAvailable: lambda e: {
+        "status": "available",
+        "iccid": e.payload.iccid,
+        "sim_sid": e.payload.sim_sid,
+        "smdp_plus_address": e.payload.smdp_plus_address,
+        "matching_id": e.payload.matching_id,
+        "activation_code": e.payload.activation_code,
     },
     # Completed when the SIM holds the new settings; a failed update never completes.
     ev.SettingsUpdateStatusChanged: lambda e: {

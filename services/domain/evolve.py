@@ -15,12 +15,13 @@ from msgspec.structs import replace
 
 from events import event_types as ev
 from events.envelope import EventEnvelope
-from services.domain import decide_settings, effects
+from services.domain import decide_esim, decide_settings, effects
 from services.domain.decide_device import FINISHED
 from services.domain.state import (
     Account,
     CardHolder,
     DeviceCommand,
+    EsimProfile,
     Fleet,
     Network,
     Profile,
@@ -203,6 +204,26 @@ def _command_status_changed(state: State, account: Account, e: EventEnvelope) ->
         )
 
 
+def _esim_profile_created(state: State, account: Account, e: EventEnvelope) -> None:
+    fields = _held(EsimProfile, effects.created(e))
+    account.esim_profiles[e.aggregate_id] = EsimProfile(
+        sid=e.aggregate_id, version=e.aggregate_version, **fields
+    )
+
+
+def _esim_profile_changed(state: State, account: Account, e: EventEnvelope) -> None:
+    profile = account.esim_profiles.get(e.aggregate_id)
+    if profile is None:
+        return  # refolded after it finished (a snapshot's overlap): already gone
+    status = effects.changed(e)["status"]
+    if status in decide_esim.FINISHED:
+        del account.esim_profiles[e.aggregate_id]  # nothing can move it any more
+    else:
+        account.esim_profiles[e.aggregate_id] = replace(
+            profile, version=e.aggregate_version, status=status
+        )
+
+
 def _settings_update_scheduled(state: State, account: Account, e: EventEnvelope) -> None:
     fields = _held(SettingsUpdate, effects.created(e))
     account.settings_updates[e.aggregate_id] = SettingsUpdate(
@@ -252,6 +273,9 @@ _HANDLERS: dict[type, Callable[[State, Account, EventEnvelope], None]] = {
     ev.IpCommandReceived: _not_state,
     ev.SettingsUpdateScheduled: _settings_update_scheduled,
     ev.SettingsUpdateStatusChanged: _settings_update_status_changed,
+    ev.EsimProfileCreated: _esim_profile_created,
+    ev.EsimProfileStatusChanged: _esim_profile_changed,
+    ev.EsimProfileAvailable: _esim_profile_changed,
 }
 
 
@@ -279,10 +303,11 @@ def aggregate_version(state: State, event: EventEnvelope) -> int:
             return 0
         records = {
             "NetworkAccessProfile": account.profiles,
+            "SettingsUpdate": account.settings_updates,
             "Fleet": account.fleets,
             "SmsCommand": account.commands,
             "IpCommand": account.commands,
-            "SettingsUpdate": account.settings_updates,
+            "EsimProfile": account.esim_profiles,
         }
         record = records.get(kind, account.sims).get(sid)
         if record is None and kind == "Sim":

@@ -16,6 +16,14 @@ Moving a new Sim from A to its subaccount B:
   B: MoveSimIn -> SimMovedIn                         => MoveSimOut to A
   A: MoveSimOut -> SimMovedOut *; RefuseSimMove -> SimMoveRefused *
 A subaccount: CreateAccount(parent P) -> AccountCreated => AdoptSubaccount to P.
+An eSIM Profile the SM-DP+ made available (its ICCID a new card; decide_esim.py), each step
+also sent again when its command is asked again:
+  A: RecordEsimProfileReport(available), accepted    => ClaimEsimCard to C
+  C: ClaimEsimCard -> SimCardProvisioned, SimCardReserved => CompleteEsimProfile to A
+     ClaimEsimCard refused                           => RefuseEsimCard to A
+  A: CompleteEsimProfile -> SimRegistered, EsimProfileAvailable => ConfirmSimCard to C
+     CompleteEsimProfile refused (failed meanwhile)  => ReleaseSimCard to C
+     RefuseEsimCard -> EsimProfileStatusChanged(failed)
 A message from a device (the network knows its ICCID, not its account):
   C: ReceiveDeviceMessage, accepted (no event)      => RecordMessageFromSim to the owner
   A: RecordMessageFromSim -> SmsCommandReceived | IpCommandReceived
@@ -42,14 +50,18 @@ from msgspec.structs import replace
 from events.commands import (
     AbandonSimRegistration,
     AdoptSubaccount,
+    ClaimEsimCard,
     Command,
     CommandEnvelope,
+    CompleteEsimProfile,
     CompleteSimRegistration,
     ConfirmSimCard,
     MoveSimIn,
     MoveSimOut,
     ReceiveDeviceMessage,
+    RecordEsimProfileReport,
     RecordMessageFromSim,
+    RefuseEsimCard,
     RefuseSimMove,
     RefuseSimRegistration,
     RegisterSim,
@@ -63,7 +75,8 @@ from events.envelope import EventEnvelope, Rejection
 from events.refs import EventRef
 from events.sids import SIM, derive_sid
 from services.domain import decide_settings
-from services.domain.state import State
+from services.domain.decide_esim import sim_of
+from services.domain.state import CardHolder, State
 
 
 def follow_ups(
@@ -92,6 +105,12 @@ def follow_ups(
                 sim=command.sim, request_id=command.request_id, message=result.message
             )
             sent.append((envelope.account_sid, "move-refused", refuse))
+        elif isinstance(command, ClaimEsimCard):
+            refuse = RefuseEsimCard(profile=command.profile, message=result.message)
+            sent.append((envelope.account_sid, "esim-refused", refuse))
+        elif isinstance(command, CompleteEsimProfile):
+            release = ReleaseSimCard(iccid=command.iccid, sim=command.sim, reason=result.message)
+            sent.append((envelope.account_sid, "release", release))
         return [_envelope(envelope, *step) for step in sent]
 
     for event in result:
@@ -105,7 +124,7 @@ def follow_ups(
                 request_id=envelope.command_id,
             )
             sent.append((envelope.account_sid, "reserve", reserve))
-        elif kind == "SimCardReserved":
+        elif kind == "SimCardReserved" and isinstance(command, ReserveSimCard):
             complete = CompleteSimRegistration(
                 sim=p.sim_sid, iccid=event.aggregate_id, request_id=p.request_id
             )
@@ -168,6 +187,10 @@ def follow_ups(
             device_port=command.device_port,
         )
         sent.append((owner.account_sid, "from-sim", record))
+    elif isinstance(command, RecordEsimProfileReport | ClaimEsimCard | CompleteEsimProfile):
+        step = _esim_step(state, envelope)
+        if step is not None:
+            sent.append(step)
     # Asked again, with nothing new to record: the next step is asked again too.
     elif not result:
         repeat = _repeat(state, envelope)
@@ -176,6 +199,47 @@ def follow_ups(
     envelopes = [_envelope(envelope, *step) for step in sent]
     settings = _settings_step(state, envelope, result)  # its id is not chained: see there
     return envelopes if settings is None else [*envelopes, settings]
+
+
+def _esim_step(state: State, envelope: CommandEnvelope) -> tuple[str, str, Command] | None:
+    """The next step of an eSIM Profile's card, whether its decision recorded something or
+    was asked again (each step answers a repeat by asking the next one again)."""
+    command, account_sid = envelope.command, envelope.account_sid
+    if isinstance(command, RecordEsimProfileReport):
+        account = state.accounts.get(account_sid)
+        profile = account.esim_profiles.get(command.profile) if account else None
+        waiting = profile is not None and profile.status in ("new", "reserving")
+        if command.status != "available" or not waiting:
+            return None
+        claim = ClaimEsimCard(
+            iccid=command.iccid,
+            sim=sim_of(account_sid, command.profile),
+            profile=command.profile,
+            smdp_plus_address=command.smdp_plus_address,
+            matching_id=command.matching_id,
+            activation_code=command.activation_code,
+        )
+        return account_sid, "esim-claim", claim
+    if isinstance(command, ClaimEsimCard):
+        card = state.sim_cards.get(command.iccid)
+        if card is None or CardHolder(account_sid, command.sim) not in (
+            card.owner,
+            card.reserved_for,
+        ):
+            return None
+        complete = CompleteEsimProfile(
+            iccid=command.iccid,
+            sim=command.sim,
+            profile=command.profile,
+            smdp_plus_address=command.smdp_plus_address,
+            matching_id=command.matching_id,
+            activation_code=command.activation_code,
+        )
+        return account_sid, "esim-complete", complete
+    account = state.accounts.get(account_sid)
+    if account is not None and command.sim in account.sims:
+        return account_sid, "confirm", ConfirmSimCard(iccid=command.iccid, sim=command.sim)
+    return None
 
 
 def _repeat(state: State, envelope: CommandEnvelope) -> tuple[str, str, Command] | None:

@@ -109,6 +109,17 @@ class DeviceCommand(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     version: int
 
 
+class EsimProfile(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """An eSIM Profile the SM-DP+ has not finished with (installed and failed ones change no
+    more, so they are not state)."""
+
+    sid: str  # HP...
+    status: str
+    callback_url: str | None
+    callback_method: str
+    version: int
+
+
 class SettingsUpdate(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A Settings Update the network has not finished with: its reports move it on. Only
     these are state, like the device commands in flight."""
@@ -135,6 +146,7 @@ class Account(msgspec.Struct, kw_only=True):
     sims: dict[str, Sim] = {}
     commands: dict[str, DeviceCommand] = {}  # to_sim device commands in flight, by SID
     settings_updates: dict[str, SettingsUpdate] = {}  # in flight, by SID
+    esim_profiles: dict[str, EsimProfile] = {}  # eSIM Profiles in flight, by SID
     # unique_name -> sid, one index per resource type (names are unique per account and type)
     profile_names: dict[str, str] = {}
     fleet_names: dict[str, str] = {}
@@ -165,8 +177,9 @@ class Account(msgspec.Struct, kw_only=True):
             profiles=dict(self.profiles),
             fleets=dict(self.fleets),
             sims=dict(self.sims),
-            commands=dict(self.commands),
             settings_updates=dict(self.settings_updates),
+            commands=dict(self.commands),
+            esim_profiles=dict(self.esim_profiles),
             profile_names=dict(self.profile_names),
             fleet_names=dict(self.fleet_names),
             sim_names=dict(self.sim_names),

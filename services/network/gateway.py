@@ -84,8 +84,8 @@ class RelayPartition(_Stateless):
         message = to_network(decode_event(record.value))
         if message is None:
             return None, None, None
-        # Keyed by ICCID: one SIM's messages keep their order on the network's side.
-        return self.settings.network_out_topic, message.iccid.encode(), network.encode(message)
+        # Keyed by ICCID (or profile): one SIM's messages keep their order on the network's side.
+        return self.settings.network_out_topic, network.key_of(message), network.encode(message)
 
 
 class IngressPartition(_Stateless):

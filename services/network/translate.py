@@ -1,12 +1,14 @@
 """What crosses the network interface, both ways, pure: events/network.py is its contract.
 
 Out: a queued device command becomes the message the network sends to the device; its id is
-the command's SID, which receipts name. A scheduled Settings Update becomes the settings the
-network brings to the SIM, its id the update's SID, which reports name. In: a receipt becomes
-RecordCommandReceipt for the command's account, a settings report RecordSettingsUpdateStatus
-for the update's; a message a device sent becomes ReceiveDeviceMessage, decided where its
-card is (the network knows the ICCID, not the account). Command ids derive from the network's
-own ids, so a report the network sends twice is one command to the processor.
+the command's SID, which receipts name; a new eSIM Profile becomes the SM-DP+'s reservation,
+and its reports come back as RecordEsimProfileReport for the profile's account; a scheduled
+Settings Update becomes the settings the network brings to the SIM, its id the update's SID,
+and its reports come back as RecordSettingsUpdateStatus. In: a receipt becomes
+RecordCommandReceipt for the command's account; a message a device sent becomes
+ReceiveDeviceMessage, decided where its card is (the network knows the ICCID, not the
+account). Command ids derive from the network's own ids, so a report the network sends twice
+is one command to the processor.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from events.commands import (
     CommandEnvelope,
     ReceiveDeviceMessage,
     RecordCommandReceipt,
+    RecordEsimProfileReport,
     RecordSettingsUpdateStatus,
 )
 from events.envelope import EventEnvelope
@@ -47,6 +50,14 @@ def to_network(event: EventEnvelope) -> network.ToNetwork | None:
             payload=p.payload,
             sent_at=event.occurred_at,
         )
+    if event.type == "EsimProfileCreated":
+        return network.EsimReservation(
+            message_id=event.aggregate_id,
+            account_sid=event.account_sid,
+            eid=p.eid,
+            generate_matching_id=p.generate_matching_id,
+            requested_at=event.occurred_at,
+        )
     if event.type == "SettingsUpdateScheduled":
         return network.SettingsToDevice(
             message_id=event.aggregate_id,
@@ -74,6 +85,19 @@ def command_of(message: network.FromNetwork) -> CommandEnvelope:
             settings_update=message.message_id, status=message.status, reason=message.reason
         )
         command_id = f"settings-report:{message.report_id}"
+        return _envelope(command_id, message.account_sid, report, message)
+    if isinstance(message, network.EsimProfileReport):
+        report = RecordEsimProfileReport(
+            profile=message.message_id,
+            status=message.status,
+            iccid=message.iccid,
+            smdp_plus_address=message.smdp_plus_address,
+            matching_id=message.matching_id,
+            activation_code=message.activation_code,
+            error_code=message.error_code,
+            error_message=message.error_message,
+        )
+        command_id = f"esim-report:{message.report_id}"
         return _envelope(command_id, message.account_sid, report, message)
     if isinstance(message, network.SmsFromDevice):
         device = ReceiveDeviceMessage(

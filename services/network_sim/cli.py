@@ -42,6 +42,16 @@ def add_network_sim_commands(sub: argparse._SubParsersAction) -> None:
         "--device-ip", metavar="IP", help="default: the address the simulator gives the ICCID"
     )
     ip.set_defaults(func=_send_ip)
+    for status in ("downloaded", "installed", "failed"):
+        esim = kinds.add_parser(
+            f"esim-{status}", help=f"the SM-DP+ reports an eSIM Profile {status}"
+        )
+        esim.add_argument("--account", required=True, metavar="AC...")
+        esim.add_argument("--profile", required=True, metavar="HP...")
+        if status == "failed":
+            esim.add_argument("--error-code", required=True, metavar="CODE")
+            esim.add_argument("--error-message", required=True, metavar="TEXT")
+        esim.set_defaults(func=_send_esim, status=status)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -83,6 +93,20 @@ def _send_ip(args: argparse.Namespace) -> int:
     )
 
 
+def _send_esim(args: argparse.Namespace) -> int:
+    from services.network_sim.send import esim_profile_report
+
+    return _send(
+        lambda: esim_profile_report(
+            args.account,
+            args.profile,
+            args.status,
+            getattr(args, "error_code", None),
+            getattr(args, "error_message", None),
+        )
+    )
+
+
 def _send(build) -> int:
     from aiokafka.errors import KafkaError
 
@@ -99,5 +123,6 @@ def _send(build) -> int:
     except KafkaError as exc:
         print(f"fleetstate: not sent to {settings.network_in_topic}: {exc!r}", file=sys.stderr)
         return 1
-    print(message.message_id)  # the network's id of it, for finding it again
+    # The network's id of it, for finding it again (a report's own id: the profile is known).
+    print(getattr(message, "report_id", message.message_id))
     return 0

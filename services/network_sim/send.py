@@ -15,9 +15,10 @@ from events.network import (
     SmsFromDevice,
     decode_from_network,
     encode,
+    key_of,
 )
 from services.config import Settings
-from services.network_sim.answers import device_ip
+from services.network_sim.answers import device_ip, esim_report
 
 
 def new_message_id() -> str:
@@ -51,6 +52,20 @@ def ip_from_device(
     )
 
 
+def esim_profile_report(
+    account_sid: str,
+    profile_sid: str,
+    status: str,
+    error_code: str | None = None,
+    error_message: str | None = None,
+):
+    """The SM-DP+'s report that a profile was downloaded, installed or failed (with its
+    error), as the simulator would send it."""
+    errors = {"error_code": error_code, "error_message": error_message}
+    report = esim_report(account_sid, profile_sid, status, datetime.now(UTC), **errors)
+    return _checked(report)
+
+
 def _checked(message: FromNetwork) -> FromNetwork:
     # A constructed Struct is not validated: decode what would be sent, so a bad ICCID, port
     # or base64 is refused here with its reason instead of dead-lettered by the ingress.
@@ -58,14 +73,15 @@ def _checked(message: FromNetwork) -> FromNetwork:
 
 
 async def send(settings: Settings, message: FromNetwork) -> None:
-    """Produces `message` on network_in, keyed by its ICCID, and waits for the broker."""
+    """Produces `message` on network_in, keyed by its ICCID (or profile), and waits for the
+    broker."""
     producer = AIOKafkaProducer(
         **kafka_options(settings.kafka_bootstrap), acks="all", enable_idempotence=True
     )
     await producer.start()
     try:
         await producer.send_and_wait(
-            settings.network_in_topic, encode(message), key=message.iccid.encode()
+            settings.network_in_topic, encode(message), key=key_of(message)
         )
     finally:
         await producer.stop()

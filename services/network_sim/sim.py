@@ -18,7 +18,7 @@ from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 
 from events.kafka_security import kafka_options
-from events.network import NetworkMessageError, decode_to_network, encode
+from events.network import NetworkMessageError, decode_to_network, encode, key_of
 from services.config import Settings
 from services.echo import shown
 from services.network_sim.answers import answer
@@ -98,7 +98,7 @@ class NetworkSim:
             for receipt in answer(message, self.unreachable, now):
                 acks.append(
                     await self._producer.send(
-                        self.settings.network_in_topic, encode(receipt), key=receipt.iccid.encode()
+                        self.settings.network_in_topic, encode(receipt), key=key_of(receipt)
                     )
                 )
             self.answered += 1

@@ -12,6 +12,7 @@ Changelog keys name one record each, so a batch writes only what it changed:
   r/<account>/<sid>      a registration waiting    x/<account>/<sid>  a Sim that moved away
   d/<account>/<sid>      a device command in flight (deleted when it finishes)
   u/<account>/<sid>      a Settings Update in flight (deleted when it finishes)
+  e/<account>/<sid>      an eSIM Profile in flight (deleted when it finishes)
   n/<sid>                a Network (own fact)      c/<iccid>          a SIM card this partition
                                                                       is the one writer of
 The catalogue table uses the same n/ keys. Values are msgpack of the domain's records.
@@ -28,6 +29,7 @@ from services.domain import State, aggregate_version, evolve
 from services.domain.state import (
     Account,
     DeviceCommand,
+    EsimProfile,
     Fleet,
     Network,
     Profile,
@@ -39,7 +41,7 @@ from services.domain.state import (
 
 ACCOUNT, PROFILE, FLEET, SIM = b"a/", b"p/", b"f/", b"s/"
 REGISTRATION, DEPARTED, NETWORK, CARD = b"r/", b"x/", b"n/", b"c/"
-COMMAND, SETTINGS_UPDATE = b"d/", b"u/"
+COMMAND, ESIM_PROFILE, SETTINGS_UPDATE = b"d/", b"e/", b"u/"
 _PREFIX_OF = {
     "Account": ACCOUNT,
     "NetworkAccessProfile": PROFILE,
@@ -47,9 +49,10 @@ _PREFIX_OF = {
     "Sim": SIM,
     "Network": NETWORK,
     "SimCard": CARD,
+    "SettingsUpdate": SETTINGS_UPDATE,
     "SmsCommand": COMMAND,
     "IpCommand": COMMAND,
-    "SettingsUpdate": SETTINGS_UPDATE,
+    "EsimProfile": ESIM_PROFILE,
 }
 
 
@@ -72,10 +75,11 @@ _DECODERS = {
         (SIM, Sim),
         (REGISTRATION, Registration),
         (DEPARTED, int),
+        (SETTINGS_UPDATE, SettingsUpdate),
         (NETWORK, Network),
         (CARD, SimCard),
         (COMMAND, DeviceCommand),
-        (SETTINGS_UPDATE, SettingsUpdate),
+        (ESIM_PROFILE, EsimProfile),
     )
 }
 
@@ -195,11 +199,12 @@ class PartitionState:
         records = {
             PROFILE: account.profiles,
             FLEET: account.fleets,
+            SETTINGS_UPDATE: account.settings_updates,
             SIM: account.sims,
             REGISTRATION: account.registrations,
             DEPARTED: account.departed,
             COMMAND: account.commands,
-            SETTINGS_UPDATE: account.settings_updates,
+            ESIM_PROFILE: account.esim_profiles,
         }
         return records[prefix].get(sid)
 
@@ -232,12 +237,14 @@ class PartitionState:
                 account.sims[sid] = record
                 _index(account.sim_names, record)
                 account.sim_iccids[record.iccid] = sid
+            elif prefix == SETTINGS_UPDATE:
+                account.settings_updates[sid] = record
             elif prefix == REGISTRATION:
                 account.registrations[sid] = record
             elif prefix == COMMAND:
                 account.commands[sid] = record
-            elif prefix == SETTINGS_UPDATE:
-                account.settings_updates[sid] = record
+            elif prefix == ESIM_PROFILE:
+                account.esim_profiles[sid] = record
             else:
                 account.departed[sid] = record
 

@@ -21,6 +21,7 @@ from events.envelope import EventEnvelope
 from services.domain import effects
 from services.projection.tables import (
     ACCOUNTS,
+    ESIM_PROFILES,
     EVENT_HISTORY,
     FLEETS,
     IP_COMMANDS,
@@ -97,6 +98,7 @@ TABLE_OF = {
     "SmsCommand": SMS_COMMANDS,
     "IpCommand": IP_COMMANDS,
     "SettingsUpdate": SETTINGS_UPDATES,
+    "EsimProfile": ESIM_PROFILES,
 }
 # The one field whose column is named otherwise: a Sim's first registration is its row's
 # date_created, wherever it moved since.

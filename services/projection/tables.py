@@ -76,6 +76,28 @@ IP_COMMANDS = Table(
     ),
 )
 
+# 0011_esim_profiles.sql
+ESIM_PROFILES = Table(
+    "esim_profiles",
+    ("sid",),
+    (
+        "sid",
+        "account_sid",
+        "eid",
+        "status",
+        "iccid",
+        "sim_sid",
+        "smdp_plus_address",
+        "matching_id",
+        "activation_code",
+        "error_code",
+        "error_message",
+        "callback_url",
+        "callback_method",
+        *_TIMES,
+    ),
+)
+
 # 0012_settings_updates.sql; packages: [{"name": ..., "version": ...}] (jsonb)
 SETTINGS_UPDATES = Table(
     "settings_updates",
@@ -117,5 +139,6 @@ TABLES: tuple[Table, ...] = (
     SMS_COMMANDS,
     IP_COMMANDS,
     SETTINGS_UPDATES,
+    ESIM_PROFILES,
     EVENT_HISTORY,
 )

@@ -19,6 +19,7 @@ from events.commands import (
     AddNetworkToProfile,
     CloseAccount,
     CreateAccount,
+    CreateEsimProfile,
     CreateFleet,
     CreateNetworkAccessProfile,
     NetworkIdentifier,
@@ -26,6 +27,7 @@ from events.commands import (
     ProvisionSimCard,
     ReceiveDeviceMessage,
     RecordCommandReceipt,
+    RecordEsimProfileReport,
     RecordSettingsUpdateStatus,
     RegisterSim,
     RemoveNetworkFromProfile,
@@ -176,6 +178,25 @@ async def _scenario(client: CommandClient, world: Audited) -> None:
     released = await client.expect(ACCOUNT_A, f"{stray.command_id}:complete:release")
     await client.execute(stray, timeout=60)
     await asyncio.wait_for(released, 60)
+    # An eSIM Profile: reserved, made available (its ICCID claimed through the card's
+    # partition: the account gets its Sim, the card its owner), downloaded, then one failed.
+    esim = await do(CreateEsimProfile(eid=EID, callback_url="https://e.com/esim"), role="esim")
+    hp = esim.events[0].aggregate_id
+    await do(RecordEsimProfileReport(profile=hp, status="reserving"), actor="network")
+    available = client.envelope(
+        RecordEsimProfileReport(profile=hp, status="available", iccid=ICCID_ESIM,
+                                smdp_plus_address="smdp.example.com"),
+        account_sid=ACCOUNT_A,
+    )  # fmt: skip
+    last_step = f"{available.command_id}:esim-claim:esim-complete:confirm"
+    confirmed = await client.expect(ACCOUNT_A, last_step)
+    await client.execute(available, timeout=60)
+    await asyncio.wait_for(confirmed, 60)
+    await do(RecordEsimProfileReport(profile=hp, status="downloaded"), actor="network")
+    failing = await do(CreateEsimProfile(generate_matching_id=True), role="failed_esim")
+    await do(RecordEsimProfileReport(profile=failing.events[0].aggregate_id, status="failed",
+                                     error_code="8.1", error_message="no such EID"),
+             actor="network")  # fmt: skip
     # Another tenant, with a Fleet of the same name.
     await do(CreateAccount(friendly_name="B", auth_token_hash="h" * 64), ACCOUNT_B)
     await do(CreateNetworkAccessProfile(unique_name="nap"), ACCOUNT_B)
@@ -189,6 +210,7 @@ async def _scenario(client: CommandClient, world: Audited) -> None:
     await do(CloseAccount(), closing, actor="operator")
 
 
+EID, ICCID_ESIM = "89049032005008882600033489000001", "8988307000000000017"
 NOVEMBER, DECEMBER = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from services.audit.field_changes import history_entries
 from services.audit.history import history, history_page
-from services.audit.resources import FLEET, PROFILE, SETTINGS_UPDATE, SIM
+from services.audit.resources import ESIM_PROFILE, FLEET, PROFILE, SETTINGS_UPDATE, SIM
 from tests.audit.support import fleetstate
 from tests.domain.support import ACCOUNT_A, ACCOUNT_B
 
@@ -43,11 +43,24 @@ async def test_a_fleets_history_is_its_events_in_order_with_who_changed_what(aud
 
 
 async def test_the_history_equals_the_one_folded_from_the_log_itself(audited, conn):
-    kinds = (("fleet", FLEET), ("sim", SIM), ("profile", PROFILE))
+    kinds = (("fleet", FLEET), ("sim", SIM), ("profile", PROFILE), ("esim", ESIM_PROFILE))
     for role, kind in (*kinds, ("settings_update", SETTINGS_UPDATE)):
         aggregate_id = audited.sids[role]
         from_table = await history(conn, ACCOUNT_A, kind, aggregate_id)
         assert from_table == history_entries(audited.events_of(aggregate_id)), role
+
+
+async def test_an_esim_profiles_history_shows_its_status_moving_forward(audited, conn):
+    entries = await history(conn, ACCOUNT_A, ESIM_PROFILE, audited.sids["esim"])
+    statuses = [changed(e)["status"] for e in entries]
+    assert statuses == [
+        (None, "new"),
+        ("new", "reserving"),
+        ("reserving", "available"),
+        ("available", "downloaded"),
+    ]
+    available = changed(entries[2])
+    assert available["iccid"][1] == "8988307000000000017" and available["sim_sid"][0] is None
 
 
 async def test_a_name_means_its_current_carrier_or_else_its_last_one(audited, conn):

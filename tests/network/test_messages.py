@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from events.codec import InvalidMessage
 from events.network import (
+    EsimProfileReport,
+    EsimReservation,
     IpFromDevice,
     IpToDevice,
     NetworkMessageError,
@@ -25,8 +27,10 @@ from events.network import (
     decode_from_network,
     decode_to_network,
     encode,
+    key_of,
 )
 from services.domain.rules import iccid_is_valid
+from services.network_sim.answers import answer
 
 
 def sids(prefix: str) -> st.SearchStrategy[str]:
@@ -202,7 +206,7 @@ IP_FROM = IpFromDevice(
         (b'{"payload": "x"}', 'the message has no "type"'),
         (
             as_json(SMS, type="mms"),
-            "unknown type 'mms' (messages to the network are: sms, ip, settings)",
+            "unknown type 'mms' (messages to the network are: sms, ip, esim_reservation, settings)",
         ),
         (as_json(SMS, type="receipt"), "type 'receipt' is not a message to the network"),
         (as_json(SMS, type=7), "unknown type 7"),
@@ -271,3 +275,52 @@ def test_a_malformed_message_from_the_network_is_refused_with_its_reason(data, r
     with pytest.raises(NetworkMessageError) as refused:
         decode_from_network(data)
     assert reason in refused.value.reason
+
+
+# --- the SM-DP+'s messages: eSIM Profiles ---------------------------------------------------
+
+PROFILE_SID, ACCOUNT_SID = "HP" + "1" * 32, "AC" + "2" * 32
+AVAILABLE = EsimProfileReport(
+    report_id="NR1",
+    message_id=PROFILE_SID,
+    account_sid=ACCOUNT_SID,
+    status="available",
+    reported_at=datetime(2026, 11, 29, tzinfo=UTC),
+    iccid="8988307000000000017",
+    smdp_plus_address="smdp.example.com",
+)
+
+
+def test_the_simulated_sm_dp_plus_reserves_then_makes_available_with_a_matching_id():
+    reservation = EsimReservation(
+        message_id=PROFILE_SID,
+        account_sid=ACCOUNT_SID,
+        eid=None,
+        generate_matching_id=True,
+        requested_at=datetime(2026, 11, 29, tzinfo=UTC),
+    )
+    assert decode_to_network(encode(reservation)) == reservation
+    assert key_of(reservation) == PROFILE_SID.encode()  # no ICCID yet: keyed by the profile
+    reserving, available = answer(reservation, frozenset(), reservation.requested_at)
+    assert (reserving.status, available.status) == ("reserving", "available")
+    assert decode_from_network(encode(available)) == available
+    assert available.activation_code.endswith("$" + available.matching_id)
+    # Sent again, the same report: the ingress counts it once.
+    again = answer(reservation, frozenset(), reservation.requested_at)[1]
+    assert (again.report_id, again.iccid) == (available.report_id, available.iccid)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"iccid": None}, "an available report needs its iccid"),
+        ({"status": "downloaded"}, "iccid and smdp_plus_address come with an available report"),
+        ({"error_code": "8.1"}, "error_code and error_message come with a failed report"),
+        ({"message_id": "HS" + "1" * 32}, "message_id"),
+        ({"eid": "8" * 32}, "eid"),
+    ],
+)
+def test_a_malformed_sm_dp_plus_report_is_refused_with_its_reason(changes, reason):
+    with pytest.raises(NetworkMessageError) as refused:
+        decode_from_network(as_json(AVAILABLE, **changes))
+    assert reason in refused.value.reason, refused.value.reason

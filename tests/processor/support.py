@@ -27,6 +27,19 @@ async def committed_log(settings: Settings):
     return events, outcomes
 
 
+async def assigned_log(settings, iccids: list[str], timeout: float = 60):
+    """The committed (events, outcomes) once every card in `iccids` is assigned: a Sim's
+    registration is answered when its account records it, and the card's ConfirmSimCard is
+    decided a step later, so read the log only once that step is in it (processors running)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            events, outcomes = await committed_log(settings)
+            assigned = {e.aggregate_id for e in events if e.type == "SimCardAssigned"}
+            if set(iccids) <= assigned:
+                return events, outcomes
+            await asyncio.sleep(0.1)
+
+
 async def send_raw(settings: Settings, envelopes: list[CommandEnvelope]) -> None:
     """Envelopes written as they are to the commands topic of their kind of sender, keyed as
     the client keys them, each appended a millisecond of broker time after the one before:

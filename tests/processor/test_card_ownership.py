@@ -23,7 +23,7 @@ from events.commands import (
 from events.sids import OPERATOR_ACCOUNT_SID, SIM, derive_sid
 from services.processor.partition import CommandPartition
 from tests.processor.inprocess import running
-from tests.processor.support import committed_log, send_raw
+from tests.processor.support import assigned_log, committed_log, send_raw
 from tests.services import ServiceProcess
 
 # CPU-heavy: under `make test`'s two xdist workers, these run one after another.
@@ -78,19 +78,6 @@ async def race(client, a: str, b: str, iccid: str, code: str):
         client.execute(command, account_sid=a, timeout=120),
         client.execute(command, account_sid=b, timeout=120),
     )
-
-
-async def assigned_log(settings, iccids: list[str], timeout: float = 60):
-    """The committed (events, outcomes) once every card in `iccids` is assigned: a Sim's
-    registration is answered when its account records it, and the card's ConfirmSimCard is
-    decided a step later, so read the log only once that step is in it (processors running)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            events, outcomes = await committed_log(settings)
-            assigned = {e.aggregate_id for e in events if e.type == "SimCardAssigned"}
-            if set(iccids) <= assigned:
-                return events, outcomes
-            await asyncio.sleep(0.1)
 
 
 def assert_one_owner_each(events, iccids: list[str]) -> None:

@@ -14,11 +14,13 @@ from events.commands import (
     AddNetworkToProfile,
     CloseAccount,
     CreateAccount,
+    CreateEsimProfile,
     CreateFleet,
     CreateNetworkAccessProfile,
     NetworkIdentifier,
     ProvisionNetwork,
     ProvisionSimCard,
+    RecordEsimProfileReport,
     RecordSettingsUpdateStatus,
     RegisterSim,
     RemoveNetworkFromProfile,
@@ -94,6 +96,8 @@ def scenario(network: str) -> list[tuple[str, object]]:
                 sim="<sim>", data_used=6_000_000, data_limit=9, reason="limit_raised", **NOVEMBER
             ),
         ),  # fmt: skip
+        (A, CreateEsimProfile(eid="8" * 32)),
+        (A, RecordEsimProfileReport(profile="<profile>", status="reserving")),
         (D, CreateAccount(friendly_name="D", auth_token_hash="d" * 64)),
         (D, RotateAuthToken(auth_token_hash="e" * 64)),
         (D, CloseAccount()),
@@ -118,11 +122,13 @@ async def test_a_failed_commit_of_any_command_leaves_the_state_equal_to_the_fold
                 timeout=60,
             )
         ).events
-        sim = update = None
+        sim = profile = update = None
         sent = []
         for account, command in scenario(provisioned.aggregate_id):
             if getattr(command, "sim", None) == "<sim>":
                 command = type(command)(**{**_fields(command), "sim": sim})
+            if getattr(command, "profile", None) == "<profile>":
+                command = type(command)(**{**_fields(command), "profile": profile})
             if getattr(command, "settings_update", None) == "<update>":
                 command = type(command)(**{**_fields(command), "settings_update": update})
             envelope = client.envelope(command, account_sid=account)
@@ -131,6 +137,8 @@ async def test_a_failed_commit_of_any_command_leaves_the_state_equal_to_the_fold
             assert outcome.events, type(command).__name__
             if isinstance(command, RegisterSim):
                 sim = outcome.events[0].aggregate_id
+            if isinstance(command, CreateEsimProfile):
+                profile = outcome.events[0].aggregate_id
             for event in outcome.events:
                 if event.type == "SettingsUpdateScheduled":
                     update = event.aggregate_id  # the assignment's

@@ -22,7 +22,7 @@ from events.commands import (
 from events.sids import OPERATOR_ACCOUNT_SID, derive_sid
 from services.log_reader import read_all
 from tests.processor.inprocess import running
-from tests.processor.support import committed_log
+from tests.processor.support import assigned_log, committed_log
 
 TENANT = derive_sid("AC", "senders-tenant")
 THIEF = derive_sid("AC", "senders-thief")
@@ -100,7 +100,8 @@ async def test_steps_and_usage_facts_on_the_commands_topic_are_refused(topics, c
         )
         assert registered.status == "accepted", registered
         sim = next(e.aggregate_id for e in registered.events if e.aggregate_type == "Sim")
-        before, _ = await committed_log(topics)
+        # The card's ConfirmSimCard is a step after the answer: the log is still moving.
+        before, _ = await assigned_log(topics, [ICCID])
         # The card registry's step that hands a card to another account, forged by a tenant.
         transfer = TransferSimCard(
             iccid=ICCID,
