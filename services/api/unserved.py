@@ -22,11 +22,6 @@ UNSERVED: list[tuple[str, tuple[str, ...], str]] = [
         ("GET",),
         "a Sim's IP addresses are not served by fleetstate yet",
     ),
-    (
-        "/v1/SettingsUpdates",
-        ("GET",),
-        "Settings Updates are not served by fleetstate yet",
-    ),
 ]
 
 

@@ -19,6 +19,7 @@ from services.projection.tables import (
     NETWORKS,
     PROFILE_NETWORKS,
     PROFILES,
+    SETTINGS_UPDATES,
     SIM_CARDS,
     SIMS,
     SMS_COMMANDS,
@@ -46,6 +47,7 @@ ACCOUNT = Kind("Account", "account", "AC", ACCOUNTS, {}, False)
 SMS_COMMAND = Kind("SmsCommand", "sms-command", "HC", SMS_COMMANDS, {}, False)
 IP_COMMAND = Kind("IpCommand", "ip-command", "HG", IP_COMMANDS, {}, False)
 ESIM_PROFILE = Kind("EsimProfile", "esim-profile", "HP", ESIM_PROFILES, {}, False)
+SETTINGS_UPDATE = Kind("SettingsUpdate", "settings-update", "OB", SETTINGS_UPDATES, {}, False)
 
 KINDS: tuple[Kind, ...] = (
     FLEET,
@@ -57,6 +59,7 @@ KINDS: tuple[Kind, ...] = (
     SMS_COMMAND,
     IP_COMMAND,
     ESIM_PROFILE,
+    SETTINGS_UPDATE,
 )
 BY_NAME = {kind.name: kind for kind in KINDS}
 BY_AGGREGATE_TYPE = {kind.aggregate_type: kind for kind in KINDS}

@@ -19,6 +19,7 @@ from events.commands import (
     CreateAccount,
     RecordCommandReceipt,
     RecordEsimProfileReport,
+    RecordSettingsUpdateStatus,
     ResumeSimData,
     SuspendSimData,
 )
@@ -31,6 +32,7 @@ from services.domain.decide_esim import CARD_ESIM_HANDLERS, ESIM_HANDLERS
 from services.domain.decide_fleet import FLEET_HANDLERS
 from services.domain.decide_operator import ACCOUNT_HANDLERS, OPERATOR_HANDLERS
 from services.domain.decide_profile import PROFILE_HANDLERS
+from services.domain.decide_settings import SETTINGS_HANDLERS
 from services.domain.decide_sim import SIM_HANDLERS
 from services.domain.decide_usage import USAGE_HANDLERS
 from services.domain.emit import Emitter
@@ -47,6 +49,7 @@ _TENANT_HANDLERS: dict[type, Handler] = {
     **USAGE_HANDLERS,
     **DEVICE_HANDLERS,
     **ESIM_HANDLERS,
+    **SETTINGS_HANDLERS,
 }
 # Decided where the card is (the partition of its ICCID), whoever's account asked.
 _CARD_HANDLERS: dict[type, Handler] = {
@@ -57,8 +60,8 @@ _CARD_HANDLERS: dict[type, Handler] = {
 _OPERATOR_HANDLERS: dict[type, Handler] = {**OPERATOR_HANDLERS, **OPERATOR_CARD_HANDLERS}
 # What a closed account still decides: the steps of processes it began while open (a card must
 # not stay held for a registration that can no longer finish), the usage processor's facts
-# about its Sims and the network's receipts for commands it sent. Everything its users or
-# services ask for is refused.
+# about its Sims and the network's receipts and reports for what it sent. Everything its users
+# or services ask for is refused.
 _AFTER_CLOSING = frozenset(
     {
         *PROCESS_STEPS,
@@ -67,6 +70,7 @@ _AFTER_CLOSING = frozenset(
         ActivateSimOnDataUsage,
         RecordCommandReceipt,
         RecordEsimProfileReport,
+        RecordSettingsUpdateStatus,
     }
 )
 

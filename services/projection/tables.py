@@ -98,6 +98,13 @@ ESIM_PROFILES = Table(
     ),
 )
 
+# 0012_settings_updates.sql; packages: [{"name": ..., "version": ...}] (jsonb)
+SETTINGS_UPDATES = Table(
+    "settings_updates",
+    ("sid",),
+    ("sid", "account_sid", "sim_sid", "iccid", "status", "packages", "date_completed", *_TIMES),
+)
+
 # One row per event: the audit trail (migrations/0004). log_partition and log_offset place the
 # event in the events topic; payload is the decoded payload, stored as jsonb.
 EVENT_HISTORY = Table(
@@ -131,6 +138,7 @@ TABLES: tuple[Table, ...] = (
     SIMS,
     SMS_COMMANDS,
     IP_COMMANDS,
+    SETTINGS_UPDATES,
     ESIM_PROFILES,
     EVENT_HISTORY,
 )
