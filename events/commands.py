@@ -454,6 +454,31 @@ class RefuseEsimCard(BaseCommand):
     message: str
 
 
+# --- Settings Updates -----------------------------------------------------------------------
+
+
+class ScheduleSettingsUpdates(BaseCommand):
+    """Account -> itself: one chunk of the Settings Updates a change calls for (a profile's
+    Networks, a Fleet's profile), for the Sims after `after` in SID order; the step that
+    schedules a full chunk sends the next. Its id derives from `cause` and `chunk`."""
+
+    cause: str  # the command that made the change
+    reason: str  # the SettingsUpdateScheduled reason
+    network_access_profile: str | None = None  # every Fleet using this profile, or
+    fleet: str | None = None  # this Fleet alone
+    after: str | None = None  # the last Sim SID of the chunk before
+    chunk: int = 1
+    size: int = 500  # Sims per chunk, the same for every step of one change
+
+
+class RecordSettingsUpdateStatus(BaseCommand):
+    """The network's report on a Settings Update of this account (from the ingress)."""
+
+    settings_update: str  # OB...
+    status: str  # in-progress | successful | failed
+    reason: str | None = None
+
+
 Command = (
     ProvisionNetwork
     | ProvisionSimCard
@@ -491,6 +516,8 @@ Command = (
     | RecordCommandReceipt
     | ReceiveDeviceMessage
     | RecordMessageFromSim
+    | ScheduleSettingsUpdates
+    | RecordSettingsUpdateStatus
     | CreateEsimProfile
     | RecordEsimProfileReport
     | ClaimEsimCard
@@ -533,10 +560,16 @@ PROCESS_STEPS = (
     ClaimEsimCard,
     CompleteEsimProfile,
     RefuseEsimCard,
+    ScheduleSettingsUpdates,
 )
 
 # What the network reported, as the ingress turns it into commands.
-NETWORK_REPORTS = (RecordCommandReceipt, ReceiveDeviceMessage, RecordEsimProfileReport)
+NETWORK_REPORTS = (
+    RecordCommandReceipt,
+    ReceiveDeviceMessage,
+    RecordEsimProfileReport,
+    RecordSettingsUpdateStatus,
+)
 # Facts the usage processor reports about a Sim's data.
 USAGE_FACTS = (SuspendSimData, ResumeSimData, ActivateSimOnDataUsage)
 # What only the operator asks: the inventory, the catalogue, accounts and their credentials.

@@ -415,6 +415,36 @@ class EsimProfileAvailable(BaseEvent):
     callback_method: str
 
 
+# --- Settings Updates (OB): what a change of a Sim's settings sends to the SIM ----------------
+# Envelope: aggregate SettingsUpdate, aggregate_id its SID, account_sid the Sim's account. The
+# packages are what the SIM holds once the update succeeds (services/domain/decide_settings.py
+# says what a package is and how its version is derived).
+
+
+class SettingsPackage(msgspec.Struct, frozen=True, gc=False):
+    name: str
+    version: str
+
+
+class SettingsUpdateScheduled(BaseEvent):
+    """A change reached the Sim's settings; status `scheduled` until the network reports."""
+
+    sim_sid: str
+    iccid: str
+    packages: list[SettingsPackage]
+    # What changed: "fleet_assigned", "fleet_profile_changed" or "profile_networks_changed".
+    reason: str
+
+
+class SettingsUpdateStatusChanged(BaseEvent):
+    """The network reported on the update: in-progress, then successful or failed."""
+
+    sim_sid: str
+    from_status: str
+    to_status: str
+    reason: str | None  # the network's, when it failed
+
+
 Event = (
     AccountCreated
     | AuthTokenChanged
@@ -462,6 +492,8 @@ Event = (
     | IpCommandQueued
     | IpCommandReceived
     | IpCommandStatusChanged
+    | SettingsUpdateScheduled
+    | SettingsUpdateStatusChanged
     | EsimProfileCreated
     | EsimProfileStatusChanged
     | EsimProfileAvailable

@@ -4,10 +4,12 @@ The network is outside fleetstate. Two topics join them, one JSON message per re
 the SIM's ICCID (so one SIM's messages keep their order):
 
     network_out_topic  fleetstate -> network  SmsToDevice ("sms"), IpToDevice ("ip"),
-                                              EsimReservation ("esim_reservation")
+                                              EsimReservation ("esim_reservation"),
+                                              SettingsToDevice ("settings")
     network_in_topic   network -> fleetstate  Receipt ("receipt"), SmsFromDevice
                                               ("sms_from_device"), IpFromDevice ("ip_from_device"),
-                                              EsimProfileReport ("esim_profile")
+                                              EsimProfileReport ("esim_profile"),
+                                              SettingsReport ("settings_report")
 
 The eSIM messages are the SM-DP+'s (the network's profile server): a profile has no ICCID until
 the SM-DP+ gives it one, so they are keyed by the profile's SID (`key_of`).
@@ -32,13 +34,14 @@ from events.commands import AccountSid, UtcDatetime
 from events.iccid import ICCID_PATTERN, iccid_is_valid
 from events.sids import is_sid
 
-SMS_COMMAND, IP_COMMAND, SIM = "HC", "HG", "HS"
+SMS_COMMAND, IP_COMMAND, SIM, SETTINGS_UPDATE = "HC", "HG", "HS", "OB"
 
 Iccid = Annotated[str, Meta(pattern=ICCID_PATTERN, description="the SIM card's ICCID")]
 SmsCommandSid = Annotated[str, Meta(pattern="^HC[0-9a-f]{32}$")]
 IpCommandSid = Annotated[str, Meta(pattern="^HG[0-9a-f]{32}$")]
 CommandSid = Annotated[str, Meta(pattern="^H[CG][0-9a-f]{32}$")]
 SimSid = Annotated[str, Meta(pattern="^HS[0-9a-f]{32}$")]
+SettingsUpdateSid = Annotated[str, Meta(pattern="^OB[0-9a-f]{32}$")]
 EsimProfileSid = Annotated[str, Meta(pattern="^HP[0-9a-f]{32}$")]
 Eid = Annotated[str, Meta(pattern="^[0-9]{32}$", description="the eUICC's EID")]
 EsimStatus = Literal["reserving", "available", "downloaded", "installed", "failed"]
@@ -101,6 +104,23 @@ class EsimReservation(NetworkMessage, tag="esim_reservation"):
     requested_at: UtcDatetime
 
 
+class SettingsPackage(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(description="the Network Access Profile's SID")]
+    version: Annotated[str, Meta(description="derived from the Networks the SIM may use")]
+
+
+class SettingsToDevice(NetworkMessage, tag="settings"):
+    """A Settings Update for the network to bring to the SIM: the packages it is to hold.
+    Reports on it (SettingsReport) name its message_id."""
+
+    message_id: SettingsUpdateSid  # the Settings Update's SID
+    account_sid: AccountSid
+    sim_sid: SimSid
+    iccid: Iccid
+    packages: list[SettingsPackage]
+    sent_at: UtcDatetime
+
+
 # --- from the network -------------------------------------------------------------------------
 
 
@@ -157,14 +177,34 @@ class EsimProfileReport(NetworkMessage, tag="esim_profile"):
     error_message: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
 
 
-ToNetwork = SmsToDevice | IpToDevice | EsimReservation
-FromNetwork = Receipt | SmsFromDevice | IpFromDevice | EsimProfileReport
-TO_NETWORK: tuple[type[NetworkMessage], ...] = (SmsToDevice, IpToDevice, EsimReservation)
+class SettingsReport(NetworkMessage, tag="settings_report"):
+    """How a Settings Update is going: in-progress, then successful or failed. Like a receipt,
+    a resent report has the same report_id, so the ingress counts it once."""
+
+    report_id: Annotated[NetworkId, Meta(description="the same for a resent report")]
+    message_id: SettingsUpdateSid
+    account_sid: AccountSid
+    sim_sid: SimSid
+    iccid: Iccid
+    status: Literal["in-progress", "successful", "failed"]
+    reported_at: UtcDatetime
+    reason: FailureReason | None = None
+
+
+ToNetwork = SmsToDevice | IpToDevice | EsimReservation | SettingsToDevice
+FromNetwork = Receipt | SmsFromDevice | IpFromDevice | EsimProfileReport | SettingsReport
+TO_NETWORK: tuple[type[NetworkMessage], ...] = (
+    SmsToDevice,
+    IpToDevice,
+    EsimReservation,
+    SettingsToDevice,
+)
 FROM_NETWORK: tuple[type[NetworkMessage], ...] = (
     Receipt,
     SmsFromDevice,
     IpFromDevice,
     EsimProfileReport,
+    SettingsReport,
 )
 
 
@@ -252,8 +292,13 @@ def _refusal(message: NetworkMessage) -> str | None:
         value = getattr(message, field, None)
         if value is not None and not is_sid(prefix, value):
             return f"{field} {value!r} is not {prefix} and 32 lowercase hex digits"
-    if isinstance(message, (SmsToDevice, IpToDevice, Receipt)):
-        prefixes = {SmsToDevice: (SMS_COMMAND,), IpToDevice: (IP_COMMAND,)}
+    if isinstance(message, (SmsToDevice, IpToDevice, Receipt, SettingsToDevice, SettingsReport)):
+        prefixes = {
+            SmsToDevice: (SMS_COMMAND,),
+            IpToDevice: (IP_COMMAND,),
+            SettingsToDevice: (SETTINGS_UPDATE,),
+            SettingsReport: (SETTINGS_UPDATE,),
+        }
         allowed = prefixes.get(type(message), (SMS_COMMAND, IP_COMMAND))
         if not any(is_sid(p, message.message_id) for p in allowed):
             return f"message_id {message.message_id!r} is not an {'/'.join(allowed)} SID"
@@ -266,15 +311,22 @@ def _refusal(message: NetworkMessage) -> str | None:
     if device_ip is not None and not _is_ip(device_ip):
         return f"device_ip {device_ip!r} is not an IP address"
     if isinstance(message, Receipt):
-        return _receipt_refusal(message)
+        return _reason_refusal(message, "receipt") or _receipt_refusal(message)
+    if isinstance(message, SettingsReport):
+        return _reason_refusal(message, "report")
+    return None
+
+
+def _reason_refusal(report: Receipt | SettingsReport, what: str) -> str | None:
+    if report.status == "failed" and not report.reason:
+        return f"a failed {what} needs a reason"
+    if report.status != "failed" and report.reason is not None:
+        article = "an" if report.status[0] in "aeiou" else "a"
+        return f"{article} {report.status} {what} has no reason (only a failed one does)"
     return None
 
 
 def _receipt_refusal(receipt: Receipt) -> str | None:
-    if receipt.status == "failed" and not receipt.reason:
-        return "a failed receipt needs a reason"
-    if receipt.status != "failed" and receipt.reason is not None:
-        return f"a {receipt.status} receipt has no reason (only a failed one does)"
     if receipt.device_ip is not None and receipt.message_id.startswith(SMS_COMMAND):
         return "device_ip is for receipts of IP commands, not SMS commands"
     return None

@@ -24,6 +24,7 @@ from services.api import (
     networks,
     pages,
     profiles,
+    settings_updates,
     sims,
     usage_records,
 )
@@ -49,6 +50,8 @@ _STRUCTS = (
     device_commands.SmsCommandPage,
     device_commands.IpCommand,
     device_commands.IpCommandPage,
+    settings_updates.SettingsUpdate,
+    settings_updates.SettingsUpdatePage,
     esim_profiles.EsimProfile,
     esim_profiles.EsimProfilePage,
     Pending,
@@ -416,6 +419,14 @@ def build_document() -> dict:
         },
         esim_profiles.PATH + "/{Sid}": {
             "get": _fetch("FetchEsimProfile", "Fetch an eSIM Profile", esim_profiles.EsimProfile)
+        },
+        settings_updates.PATH: {
+            "get": _list(
+                "ListSettingsUpdate",
+                "List the Settings Updates sent to Sims when their settings changed",
+                settings_updates.SettingsUpdatePage,
+                settings_updates.LIST_FILTERS,
+            )
         },
         usage_records.PATH: {
             "get": _list(

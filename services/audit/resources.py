@@ -21,6 +21,7 @@ from services.projection.tables import (
     NETWORKS,
     PROFILE_NETWORKS,
     PROFILES,
+    SETTINGS_UPDATES,
     SIM_CARDS,
     SIM_IP_ADDRESSES,
     SIMS,
@@ -50,6 +51,7 @@ ACCOUNT = Kind("Account", "account", "AC", ACCOUNTS, {}, False)
 SMS_COMMAND = Kind("SmsCommand", "sms-command", "HC", SMS_COMMANDS, {}, False)
 IP_COMMAND = Kind("IpCommand", "ip-command", "HG", IP_COMMANDS, {}, False)
 ESIM_PROFILE = Kind("EsimProfile", "esim-profile", "HP", ESIM_PROFILES, {}, False)
+SETTINGS_UPDATE = Kind("SettingsUpdate", "settings-update", "OB", SETTINGS_UPDATES, {}, False)
 
 # An address of the registry, named by itself: who holds it (the registry's one writer).
 IP_ADDRESS = Kind("IpAddress", "ip-address", None, IP_ADDRESSES, {}, False)
@@ -65,6 +67,7 @@ KINDS: tuple[Kind, ...] = (
     IP_COMMAND,
     IP_ADDRESS,
     ESIM_PROFILE,
+    SETTINGS_UPDATE,
 )
 BY_NAME = {kind.name: kind for kind in KINDS}
 BY_AGGREGATE_TYPE = {kind.aggregate_type: kind for kind in KINDS}

@@ -19,6 +19,7 @@ from events.commands import (
     CreateAccount,
     RecordCommandReceipt,
     RecordEsimProfileReport,
+    RecordSettingsUpdateStatus,
     ResumeSimData,
     SuspendSimData,
 )
@@ -32,6 +33,7 @@ from services.domain.decide_fleet import FLEET_HANDLERS
 from services.domain.decide_ip import IP_REGISTRY_HANDLERS, IP_SIM_HANDLERS
 from services.domain.decide_operator import ACCOUNT_HANDLERS, OPERATOR_HANDLERS
 from services.domain.decide_profile import PROFILE_HANDLERS
+from services.domain.decide_settings import SETTINGS_HANDLERS
 from services.domain.decide_sim import SIM_HANDLERS
 from services.domain.decide_usage import USAGE_HANDLERS
 from services.domain.emit import Emitter
@@ -49,6 +51,7 @@ _TENANT_HANDLERS: dict[type, Handler] = {
     **DEVICE_HANDLERS,
     **IP_SIM_HANDLERS,
     **ESIM_HANDLERS,
+    **SETTINGS_HANDLERS,
 }
 # Decided where the card is (the partition of its ICCID), or the address (the partition of its
 # registry block), whoever's account asked.
@@ -61,8 +64,8 @@ _CARD_HANDLERS: dict[type, Handler] = {
 _OPERATOR_HANDLERS: dict[type, Handler] = {**OPERATOR_HANDLERS, **OPERATOR_CARD_HANDLERS}
 # What a closed account still decides: the steps of processes it began while open (a card must
 # not stay held for a registration that can no longer finish), the usage processor's facts
-# about its Sims and the network's receipts for commands it sent. Everything its users or
-# services ask for is refused.
+# about its Sims and the network's receipts and reports for what it sent. Everything its users
+# or services ask for is refused.
 _AFTER_CLOSING = frozenset(
     {
         *PROCESS_STEPS,
@@ -71,6 +74,7 @@ _AFTER_CLOSING = frozenset(
         ActivateSimOnDataUsage,
         RecordCommandReceipt,
         RecordEsimProfileReport,
+        RecordSettingsUpdateStatus,
     }
 )
 

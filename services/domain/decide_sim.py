@@ -19,6 +19,8 @@ Decisions:
   implies a Fleet": assign before activating, deactivate before unassigning.
 - The domain itself never puts a Sim in `scheduled` (the API reports a pending change as
   202 scheduled); 83009 is enforced for a state that says so.
+- Assigning a Sim to a Fleet (or another Fleet) schedules a Settings Update for it in the
+  same decision (decide_settings.py); unassigning schedules none.
 - AccountSid moves a `new` Sim to this account (a no-op) or one of its subaccounts, alone:
   with any other change, or for another account or status, 400 20001. A Sim on its way out
   takes no other change (409 20409). In its new account the Sim keeps its name unless one of
@@ -54,6 +56,7 @@ from events.event_types import (
     SimStatusChanged,
 )
 from events.sids import SIM, derive_sid
+from services.domain import decide_settings as settings
 from services.domain import rejections, rules
 from services.domain.decide_ip import release_on_leaving_active
 from services.domain.emit import Emitter
@@ -256,6 +259,10 @@ def update_sim(state: State, account: Account, cmd: UpdateSim, out: Emitter) -> 
     for event in ordered:
         if event is not None:
             out.emit(AGGREGATE, sim.sid, sim.version, event)
+    if assignment is not None and fleet_sid is not None:
+        # The Sim's settings are its new Fleet's now: the network is to bring them to it.
+        fleet = account.fleets[fleet_sid]
+        settings.schedule(account, sim, fleet, settings.FLEET_ASSIGNED, out, out.command.command_id)
     if status_changes:
         release_on_leaving_active(sim, status, out)
 

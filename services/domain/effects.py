@@ -79,6 +79,13 @@ CREATES: dict[type, Effect] = {
     ev.IpCommandReceived: lambda e: _from_sim(
         e, "sim_sid", "sim_iccid", "payload", "payload_type", "device_ip", "device_port"
     ),
+    ev.SettingsUpdateScheduled: lambda e: {
+        "sim_sid": e.payload.sim_sid,
+        "iccid": e.payload.iccid,
+        "packages": msgspec.to_builtins(e.payload.packages),  # as the read model's jsonb
+        "status": "scheduled",
+        "date_completed": None,
+    },
     # eSIM Profiles: what the SM-DP+ has not said yet is null.
     ev.EsimProfileCreated: lambda e: {
         "eid": e.payload.eid,
@@ -154,6 +161,11 @@ SETS: dict[type, Effect] = {
         "smdp_plus_address": e.payload.smdp_plus_address,
         "matching_id": e.payload.matching_id,
         "activation_code": e.payload.activation_code,
+    },
+    # Completed when the SIM holds the new settings; a failed update never completes.
+    ev.SettingsUpdateStatusChanged: lambda e: {
+        "status": e.payload.to_status,
+        **({"date_completed": e.occurred_at} if e.payload.to_status == "successful" else {}),
     },
 }
 

@@ -15,7 +15,7 @@ from msgspec.structs import replace
 
 from events import event_types as ev
 from events.envelope import EventEnvelope
-from services.domain import decide_esim, effects
+from services.domain import decide_esim, decide_settings, effects
 from services.domain.decide_device import FINISHED
 from services.domain.state import (
     Account,
@@ -28,6 +28,7 @@ from services.domain.state import (
     Network,
     Profile,
     Registration,
+    SettingsUpdate,
     Sim,
     SimCard,
     State,
@@ -244,6 +245,25 @@ def _esim_profile_changed(state: State, account: Account, e: EventEnvelope) -> N
         )
 
 
+def _settings_update_scheduled(state: State, account: Account, e: EventEnvelope) -> None:
+    fields = _held(SettingsUpdate, effects.created(e))
+    account.settings_updates[e.aggregate_id] = SettingsUpdate(
+        sid=e.aggregate_id, version=e.aggregate_version, **fields
+    )
+
+
+def _settings_update_status_changed(state: State, account: Account, e: EventEnvelope) -> None:
+    update = account.settings_updates.get(e.aggregate_id)
+    if update is None:
+        return  # refolded after it finished (a snapshot's overlap): already gone
+    if e.payload.to_status in decide_settings.FINISHED:
+        del account.settings_updates[e.aggregate_id]  # nothing can move it any more
+    else:
+        account.settings_updates[e.aggregate_id] = replace(
+            update, version=e.aggregate_version, status=e.payload.to_status
+        )
+
+
 def _not_state(state: State, account: Account, e: EventEnvelope) -> None:
     """Facts the decider needs nothing of (a message from a device is finished on arrival)."""
 
@@ -274,6 +294,8 @@ _HANDLERS: dict[type, Callable[[State, Account, EventEnvelope], None]] = {
     ev.IpCommandStatusChanged: _command_status_changed,
     ev.SmsCommandReceived: _not_state,
     ev.IpCommandReceived: _not_state,
+    ev.SettingsUpdateScheduled: _settings_update_scheduled,
+    ev.SettingsUpdateStatusChanged: _settings_update_status_changed,
     ev.EsimProfileCreated: _esim_profile_created,
     ev.EsimProfileStatusChanged: _esim_profile_changed,
     ev.EsimProfileAvailable: _esim_profile_changed,
@@ -306,6 +328,7 @@ def aggregate_version(state: State, event: EventEnvelope) -> int:
             return 0
         records = {
             "NetworkAccessProfile": account.profiles,
+            "SettingsUpdate": account.settings_updates,
             "Fleet": account.fleets,
             "SmsCommand": account.commands,
             "IpCommand": account.commands,

@@ -36,6 +36,12 @@ also sent again when its command is asked again:
 A message from a device (the network knows its ICCID, not its account):
   C: ReceiveDeviceMessage, accepted (no event)      => RecordMessageFromSim to the owner
   A: RecordMessageFromSim -> SmsCommandReceived | IpCommandReceived
+Settings Updates for the Sims a change concerns, in chunks (decide_settings.py), within A:
+  A: UpdateFleet -> FleetNetworkAccessProfileChanged => ScheduleSettingsUpdates(Fleet) to A
+     AddNetworkToProfile -> NetworkAddedToProfile (or RemoveNetworkFromProfile ->
+     NetworkRemovedFromProfile)                      => ScheduleSettingsUpdates(profile) to A
+  A: ScheduleSettingsUpdates(chunk n) -> SettingsUpdateScheduled per Sim of the chunk
+                                                     => chunk n+1 to A, while Sims remain
 
 Every step is decided by one partition and sent in the transaction that records it, so a
 crash repeats a whole step or none; each command's id derives from the request and the step,
@@ -45,6 +51,8 @@ SimCardTransferred): never two owners, and never none once it had one.
 """
 
 from __future__ import annotations
+
+from hashlib import sha256
 
 from msgspec.structs import replace
 
@@ -72,6 +80,7 @@ from events.commands import (
     ReleaseIpAddress,
     ReleaseSimCard,
     ReserveSimCard,
+    ScheduleSettingsUpdates,
     TransferSimCard,
     UpdateSim,
 )
@@ -79,6 +88,7 @@ from events.envelope import EventEnvelope, Rejection
 from events.ip_pools import IpPools
 from events.refs import EventRef
 from events.sids import SIM, derive_sid
+from services.domain import decide_settings
 from services.domain.decide_esim import sim_of
 from services.domain.state import CardHolder, IpClaim, State
 
@@ -235,7 +245,9 @@ def follow_ups(
         repeat = _repeat(state, envelope)
         if repeat is not None:
             sent.append(repeat)
-    return [_envelope(envelope, *step) for step in sent]
+    envelopes = [_envelope(envelope, *step) for step in sent]
+    settings = _settings_step(state, envelope, result)  # its id is not chained: see there
+    return envelopes if settings is None else [*envelopes, settings]
 
 
 def _esim_step(state: State, envelope: CommandEnvelope) -> tuple[str, str, Command] | None:
@@ -325,6 +337,57 @@ def _repeat(state: State, envelope: CommandEnvelope) -> tuple[str, str, Command]
             release = ReleaseSimCard(iccid=command.iccid, sim=command.sim, reason=reason)
             return envelope.account_sid, "release", release
     return None
+
+
+_SETTINGS_CHANGES = {
+    "FleetNetworkAccessProfileChanged": decide_settings.FLEET_PROFILE_CHANGED,
+    "NetworkAddedToProfile": decide_settings.PROFILE_NETWORKS_CHANGED,
+    "NetworkRemovedFromProfile": decide_settings.PROFILE_NETWORKS_CHANGED,
+}
+
+
+def _settings_step(
+    state: State, envelope: CommandEnvelope, result: list[EventEnvelope]
+) -> CommandEnvelope | None:
+    """The chunk of Settings Updates this decision calls for: the first, after a change of
+    the Sims' settings; the next, after a chunk with Sims after it."""
+    command = envelope.command
+    if isinstance(command, ScheduleSettingsUpdates):
+        chunk, more = decide_settings.chunk_of(state.accounts[envelope.account_sid], command)
+        if not more:
+            return None
+        step = replace(command, after=chunk[-1].sid, chunk=command.chunk + 1)
+        return _settings_envelope(envelope, step)
+    for event in result:
+        reason = _SETTINGS_CHANGES.get(event.type)
+        if reason is None:
+            continue
+        of_fleet = event.aggregate_type == "Fleet"
+        step = ScheduleSettingsUpdates(
+            cause=envelope.command_id,
+            reason=reason,
+            fleet=event.aggregate_id if of_fleet else None,
+            network_access_profile=None if of_fleet else event.aggregate_id,
+            size=decide_settings.CHUNK_SIZE,
+        )
+        return _settings_envelope(envelope, step)
+    return None
+
+
+def _settings_envelope(sender: CommandEnvelope, step: ScheduleSettingsUpdates):
+    # The id from the cause and the chunk number, not chained from the sender's id, which
+    # would grow with every chunk until the 200-character cut made them all one id.
+    command_id = f"{step.cause}:settings:{step.chunk}"
+    if len(command_id) > 200:
+        command_id = f"{sha256(step.cause.encode()).hexdigest()}:settings:{step.chunk}"
+    return CommandEnvelope(
+        command_id=command_id,
+        account_sid=sender.account_sid,
+        actor=sender.actor,
+        issued_at=sender.issued_at,
+        correlation_id=sender.correlation_id or step.cause,
+        command=step,
+    )
 
 
 def _envelope(cause: CommandEnvelope, account_sid: str, step: str, command: Command):

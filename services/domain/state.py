@@ -143,6 +143,16 @@ class EsimProfile(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     version: int
 
 
+class SettingsUpdate(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """A Settings Update the network has not finished with: its reports move it on. Only
+    these are state, like the device commands in flight."""
+
+    sid: str  # OB...
+    sim_sid: str
+    status: str
+    version: int
+
+
 class Account(msgspec.Struct, kw_only=True):
     """One tenant. Mutable containers, immutable records."""
 
@@ -158,6 +168,7 @@ class Account(msgspec.Struct, kw_only=True):
     fleets: dict[str, Fleet] = {}
     sims: dict[str, Sim] = {}
     commands: dict[str, DeviceCommand] = {}  # to_sim device commands in flight, by SID
+    settings_updates: dict[str, SettingsUpdate] = {}  # in flight, by SID
     esim_profiles: dict[str, EsimProfile] = {}  # eSIM Profiles in flight, by SID
     # unique_name -> sid, one index per resource type (names are unique per account and type)
     profile_names: dict[str, str] = {}
@@ -189,6 +200,7 @@ class Account(msgspec.Struct, kw_only=True):
             profiles=dict(self.profiles),
             fleets=dict(self.fleets),
             sims=dict(self.sims),
+            settings_updates=dict(self.settings_updates),
             commands=dict(self.commands),
             esim_profiles=dict(self.esim_profiles),
             profile_names=dict(self.profile_names),

@@ -2,8 +2,10 @@
 
 Out: a queued device command becomes the message the network sends to the device; its id is
 the command's SID, which receipts name; a new eSIM Profile becomes the SM-DP+'s reservation,
-and its reports come back as RecordEsimProfileReport for the profile's account. In: a receipt
-becomes RecordCommandReceipt for the command's account; a message a device sent becomes
+and its reports come back as RecordEsimProfileReport for the profile's account; a scheduled
+Settings Update becomes the settings the network brings to the SIM, its id the update's SID,
+and its reports come back as RecordSettingsUpdateStatus. In: a receipt becomes
+RecordCommandReceipt for the command's account; a message a device sent becomes
 ReceiveDeviceMessage, decided where its card is (the network knows the ICCID, not the
 account). Command ids derive from the network's own ids, so a report the network sends twice
 is one command to the processor.
@@ -17,6 +19,7 @@ from events.commands import (
     ReceiveDeviceMessage,
     RecordCommandReceipt,
     RecordEsimProfileReport,
+    RecordSettingsUpdateStatus,
 )
 from events.envelope import EventEnvelope
 from events.sids import OPERATOR_ACCOUNT_SID
@@ -55,6 +58,15 @@ def to_network(event: EventEnvelope) -> network.ToNetwork | None:
             generate_matching_id=p.generate_matching_id,
             requested_at=event.occurred_at,
         )
+    if event.type == "SettingsUpdateScheduled":
+        return network.SettingsToDevice(
+            message_id=event.aggregate_id,
+            account_sid=event.account_sid,
+            sim_sid=p.sim_sid,
+            iccid=p.iccid,
+            packages=[network.SettingsPackage(name=k.name, version=k.version) for k in p.packages],
+            sent_at=event.occurred_at,
+        )
     return None
 
 
@@ -68,6 +80,12 @@ def command_of(message: network.FromNetwork) -> CommandEnvelope:
             reason=message.reason,
         )
         return _envelope(f"receipt:{message.receipt_id}", message.account_sid, receipt, message)
+    if isinstance(message, network.SettingsReport):
+        report = RecordSettingsUpdateStatus(
+            settings_update=message.message_id, status=message.status, reason=message.reason
+        )
+        command_id = f"settings-report:{message.report_id}"
+        return _envelope(command_id, message.account_sid, report, message)
     if isinstance(message, network.EsimProfileReport):
         report = RecordEsimProfileReport(
             profile=message.message_id,

@@ -7,7 +7,16 @@ from collections.abc import Set
 from datetime import datetime
 from hashlib import sha256
 
-from events.network import EsimProfileReport, EsimReservation, Receipt, SmsToDevice, ToNetwork
+from events.network import (
+    EsimProfileReport,
+    EsimReservation,
+    FromNetwork,
+    Receipt,
+    SettingsReport,
+    SettingsToDevice,
+    SmsToDevice,
+    ToNetwork,
+)
 
 UNREACHABLE = "unreachable: the SIM is not attached to a network"
 # The simulated SM-DP+: where devices download the profiles it reserves.
@@ -74,14 +83,15 @@ def reserve(message: EsimReservation, now: datetime) -> list[EsimProfileReport]:
     ]
 
 
-def answer(
-    message: ToNetwork, unreachable: Set[str], now: datetime
-) -> list[Receipt | EsimProfileReport]:
+def answer(message: ToNetwork, unreachable: Set[str], now: datetime) -> list[FromNetwork]:
     """The receipts, in order: an unreachable SIM's message failed; an SMS is sent, then
     delivered; an IP datagram is sent to the device's address (UDP: nothing confirms it); an
-    eSIM Profile is reserved."""
+    eSIM Profile is reserved. Settings are reported in-progress, then successful (failed
+    when unreachable)."""
     if isinstance(message, EsimReservation):
         return reserve(message, now)
+    if isinstance(message, SettingsToDevice):
+        return _settings_reports(message, unreachable, now)
 
     def receipt(status: str, **fields: str) -> Receipt:
         return Receipt(
@@ -100,3 +110,23 @@ def answer(
     if isinstance(message, SmsToDevice):
         return [receipt("sent"), receipt("delivered")]
     return [receipt("sent", device_ip=device_ip(message.iccid))]
+
+
+def _settings_reports(
+    message: SettingsToDevice, unreachable: Set[str], now: datetime
+) -> list[SettingsReport]:
+    def report(status: str, **fields: str) -> SettingsReport:
+        return SettingsReport(
+            report_id=receipt_id(message.message_id, status),
+            message_id=message.message_id,
+            account_sid=message.account_sid,
+            sim_sid=message.sim_sid,
+            iccid=message.iccid,
+            status=status,
+            reported_at=now,
+            **fields,
+        )
+
+    if message.iccid in unreachable:
+        return [report("failed", reason=UNREACHABLE)]
+    return [report("in-progress"), report("successful")]

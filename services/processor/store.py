@@ -11,6 +11,7 @@ Changelog keys name one record each, so a batch writes only what it changed:
   f/<account>/<sid>      a Fleet                   s/<account>/<sid>  a Sim
   r/<account>/<sid>      a registration waiting    x/<account>/<sid>  a Sim that moved away
   d/<account>/<sid>      a device command in flight (deleted when it finishes)
+  u/<account>/<sid>      a Settings Update in flight (deleted when it finishes)
   e/<account>/<sid>      an eSIM Profile in flight (deleted when it finishes)
   n/<sid>                a Network (own fact)      c/<iccid>          a SIM card this partition
                                                                       is the one writer of
@@ -36,13 +37,14 @@ from services.domain.state import (
     Network,
     Profile,
     Registration,
+    SettingsUpdate,
     Sim,
     SimCard,
 )
 
 ACCOUNT, PROFILE, FLEET, SIM = b"a/", b"p/", b"f/", b"s/"
 REGISTRATION, DEPARTED, NETWORK, CARD = b"r/", b"x/", b"n/", b"c/"
-COMMAND, ESIM_PROFILE = b"d/", b"e/"
+COMMAND, ESIM_PROFILE, SETTINGS_UPDATE = b"d/", b"e/", b"u/"
 IP_ADDRESS = b"i/"
 _PREFIX_OF = {
     "Account": ACCOUNT,
@@ -51,6 +53,7 @@ _PREFIX_OF = {
     "Sim": SIM,
     "Network": NETWORK,
     "SimCard": CARD,
+    "SettingsUpdate": SETTINGS_UPDATE,
     "SmsCommand": COMMAND,
     "IpCommand": COMMAND,
     "IpAddress": IP_ADDRESS,
@@ -77,6 +80,7 @@ _DECODERS = {
         (SIM, Sim),
         (REGISTRATION, Registration),
         (DEPARTED, int),
+        (SETTINGS_UPDATE, SettingsUpdate),
         (NETWORK, Network),
         (CARD, SimCard),
         (COMMAND, DeviceCommand),
@@ -203,6 +207,7 @@ class PartitionState:
         records = {
             PROFILE: account.profiles,
             FLEET: account.fleets,
+            SETTINGS_UPDATE: account.settings_updates,
             SIM: account.sims,
             REGISTRATION: account.registrations,
             DEPARTED: account.departed,
@@ -247,6 +252,8 @@ class PartitionState:
                 account.sims[sid] = record
                 _index(account.sim_names, record)
                 account.sim_iccids[record.iccid] = sid
+            elif prefix == SETTINGS_UPDATE:
+                account.settings_updates[sid] = record
             elif prefix == REGISTRATION:
                 account.registrations[sid] = record
             elif prefix == COMMAND:

@@ -30,6 +30,7 @@ from services.projection.tables import (
     NETWORKS,
     PROFILE_NETWORKS,
     PROFILES,
+    SETTINGS_UPDATES,
     SIM_CARDS,
     SIM_IP_ADDRESSES,
     SIMS,
@@ -99,6 +100,7 @@ TABLE_OF = {
     "Sim": SIMS,
     "SmsCommand": SMS_COMMANDS,
     "IpCommand": IP_COMMANDS,
+    "SettingsUpdate": SETTINGS_UPDATES,
     "EsimProfile": ESIM_PROFILES,
 }
 # The one field whose column is named otherwise: a Sim's first registration is its row's

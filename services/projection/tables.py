@@ -112,6 +112,13 @@ ESIM_PROFILES = Table(
     ),
 )
 
+# 0012_settings_updates.sql; packages: [{"name": ..., "version": ...}] (jsonb)
+SETTINGS_UPDATES = Table(
+    "settings_updates",
+    ("sid",),
+    ("sid", "account_sid", "sim_sid", "iccid", "status", "packages", "date_completed", *_TIMES),
+)
+
 # One row per event: the audit trail (migrations/0004). log_partition and log_offset place the
 # event in the events topic; payload is the decoded payload, stored as jsonb.
 EVENT_HISTORY = Table(
@@ -147,6 +154,7 @@ TABLES: tuple[Table, ...] = (
     IP_COMMANDS,
     SIM_IP_ADDRESSES,
     IP_ADDRESSES,
+    SETTINGS_UPDATES,
     ESIM_PROFILES,
     EVENT_HISTORY,
 )

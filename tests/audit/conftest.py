@@ -28,6 +28,7 @@ from events.commands import (
     ReceiveDeviceMessage,
     RecordCommandReceipt,
     RecordEsimProfileReport,
+    RecordSettingsUpdateStatus,
     RegisterSim,
     RemoveNetworkFromProfile,
     ReserveSimCard,
@@ -121,7 +122,13 @@ async def _scenario(client: CommandClient, world: Audited) -> None:
     await do(CreateFleet(network_access_profile="nap-2", unique_name="fleet"), role="new_fleet")
     await do(RegisterSim(iccid=ICCID_1, registration_code=CODE_1), role="sim")
     await do(UpdateSim(sim=world.sids["sim"], unique_name="sim-1"))
-    await do(UpdateSim(sim="sim-1", fleet="fleet-old", status="ready"), actor="carol")
+    assigned = await do(UpdateSim(sim="sim-1", fleet="fleet-old", status="ready"), actor="carol")
+    # The Settings Update the assignment scheduled, moved on as the network reports it.
+    [update] = [e.aggregate_id for e in assigned.events if e.type == "SettingsUpdateScheduled"]
+    world.sids["settings_update"] = update
+    for status in ("in-progress", "successful"):
+        report = RecordSettingsUpdateStatus(settings_update=update, status=status)
+        await do(report, actor="network")
     await do(UpdateSim(sim="sim-1", callback_url="https://example.com/cb"))
     activate = client.envelope(UpdateSim(sim="sim-1", status="active"), account_sid=ACCOUNT_A)
     addressed = await client.expect(ACCOUNT_A, f"{activate.command_id}:ip-allocate:ip-record")

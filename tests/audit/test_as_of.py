@@ -11,7 +11,14 @@ import pytest
 
 from services.audit.as_of import resource_as_of
 from services.audit.fold import Fold
-from services.audit.resources import ESIM_PROFILE, FLEET, PROFILE, SIM, resource_view
+from services.audit.resources import (
+    ESIM_PROFILE,
+    FLEET,
+    PROFILE,
+    SETTINGS_UPDATE,
+    SIM,
+    resource_view,
+)
 from tests.audit.support import fleetstate
 from tests.domain.support import ACCOUNT_A, ACCOUNT_B
 
@@ -26,7 +33,7 @@ async def conn(audited):
 async def test_at_each_event_boundary_a_resource_is_the_fold_of_its_events_up_to_it(audited, conn):
     checked = 0
     kinds = (("fleet", FLEET), ("sim", SIM), ("profile", PROFILE), ("esim", ESIM_PROFILE))
-    for role, kind in kinds:
+    for role, kind in (*kinds, ("settings_update", SETTINGS_UPDATE)):
         aggregate_id = audited.sids[role]
         events = audited.events_of(aggregate_id)
         for k, (event, _) in enumerate(events):

@@ -9,7 +9,7 @@ import pytest
 
 from services.audit.field_changes import history_entries
 from services.audit.history import history, history_page
-from services.audit.resources import ESIM_PROFILE, FLEET, PROFILE, SIM
+from services.audit.resources import ESIM_PROFILE, FLEET, PROFILE, SETTINGS_UPDATE, SIM
 from tests.audit.support import fleetstate
 from tests.domain.support import ACCOUNT_A, ACCOUNT_B
 
@@ -44,7 +44,7 @@ async def test_a_fleets_history_is_its_events_in_order_with_who_changed_what(aud
 
 async def test_the_history_equals_the_one_folded_from_the_log_itself(audited, conn):
     kinds = (("fleet", FLEET), ("sim", SIM), ("profile", PROFILE), ("esim", ESIM_PROFILE))
-    for role, kind in kinds:
+    for role, kind in (*kinds, ("settings_update", SETTINGS_UPDATE)):
         aggregate_id = audited.sids[role]
         from_table = await history(conn, ACCOUNT_A, kind, aggregate_id)
         assert from_table == history_entries(audited.events_of(aggregate_id)), role
@@ -129,3 +129,21 @@ async def test_a_sims_history_shows_its_address_and_a_pool_with_none_free(audite
     )
     assert code == 0, output
     assert "IpAddressAllocated" in output and "IpAddressReleased" in output
+
+
+async def test_a_settings_updates_history_shows_each_status_the_network_reported(audited, conn):
+    update = audited.sids["settings_update"]
+    entries = await history(conn, ACCOUNT_A, SETTINGS_UPDATE, update)
+    assert [e.type for e in entries] == [
+        "SettingsUpdateScheduled",
+        "SettingsUpdateStatusChanged",
+        "SettingsUpdateStatusChanged",
+    ]
+    assert [changed(e)["status"] for e in entries] == [
+        (None, "scheduled"),
+        ("scheduled", "in-progress"),
+        ("in-progress", "successful"),
+    ]
+    completed = changed(entries[-1])["date_completed"]
+    assert (entries[-1].actor, completed[0], completed[1] is not None) == ("network", None, True)
+    assert await history(conn, ACCOUNT_B, SETTINGS_UPDATE, update) is None

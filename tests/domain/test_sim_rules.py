@@ -94,10 +94,15 @@ def test_activating_a_sim_without_a_fleet_is_rejected_with_83007(status):
 def test_a_fleet_given_in_the_same_request_counts_for_activation():
     world = World()
     events = run(world.state, UpdateSim(sim=world.sim, status="active", fleet="fleet"))
-    # Assigned first, then activated: every prefix of the log keeps the invariant.
-    assert [e.type for e in events] == ["SimAssignedToFleet", "SimStatusChanged"]
+    # Assigned first, then activated: every prefix of the log keeps the invariant. The new
+    # Fleet's settings are then scheduled for the SIM (decide_settings.py).
+    assert [e.type for e in events] == [
+        "SimAssignedToFleet",
+        "SimStatusChanged",
+        "SettingsUpdateScheduled",
+    ]
     # The Sim's versions 1 and 2: its registration requested, then recorded.
-    assert [e.aggregate_version for e in events] == [3, 4]
+    assert [e.aggregate_version for e in events[:2]] == [3, 4]
     assert status_of(world) == "active"
 
 
@@ -112,7 +117,7 @@ def test_an_active_sim_may_move_to_another_fleet():
     world = World()
     activate(world)
     other = aggregate_id(accepted(world.state, CreateFleet(network_access_profile="nap")))
-    (event,) = run(world.state, UpdateSim(sim=world.sim, fleet=other))
+    event, _settings = run(world.state, UpdateSim(sim=world.sim, fleet=other))
     assert (event.payload.from_fleet_sid, event.payload.to_fleet_sid) == (world.fleet, other)
 
 
@@ -230,8 +235,8 @@ def test_a_sim_sid_shaped_name_is_rejected_with_20001():
 def test_a_sim_can_be_addressed_by_its_unique_name():
     world = World()
     accepted(world.state, UpdateSim(sim=world.sim, unique_name="tracker"))
-    (event,) = run(world.state, UpdateSim(sim="tracker", fleet="fleet"))
-    assert event.aggregate_id == world.sim
+    event, settings = run(world.state, UpdateSim(sim="tracker", fleet="fleet"))
+    assert event.aggregate_id == settings.payload.sim_sid == world.sim
 
 
 def test_updating_an_unknown_sim_is_rejected_with_404_20404():
@@ -251,7 +256,11 @@ def test_a_callback_is_validated_and_recorded_with_the_change():
         world.state,
         UpdateSim(sim=world.sim, fleet="fleet", callback_url="https://cb.example/x"),
     )
-    assert [e.type for e in events] == ["SimCallbackChanged", "SimAssignedToFleet"]
+    assert [e.type for e in events] == [
+        "SimCallbackChanged",
+        "SimAssignedToFleet",
+        "SettingsUpdateScheduled",
+    ]
     assert (events[0].payload.url, events[0].payload.method) == ("https://cb.example/x", "POST")
 
 

@@ -1,6 +1,7 @@
 """The network gateway on the real broker, between the processor and the network simulator:
-device commands reach the network once each, receipts move them on, messages from devices
-reach their Sim's account, and a bad record from the network is dead-lettered, not fatal."""
+device commands and Settings Updates reach the network once each, its reports move them on,
+messages from devices reach their Sim's account, and a bad record from the network is
+dead-lettered, not fatal."""
 
 from __future__ import annotations
 
@@ -76,7 +77,13 @@ async def events_until(settings, done):
     return [decode_event(r.value) for r in records]
 
 
-def status_changes(events, sid: str) -> list[str]:
+def settings_updates(events) -> dict[str, str]:
+    """The Settings Update scheduled for each ICCID, by the ICCID."""
+    scheduled = (e for e in events if e.type == "SettingsUpdateScheduled")
+    return {e.payload.iccid: e.aggregate_id for e in scheduled}
+
+
+def status_changes(events, sid: str | None) -> list[str]:
     return [e.payload.to_status for e in events if e.aggregate_id == sid and "Status" in e.type]
 
 
@@ -100,10 +107,13 @@ async def test_commands_reach_the_network_and_its_receipts_move_them_on(
     sms_sid, ip_sid, lost_sid = (o.events[0].aggregate_id for o in (sms, ip, lost))
 
     def finished(events):
+        updates = settings_updates(events)
         return (
             "delivered" in status_changes(events, sms_sid)
             and "sent" in status_changes(events, ip_sid)
             and "failed" in status_changes(events, lost_sid)
+            and "successful" in status_changes(events, updates.get(ICCID))
+            and "failed" in status_changes(events, updates.get(UNREACHABLE_BY_FLAG))
         )
 
     events = await events_until(sim_settings, finished)
@@ -112,10 +122,18 @@ async def test_commands_reach_the_network_and_its_receipts_move_them_on(
     assert ip_sent.payload.device_ip  # the network said where the device is
     (failed,) = [e for e in events if e.aggregate_id == lost_sid and e.type.endswith("Changed")]
     assert "unreachable" in failed.payload.reason
-    # What the relay wrote: one message per command, to the network's topic.
-    out = await read_until(sim_settings, sim_settings.network_out_topic, lambda rs: len(rs) >= 3)
+    # Each Sim's assignment to the Fleet scheduled its settings, which the network reported.
+    updates = settings_updates(events)
+    assert status_changes(events, updates[ICCID]) == ["in-progress", "successful"]
+    (unreached,) = [e for e in events if e.aggregate_id == updates[UNREACHABLE_BY_FLAG]][1:]
+    assert "unreachable" in unreached.payload.reason
+    # What the relay wrote: one message per command and per Settings Update, to the network.
+    wanted = sorted([sms_sid, ip_sid, lost_sid, *updates.values()])
+    out = await read_until(
+        sim_settings, sim_settings.network_out_topic, lambda rs: len(rs) >= len(wanted)
+    )
     ids = [network.decode_to_network(r.value).message_id for r in out]
-    assert sorted(ids) == sorted([sms_sid, ip_sid, lost_sid])
+    assert sorted(ids) == wanted
 
 
 async def test_messages_from_devices_reach_their_sims_account(
@@ -182,6 +200,16 @@ async def test_a_killed_gateway_relays_every_command_exactly_once(
         return all("delivered" in status_changes(events, sid) for sid in sids)
 
     await events_until(sim_settings, all_delivered)
-    out = await read_until(sim_settings, sim_settings.network_out_topic, lambda rs: len(rs) >= 40)
-    ids = [network.decode_to_network(r.value).message_id for r in out]
-    assert sorted(ids) == sorted(sids)  # read_committed: no message twice, none lost
+
+    def message_ids(records) -> list[str]:
+        return [network.decode_to_network(r.value).message_id for r in records]
+
+    def commands(records) -> list[str]:
+        return [m for m in message_ids(records) if not m.startswith("OB")]
+
+    out = await read_until(
+        sim_settings, sim_settings.network_out_topic, lambda rs: len(commands(rs)) >= 40
+    )
+    assert sorted(commands(out)) == sorted(sids)  # read_committed: no message twice, none lost
+    # ... beside the Settings Update the Sim's assignment to its Fleet sent, once.
+    assert len([m for m in message_ids(out) if m.startswith("OB")]) == 1

@@ -19,6 +19,9 @@ from events.network import (
     IpToDevice,
     NetworkMessageError,
     Receipt,
+    SettingsPackage,
+    SettingsReport,
+    SettingsToDevice,
     SmsFromDevice,
     SmsToDevice,
     decode_from_network,
@@ -100,12 +103,38 @@ ip_from_device = st.builds(
 )
 
 
-@given(st.one_of(sms_to_device, ip_to_device))
+settings_to_device = st.builds(
+    SettingsToDevice,
+    message_id=sids("OB"),
+    account_sid=sids("AC"),
+    sim_sid=sids("HS"),
+    iccid=iccids,
+    packages=st.lists(st.builds(SettingsPackage, name=sids("HA"), version=st.text()), max_size=3),
+    sent_at=moments,
+)
+
+
+@st.composite
+def settings_reports(draw) -> SettingsReport:
+    status = draw(st.sampled_from(["in-progress", "successful", "failed"]))
+    return SettingsReport(
+        report_id=draw(network_ids),
+        message_id=draw(sids("OB")),
+        account_sid=draw(sids("AC")),
+        sim_sid=draw(sids("HS")),
+        iccid=draw(iccids),
+        status=status,
+        reported_at=draw(moments),
+        reason=draw(st.text(min_size=1)) if status == "failed" else None,
+    )
+
+
+@given(st.one_of(sms_to_device, ip_to_device, settings_to_device))
 def test_every_message_to_the_network_survives_encoding(message):
     assert decode_to_network(encode(message)) == message
 
 
-@given(st.one_of(receipts(), sms_from_device, ip_from_device))
+@given(st.one_of(receipts(), sms_from_device, ip_from_device, settings_reports()))
 def test_every_message_from_the_network_survives_encoding(message):
     assert decode_from_network(encode(message)) == message
 
@@ -141,6 +170,23 @@ RECEIPT = Receipt(
     reported_at=NOW,
     device_ip="10.64.0.1",
 )
+SETTINGS = SettingsToDevice(
+    message_id="OB" + "a" * 32,
+    account_sid="AC" + "b" * 32,
+    sim_sid="HS" + "c" * 32,
+    iccid="8901260000000000001",
+    packages=[SettingsPackage(name="HA" + "d" * 32, version="0123456789ab")],
+    sent_at=NOW,
+)
+REPORT = SettingsReport(
+    report_id="s1",
+    message_id="OB" + "a" * 32,
+    account_sid="AC" + "b" * 32,
+    sim_sid="HS" + "c" * 32,
+    iccid="8901260000000000001",
+    status="in-progress",
+    reported_at=NOW,
+)
 IP_FROM = IpFromDevice(
     message_id="m1",
     iccid="8901260000000000001",
@@ -160,7 +206,7 @@ IP_FROM = IpFromDevice(
         (b'{"payload": "x"}', 'the message has no "type"'),
         (
             as_json(SMS, type="mms"),
-            "unknown type 'mms' (messages to the network are: sms, ip, esim_reservation)",
+            "unknown type 'mms' (messages to the network are: sms, ip, esim_reservation, settings)",
         ),
         (as_json(SMS, type="receipt"), "type 'receipt' is not a message to the network"),
         (as_json(SMS, type=7), "unknown type 7"),
@@ -174,6 +220,9 @@ IP_FROM = IpFromDevice(
         (as_json(SMS, iccid="8901260000000000001\n"), "iccid '8901260000000000001\\n' is not"),
         (as_json(SMS, message_id="HG" + "a" * 32), "at `$.message_id`"),
         (as_json(SMS, account_sid="AC" + "b" * 32 + "\n"), "account_sid"),
+        (as_json(SETTINGS, message_id="HC" + "a" * 32), "at `$.message_id`"),
+        (as_json(SETTINGS, packages=[{"name": "HA"}]), "missing required field `version`"),
+        (as_json(SETTINGS, packages=DROP), "missing required field `packages`"),
     ],
 )
 def test_a_malformed_message_to_the_network_is_refused_with_its_reason(data, reason):
@@ -212,6 +261,10 @@ def test_a_binary_ip_command_must_carry_base64():
         (as_json(RECEIPT, device_ip="10.64.0.256"), "device_ip '10.64.0.256' is not an IP"),
         (as_json(RECEIPT, receipt_id=""), "at `$.receipt_id`"),
         (as_json(RECEIPT, reported_at="yesterday"), "at `$.reported_at`"),
+        (as_json(REPORT, status="sent"), "at `$.status`"),
+        (as_json(REPORT, status="failed"), "a failed report needs a reason"),
+        (as_json(REPORT, reason="why not"), "an in-progress report has no reason"),
+        (as_json(REPORT, message_id="HC" + "a" * 32), "at `$.message_id`"),
         (as_json(IP_FROM, payload="!!"), "payload is not base64"),
         (as_json(IP_FROM, device_port=65536), "at `$.device_port`"),
         (as_json(IP_FROM, device_port=-1), "at `$.device_port`"),

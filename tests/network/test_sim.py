@@ -14,6 +14,8 @@ from events.network import (
     IpFromDevice,
     IpToDevice,
     Receipt,
+    SettingsPackage,
+    SettingsToDevice,
     SmsFromDevice,
     SmsToDevice,
     decode_from_network,
@@ -49,6 +51,17 @@ def ip(iccid: str = ICCID) -> IpToDevice:
         device_port=4242,
         payload_type="binary",
         payload=base64.b64encode(b"\x00\x01reboot").decode(),
+        sent_at=datetime.now(UTC),
+    )
+
+
+def settings_update(iccid: str = ICCID) -> SettingsToDevice:
+    return SettingsToDevice(
+        message_id="OB" + uuid.uuid4().hex,
+        account_sid=ACCOUNT,
+        sim_sid=SIM,
+        iccid=iccid,
+        packages=[SettingsPackage(name="HA" + "3" * 32, version="0123456789ab")],
         sent_at=datetime.now(UTC),
     )
 
@@ -99,6 +112,19 @@ async def test_messages_to_an_unreachable_sim_fail_with_the_reason(sim_settings,
         assert receipt.status == "failed"
         assert receipt.reason == UNREACHABLE
         assert receipt.device_ip is None
+
+
+async def test_settings_are_reported_in_progress_then_successful_or_failed_when_unreachable(
+    sim_settings, network_sim
+):
+    reachable, unreachable = settings_update(), settings_update(UNREACHABLE_BY_FLAG)
+    await send_out(sim_settings, reachable, unreachable)
+    wanted = {reachable.message_id: 2, unreachable.message_id: 1}
+    reports = await receipts_until(sim_settings, wanted)
+    assert [r.status for r in reports[reachable.message_id]] == ["in-progress", "successful"]
+    assert {r.reason for r in reports[reachable.message_id]} == {None}
+    [failed] = reports[unreachable.message_id]
+    assert (failed.status, failed.reason, failed.sim_sid) == ("failed", UNREACHABLE, SIM)
 
 
 async def test_an_ip_command_is_sent_to_the_devices_own_address(sim_settings, network_sim):

@@ -22,6 +22,7 @@ from events.commands import (
     ProvisionNetwork,
     ProvisionSimCard,
     RecordEsimProfileReport,
+    RecordSettingsUpdateStatus,
     RegisterSim,
     RemoveNetworkFromProfile,
     ResumeSimData,
@@ -64,6 +65,7 @@ STEPS = {
     "MoveSimOut",
     "AllocateIpAddress",
     "RecordSimIpAddress",
+    "ScheduleSettingsUpdates",
 }
 
 
@@ -86,6 +88,9 @@ def scenario(network: str) -> list[tuple[str, object]]:
         (A, UpdateSim(sim="<sim>", account=C)),
         (A, RegisterSim(iccid=ICCID, registration_code=CODE)),
         (A, UpdateSim(sim="<sim>", fleet="fleet", status="ready")),
+        # The Sim's Fleet's profile changes: a step schedules its Settings Update.
+        (A, AddNetworkToProfile(network_access_profile="nap-2", network=network)),
+        (A, RecordSettingsUpdateStatus(settings_update="<update>", status="successful")),
         (A, ActivateSimOnDataUsage(sim="<sim>", data_used=300_000)),
         (A, SuspendSimData(sim="<sim>", data_used=6_000_000, data_limit=5, **NOVEMBER)),
         (
@@ -120,13 +125,15 @@ async def test_a_failed_commit_of_any_command_leaves_the_state_equal_to_the_fold
                 timeout=60,
             )
         ).events
-        sim = profile = None
+        sim = profile = update = None
         sent = []
         for account, command in scenario(provisioned.aggregate_id):
             if getattr(command, "sim", None) == "<sim>":
                 command = type(command)(**{**_fields(command), "sim": sim})
             if getattr(command, "profile", None) == "<profile>":
                 command = type(command)(**{**_fields(command), "profile": profile})
+            if getattr(command, "settings_update", None) == "<update>":
+                command = type(command)(**{**_fields(command), "settings_update": update})
             envelope = client.envelope(command, account_sid=account)
             addressed = None
             if isinstance(command, ActivateSimOnDataUsage):  # its address comes in steps
@@ -141,6 +148,9 @@ async def test_a_failed_commit_of_any_command_leaves_the_state_equal_to_the_fold
                 sim = outcome.events[0].aggregate_id
             if isinstance(command, CreateEsimProfile):
                 profile = outcome.events[0].aggregate_id
+            for event in outcome.events:
+                if event.type == "SettingsUpdateScheduled":
+                    update = event.aggregate_id  # the assignment's
             sent.append((envelope, outcome))
         # Every type had a commit fail, and was then decided once, against committed state.
         sent_types = {type(e.command).__name__ for e, _ in sent} | {"ProvisionNetwork"}

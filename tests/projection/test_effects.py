@@ -7,7 +7,15 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from services.domain import effects
-from services.domain.state import Account, DeviceCommand, EsimProfile, Fleet, Profile, Sim
+from services.domain.state import (
+    Account,
+    DeviceCommand,
+    EsimProfile,
+    Fleet,
+    Profile,
+    SettingsUpdate,
+    Sim,
+)
 from services.projection.changes import TABLE_OF
 from tests.projection.test_changes import busy_world, moved_world, project
 
@@ -19,12 +27,21 @@ RECORD_OF = {
     "SmsCommand": DeviceCommand,
     "IpCommand": DeviceCommand,
     "EsimProfile": EsimProfile,
+    "SettingsUpdate": SettingsUpdate,
 }
 COLUMN_OF = {"registered_at": "date_created"}  # the one field named otherwise in its row
 
 
 def _aggregate(event_type: type) -> str:
-    kinds = ("NetworkAccessProfile", "Fleet", "SmsCommand", "IpCommand", "EsimProfile", "Sim")
+    kinds = (
+        "NetworkAccessProfile",
+        "Fleet",
+        "SmsCommand",
+        "IpCommand",
+        "EsimProfile",
+        "SettingsUpdate",
+        "Sim",
+    )
     for kind in kinds:
         if event_type.__name__.startswith(kind):
             return kind
