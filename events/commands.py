@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from events.ip_pools import registry_key
 from events.refs import EventRef
 
 UtcDatetime = Annotated[datetime, Meta(tz=True)]
@@ -186,6 +187,47 @@ class RefuseSimMove(BaseCommand):
     sim: str
     request_id: str
     message: str
+
+
+# The address registry (services/domain/decide_ip.py): one writer per pool's addresses, keyed
+# by the registry block of the pool (events.ip_pools.registry_key). An account asks for an
+# address when a Sim becomes active and gives it back when it stops being active.
+
+
+class AllocateIpAddress(BaseCommand):
+    """Account -> registry: an address of this pool for this active Sim. The pool is chosen
+    when asked and travels with the request, so a later change of the setting moves nothing."""
+
+    pool: str
+    sim: str
+    request_id: str  # the command that made the Sim active
+
+
+class ReleaseIpAddress(BaseCommand):
+    """Account -> registry: this Sim holds the address it got for this request no more."""
+
+    address: str
+    sim: str
+    request_id: str  # the activation it was allocated for: a stale release frees nothing
+    reason: str
+
+
+class RecordSimIpAddress(BaseCommand):
+    """Registry -> account: this address is the Sim's."""
+
+    sim: str
+    address: str
+    pool: str
+    request_id: str
+
+
+class RecordSimIpAddressUnavailable(BaseCommand):
+    """Registry -> account: the pool had no free address for the Sim."""
+
+    sim: str
+    pool: str
+    request_id: str
+    reason: str
 
 
 # --- Network Access Profiles --------------------------------------------------------------
@@ -454,6 +496,10 @@ Command = (
     | MoveSimIn
     | MoveSimOut
     | RefuseSimMove
+    | AllocateIpAddress
+    | ReleaseIpAddress
+    | RecordSimIpAddress
+    | RecordSimIpAddressUnavailable
     | CreateNetworkAccessProfile
     | UpdateNetworkAccessProfile
     | AddNetworkToProfile
@@ -507,6 +553,10 @@ PROCESS_STEPS = (
     MoveSimOut,
     RefuseSimMove,
     RecordMessageFromSim,
+    AllocateIpAddress,
+    ReleaseIpAddress,
+    RecordSimIpAddress,
+    RecordSimIpAddressUnavailable,
     ClaimEsimCard,
     CompleteEsimProfile,
     RefuseEsimCard,
@@ -559,8 +609,18 @@ CARD_COMMANDS = (
 )
 
 
+# Commands about addresses, decided by the partition of their registry block: its one writer.
+IP_COMMANDS = (AllocateIpAddress, ReleaseIpAddress)
+
+
 def partition_key(envelope: CommandEnvelope) -> str:
     """The record key a command is sent with, which picks its partition: the ICCID for a
-    card's commands, the account for every other."""
+    card's commands, the registry block for an address's, the account for every other."""
     command = envelope.command
-    return command.iccid if isinstance(command, CARD_COMMANDS) else envelope.account_sid
+    if isinstance(command, CARD_COMMANDS):
+        return command.iccid
+    if isinstance(command, AllocateIpAddress):
+        return registry_key(command.pool)
+    if isinstance(command, ReleaseIpAddress):
+        return registry_key(command.address)
+    return envelope.account_sid

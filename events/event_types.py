@@ -94,6 +94,24 @@ class SimCardTransferred(BaseEvent):
     to_account_sid: str
 
 
+# --- the address registry: one writer per registry block (events.ip_pools.registry_key) -------
+# Envelope: aggregate IpAddress, aggregate_id the address, account_sid the account that asked.
+
+
+class IpAddressAllocated(BaseEvent):
+    """The address is this Sim's until released: never two Sims' at once."""
+
+    sim_sid: str
+    pool: str  # the pool it came from, as asked: a replay needs no setting
+    request_id: str  # the command that made the Sim active
+
+
+class IpAddressReleased(BaseEvent):
+    sim_sid: str
+    request_id: str  # the activation it had been allocated for
+    reason: str
+
+
 # --- Network Access Profiles -----------------------------------------------------------------
 
 
@@ -238,6 +256,32 @@ class SimStatusChanged(BaseEvent):
     # A requested change calls the Sim's CallbackUrl once made (absent from older events).
     callback_url: str | None = None
     callback_method: str | None = None
+
+
+class SimIpAddressAssigned(BaseEvent):
+    """The active Sim has this address (the registry allocated it)."""
+
+    ip_address: str
+    ip_address_version: str  # IPv4 | IPv6 (Twilio's enum)
+    pool: str
+    request_id: str  # the activation it was allocated for
+
+
+class SimIpAddressReleased(BaseEvent):
+    """The Sim stopped being active: its address goes back to its pool."""
+
+    ip_address: str
+    pool: str
+    request_id: str  # the activation it was allocated for
+    reason: str
+
+
+class SimIpAddressUnavailable(BaseEvent):
+    """The Sim became active but got no address: its pool had none free."""
+
+    pool: str
+    request_id: str  # the activation that found no address
+    reason: str
 
 
 class SimCallbackChanged(BaseEvent):
@@ -412,6 +456,8 @@ Event = (
     | SimCardReservationReleased
     | SimCardAssigned
     | SimCardTransferred
+    | IpAddressAllocated
+    | IpAddressReleased
     | NetworkAccessProfileCreated
     | NetworkAccessProfileRenamed
     | NetworkAddedToProfile
@@ -435,6 +481,9 @@ Event = (
     | SimAssignedToFleet
     | SimStatusChanged
     | SimCallbackChanged
+    | SimIpAddressAssigned
+    | SimIpAddressReleased
+    | SimIpAddressUnavailable
     | SimDataSuspended
     | SimDataResumed
     | SmsCommandQueued

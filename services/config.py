@@ -9,6 +9,7 @@ from typing import Literal
 import msgspec
 
 from events.iccid import iccid_is_valid
+from events.ip_pools import DEFAULT_POOL, IpPools, PoolError
 from events.kafka_security import KafkaSecurity, KafkaSecurityError
 from services.delivery.sealing import SealError, TokenSeal, parse_keys
 from services.delivery.target import Policy
@@ -113,6 +114,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # (comma-separated), or a file holding them; see services/delivery/sealing.py.
     token_keys: str = ""
     token_keys_file: str = ""
+    # Address pools of active Sims (events/ip_pools.py): a CIDR for every account, and
+    # `AC...=CIDR` entries for some, comma-separated. Pools may overlap or be shared.
+    ip_pools: str = DEFAULT_POOL
 
 
 # Environment variable -> field. Kept explicit so the README table and the code agree.
@@ -137,6 +141,7 @@ ENVIRONMENT = {
     "FLEETSTATE_USAGE_DLQ_TOPIC": "usage_dlq_topic",
     "FLEETSTATE_USAGE_CHANGELOG_TOPIC": "usage_changelog_topic",
     "FLEETSTATE_BILLING_PERIOD": "billing_period",
+    "FLEETSTATE_IP_POOLS": "ip_pools",
     "FLEETSTATE_USAGE_DEDUP_PERIODS": "usage_dedup_periods",
     "FLEETSTATE_NETWORK_OUT_TOPIC": "network_out_topic",
     "FLEETSTATE_NETWORK_IN_TOPIC": "network_in_topic",
@@ -252,6 +257,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         BillingPeriod.parse(settings.billing_period)
     except ValueError as exc:
         raise ConfigError(f"invalid FLEETSTATE_BILLING_PERIOD: {exc}") from None
+    try:
+        ip_pools_of(settings)
+    except PoolError as exc:
+        raise ConfigError(f"invalid FLEETSTATE_IP_POOLS: {exc}") from None
     _check_webhooks(settings)
     keys = token_keys_of(settings)
     if keys:
@@ -282,6 +291,10 @@ def _check_webhooks(settings: Settings) -> None:
         )
     if settings.webhook_retry_horizon_hours <= 0:
         raise ConfigError("FLEETSTATE_WEBHOOK_RETRY_HORIZON_HOURS must be more than 0")
+
+
+def ip_pools_of(settings: Settings) -> IpPools:
+    return IpPools.parse(settings.ip_pools)
 
 
 def token_keys_of(settings: Settings) -> list[str]:

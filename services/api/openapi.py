@@ -20,6 +20,7 @@ from services.api import (
     esim_profiles,
     fleets,
     forms,
+    ip_addresses,
     networks,
     pages,
     profiles,
@@ -58,6 +59,8 @@ _STRUCTS = (
     audit_routes.ResourceEventPage,
     billing_periods.BillingPeriodResource,
     billing_periods.BillingPeriodPage,
+    ip_addresses.SimIpAddress,
+    ip_addresses.SimIpAddressPage,
 )
 _REF = "#/components/schemas/{name}"
 
@@ -355,6 +358,14 @@ def build_document() -> dict:
                 "List the periods a Sim is billed for (ready or active in them)",
                 billing_periods.BillingPeriodPage,
                 (audit_routes.AS_OF,),
+                path_params=("SimSid",),
+            )
+        },
+        "/v1/Sims/{SimSid}/IpAddresses": {
+            "get": _list(
+                "ListSimIpAddress",
+                "List the IP addresses of a Sim (an active Sim's, once allocated)",
+                ip_addresses.SimIpAddressPage,
                 path_params=("SimSid",),
             )
         },

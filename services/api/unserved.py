@@ -16,13 +16,7 @@ from services.api.errors import error_response
 NOT_SERVED_CODE = 20501
 
 # (path as Litestar routes it, methods, why): remove an entry when its operation is served.
-UNSERVED: list[tuple[str, tuple[str, ...], str]] = [
-    (
-        "/v1/Sims/{sid:str}/IpAddresses",
-        ("GET",),
-        "a Sim's IP addresses are not served by fleetstate yet",
-    ),
-]
+UNSERVED: list[tuple[str, tuple[str, ...], str]] = []
 
 
 def _handler(path: str, methods: tuple[str, ...], why: str):

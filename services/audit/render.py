@@ -85,7 +85,9 @@ def history_table(title: str, entries: list[HistoryEntry]) -> Table:
             changes = "\n".join(f"{c.field}: {show(c.new)}" for c in entry.changes)
         else:
             changes = "\n".join(f"{c.field}: {show(c.old)} -> {show(c.new)}" for c in entry.changes)
-        changes = changes or "(no visible field changed)"
+        # A fact that changes no field may still say why (an activation without an address).
+        reason = entry.payload.get("reason") if isinstance(entry.payload, dict) else None
+        changes = changes or (f"reason: {reason}" if reason else "(no visible field changed)")
         if entry.webhook is not None:
             d = entry.webhook
             changes += (

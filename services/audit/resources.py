@@ -7,6 +7,7 @@ after each event.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, NamedTuple
 
 from events.sids import is_sid
@@ -15,12 +16,14 @@ from services.projection.tables import (
     ACCOUNTS,
     ESIM_PROFILES,
     FLEETS,
+    IP_ADDRESSES,
     IP_COMMANDS,
     NETWORKS,
     PROFILE_NETWORKS,
     PROFILES,
     SETTINGS_UPDATES,
     SIM_CARDS,
+    SIM_IP_ADDRESSES,
     SIMS,
     SMS_COMMANDS,
     Table,
@@ -37,7 +40,8 @@ class Kind(NamedTuple):
 
 
 FLEET = Kind("Fleet", "fleet", "HF", FLEETS, {}, True)
-SIM = Kind("Sim", "sim", "HS", SIMS, {}, True)
+# A Sim's view holds the address it has while active (its IpAddresses).
+SIM = Kind("Sim", "sim", "HS", SIMS, {"ip_addresses": SIM_IP_ADDRESSES}, True)
 PROFILE = Kind(
     "NetworkAccessProfile", "profile", "HA", PROFILES, {"networks": PROFILE_NETWORKS}, True
 )
@@ -49,6 +53,9 @@ IP_COMMAND = Kind("IpCommand", "ip-command", "HG", IP_COMMANDS, {}, False)
 ESIM_PROFILE = Kind("EsimProfile", "esim-profile", "HP", ESIM_PROFILES, {}, False)
 SETTINGS_UPDATE = Kind("SettingsUpdate", "settings-update", "OB", SETTINGS_UPDATES, {}, False)
 
+# An address of the registry, named by itself: who holds it (the registry's one writer).
+IP_ADDRESS = Kind("IpAddress", "ip-address", None, IP_ADDRESSES, {}, False)
+
 KINDS: tuple[Kind, ...] = (
     FLEET,
     SIM,
@@ -58,6 +65,7 @@ KINDS: tuple[Kind, ...] = (
     ACCOUNT,
     SMS_COMMAND,
     IP_COMMAND,
+    IP_ADDRESS,
     ESIM_PROFILE,
     SETTINGS_UPDATE,
 )
@@ -73,7 +81,16 @@ def kind_of_sid(ref: str) -> Kind | None:
             return kind
     if ref.startswith("89") and ref.isdigit() and 18 <= len(ref) <= 22:
         return SIM_CARD
+    if _is_ipv4(ref):
+        return IP_ADDRESS
     return None
+
+
+def _is_ipv4(ref: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(ref), ipaddress.IPv4Address)
+    except ValueError:
+        return False
 
 
 def names_itself(kind: Kind, ref: str) -> bool:

@@ -30,6 +30,7 @@ from services.domain.decide_card import CARD_HANDLERS, OPERATOR_CARD_HANDLERS
 from services.domain.decide_device import CARD_DEVICE_HANDLERS, DEVICE_HANDLERS
 from services.domain.decide_esim import CARD_ESIM_HANDLERS, ESIM_HANDLERS
 from services.domain.decide_fleet import FLEET_HANDLERS
+from services.domain.decide_ip import IP_REGISTRY_HANDLERS, IP_SIM_HANDLERS
 from services.domain.decide_operator import ACCOUNT_HANDLERS, OPERATOR_HANDLERS
 from services.domain.decide_profile import PROFILE_HANDLERS
 from services.domain.decide_settings import SETTINGS_HANDLERS
@@ -48,14 +49,17 @@ _TENANT_HANDLERS: dict[type, Handler] = {
     **SIM_HANDLERS,
     **USAGE_HANDLERS,
     **DEVICE_HANDLERS,
+    **IP_SIM_HANDLERS,
     **ESIM_HANDLERS,
     **SETTINGS_HANDLERS,
 }
-# Decided where the card is (the partition of its ICCID), whoever's account asked.
+# Decided where the card is (the partition of its ICCID), or the address (the partition of its
+# registry block), whoever's account asked.
 _CARD_HANDLERS: dict[type, Handler] = {
     **CARD_HANDLERS,
     **CARD_DEVICE_HANDLERS,
     **CARD_ESIM_HANDLERS,
+    **IP_REGISTRY_HANDLERS,
 }
 _OPERATOR_HANDLERS: dict[type, Handler] = {**OPERATOR_HANDLERS, **OPERATOR_CARD_HANDLERS}
 # What a closed account still decides: the steps of processes it began while open (a card must

@@ -58,6 +58,7 @@ from events.event_types import (
 from events.sids import SIM, derive_sid
 from services.domain import decide_settings as settings
 from services.domain import rejections, rules
+from services.domain.decide_ip import release_on_leaving_active
 from services.domain.emit import Emitter
 from services.domain.rejections import Rejected, invalid
 from services.domain.state import Account, State
@@ -262,6 +263,8 @@ def update_sim(state: State, account: Account, cmd: UpdateSim, out: Emitter) -> 
         # The Sim's settings are its new Fleet's now: the network is to bring them to it.
         fleet = account.fleets[fleet_sid]
         settings.schedule(account, sim, fleet, settings.FLEET_ASSIGNED, out, out.command.command_id)
+    if status_changes:
+        release_on_leaving_active(sim, status, out)
 
 
 SIM_HANDLERS = {

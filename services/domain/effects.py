@@ -116,11 +116,23 @@ SETS: dict[type, Effect] = {
     ev.FleetIpCommandsMethodChanged: lambda e: {"ip_commands_method": e.payload.to_method},
     ev.SimRenamed: lambda e: {"unique_name": e.payload.to_unique_name},
     ev.SimAssignedToFleet: lambda e: {"fleet_sid": e.payload.to_fleet_sid},
-    ev.SimStatusChanged: lambda e: {"status": e.payload.to_status},
+    ev.SimStatusChanged: lambda e: {
+        "status": e.payload.to_status,
+        # The activation whose address the Sim takes (services/domain/decide_ip.py).
+        "activated_by": e.command_id if e.payload.to_status == "active" else None,
+    },
     ev.SimCallbackChanged: lambda e: {
         "callback_url": e.payload.url,
         "callback_method": e.payload.method,
     },
+    # The address an active Sim holds, and the pool it goes back to.
+    ev.SimIpAddressAssigned: lambda e: {
+        "ip_address": e.payload.ip_address,
+        "ip_pool": e.payload.pool,
+        "ip_request": e.payload.request_id,
+    },
+    ev.SimIpAddressReleased: lambda e: {"ip_address": None, "ip_pool": None, "ip_request": None},
+    ev.SimIpAddressUnavailable: lambda e: {},  # a fact of its history: no field changes
     ev.SimDataSuspended: lambda e: {"data_suspended": True},
     ev.SimDataResumed: lambda e: {"data_suspended": False},
     # While a Sim moves nothing else may change it; its answer is the asking command's.

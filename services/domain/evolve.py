@@ -23,6 +23,8 @@ from services.domain.state import (
     DeviceCommand,
     EsimProfile,
     Fleet,
+    IpClaim,
+    IpLease,
     Network,
     Profile,
     Registration,
@@ -161,6 +163,25 @@ def _card_set(**holders):
     return apply
 
 
+def _ip_address_allocated(state: State, account: Account, e: EventEnvelope) -> None:
+    holder = IpClaim(e.account_sid, e.payload.sim_sid, e.payload.request_id)
+    state.ip_addresses[e.aggregate_id] = IpLease(
+        address=e.aggregate_id, version=e.aggregate_version, holder=holder, pool=e.payload.pool
+    )
+    state.ip_holders[CardHolder(e.account_sid, e.payload.sim_sid)] = e.aggregate_id
+
+
+def _ip_address_released(state: State, account: Account, e: EventEnvelope) -> None:
+    lease = state.ip_addresses[e.aggregate_id]
+    if lease.holder is not None:
+        sim = CardHolder(lease.holder.account_sid, lease.holder.sim_sid)
+        if state.ip_holders.get(sim) == e.aggregate_id:
+            del state.ip_holders[sim]
+    state.ip_addresses[e.aggregate_id] = replace(
+        lease, version=e.aggregate_version, holder=None, pool=None
+    )
+
+
 def _profile_networks(change: Callable[[tuple[str, ...], str], tuple[str, ...]]):
     def apply(state: State, account: Account, e: EventEnvelope) -> None:
         profile = account.profiles[e.aggregate_id]
@@ -258,6 +279,8 @@ _HANDLERS: dict[type, Callable[[State, Account, EventEnvelope], None]] = {
     ev.SimCardReservationReleased: _card_set(reserved_for=None),
     ev.SimCardAssigned: _card_set(owner="sim", reserved_for=None),
     ev.SimCardTransferred: _card_set(owner="to"),
+    ev.IpAddressAllocated: _ip_address_allocated,
+    ev.IpAddressReleased: _ip_address_released,
     ev.NetworkAddedToProfile: _profile_networks(lambda sids, sid: (*sids, sid)),
     ev.NetworkRemovedFromProfile: _profile_networks(
         lambda sids, sid: tuple(n for n in sids if n != sid)
@@ -297,6 +320,8 @@ def aggregate_version(state: State, event: EventEnvelope) -> int:
         record = state.networks.get(sid)
     elif kind == "SimCard":
         record = state.sim_cards.get(sid)
+    elif kind == "IpAddress":
+        record = state.ip_addresses.get(sid)
     else:
         account = state.peek_account(event.account_sid)
         if account is None:

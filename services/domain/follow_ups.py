@@ -16,6 +16,15 @@ Moving a new Sim from A to its subaccount B:
   B: MoveSimIn -> SimMovedIn                         => MoveSimOut to A
   A: MoveSimOut -> SimMovedOut *; RefuseSimMove -> SimMoveRefused *
 A subaccount: CreateAccount(parent P) -> AccountCreated => AdoptSubaccount to P.
+An address for an active Sim (account A, the registry R of its pool's block):
+  A: UpdateSim / ActivateSimOnDataUsage -> SimStatusChanged to active => AllocateIpAddress to R
+  R: AllocateIpAddress -> IpAddressAllocated          => RecordSimIpAddress to A
+     AllocateIpAddress refused (no free address)      => RecordSimIpAddressUnavailable to A
+  A: RecordSimIpAddress -> SimIpAddressAssigned; RecordSimIpAddressUnavailable ->
+     SimIpAddressUnavailable; the Sim no longer active (nothing recorded) => ReleaseIpAddress to R
+  A: SimStatusChanged from active + SimIpAddressReleased => ReleaseIpAddress to R
+  R: ReleaseIpAddress -> IpAddressReleased
+The pool is the setting's for A when the Sim becomes active, and travels with every step.
 An eSIM Profile the SM-DP+ made available (its ICCID a new card; decide_esim.py), each step
 also sent again when its command is asked again:
   A: RecordEsimProfileReport(available), accepted    => ClaimEsimCard to C
@@ -50,6 +59,7 @@ from msgspec.structs import replace
 from events.commands import (
     AbandonSimRegistration,
     AdoptSubaccount,
+    AllocateIpAddress,
     ClaimEsimCard,
     Command,
     CommandEnvelope,
@@ -61,10 +71,13 @@ from events.commands import (
     ReceiveDeviceMessage,
     RecordEsimProfileReport,
     RecordMessageFromSim,
+    RecordSimIpAddress,
+    RecordSimIpAddressUnavailable,
     RefuseEsimCard,
     RefuseSimMove,
     RefuseSimRegistration,
     RegisterSim,
+    ReleaseIpAddress,
     ReleaseSimCard,
     ReserveSimCard,
     ScheduleSettingsUpdates,
@@ -72,18 +85,26 @@ from events.commands import (
     UpdateSim,
 )
 from events.envelope import EventEnvelope, Rejection
+from events.ip_pools import IpPools
 from events.refs import EventRef
 from events.sids import SIM, derive_sid
 from services.domain import decide_settings
 from services.domain.decide_esim import sim_of
-from services.domain.state import CardHolder, State
+from services.domain.state import CardHolder, IpClaim, State
+
+NO_LONGER_ACTIVE = "the Sim was no longer active by the activation this address came for"
 
 
 def follow_ups(
-    state: State, envelope: CommandEnvelope, result: list[EventEnvelope] | Rejection
+    state: State,
+    envelope: CommandEnvelope,
+    result: list[EventEnvelope] | Rejection,
+    pools: IpPools = IpPools(),
 ) -> list[CommandEnvelope]:
     """The commands `envelope`'s decision sends to other partitions; `state` is the state
-    right after it. A MoveSimOut still lacks where its SimMovedIn is: see `placed`."""
+    right after it, `pools` the address pools as the settings give them now (the pool chosen
+    travels in the command, so nothing later depends on the setting). A MoveSimOut still
+    lacks where its SimMovedIn is: see `placed`."""
     command = envelope.command
     sent: list[tuple[str, str, Command]] = []  # (account, step, command)
     if isinstance(result, Rejection):
@@ -105,6 +126,14 @@ def follow_ups(
                 sim=command.sim, request_id=command.request_id, message=result.message
             )
             sent.append((envelope.account_sid, "move-refused", refuse))
+        elif isinstance(command, AllocateIpAddress):
+            unavailable = RecordSimIpAddressUnavailable(
+                sim=command.sim,
+                pool=command.pool,
+                request_id=command.request_id,
+                reason=result.message,
+            )
+            sent.append((envelope.account_sid, "ip-unavailable", unavailable))
         elif isinstance(command, ClaimEsimCard):
             refuse = RefuseEsimCard(profile=command.profile, message=result.message)
             sent.append((envelope.account_sid, "esim-refused", refuse))
@@ -172,6 +201,26 @@ def follow_ups(
                 moved_in=[],
             )
             sent.append((p.from_account_sid, "move-out", move_out))
+        elif kind == "SimStatusChanged" and p.to_status == "active":
+            allocate = AllocateIpAddress(
+                pool=pools.pool_for(envelope.account_sid),
+                sim=event.aggregate_id,
+                request_id=envelope.command_id,
+            )
+            sent.append((envelope.account_sid, "ip-allocate", allocate))
+        elif kind == "SimIpAddressReleased":
+            release = ReleaseIpAddress(
+                address=p.ip_address,
+                sim=event.aggregate_id,
+                request_id=p.request_id,
+                reason=p.reason,
+            )
+            sent.append((envelope.account_sid, "ip-release", release))
+        elif kind == "IpAddressAllocated":
+            record = RecordSimIpAddress(
+                sim=p.sim_sid, address=event.aggregate_id, pool=p.pool, request_id=p.request_id
+            )
+            sent.append((envelope.account_sid, "ip-record", record))
         elif kind == "AccountCreated" and p.parent_account_sid is not None:
             adopt = AdoptSubaccount(subaccount=envelope.account_sid)
             sent.append((p.parent_account_sid, "adopt", adopt))
@@ -251,6 +300,30 @@ def _repeat(state: State, envelope: CommandEnvelope) -> tuple[str, str, Command]
                 sim=command.sim, iccid=command.iccid, request_id=command.request_id
             )
             return envelope.account_sid, "complete", complete
+    if isinstance(command, AllocateIpAddress):
+        claim = IpClaim(envelope.account_sid, command.sim, command.request_id)
+        address = state.ip_holders.get(CardHolder(claim.account_sid, claim.sim_sid))
+        lease = None if address is None else state.ip_addresses[address]
+        if lease is not None and lease.holder == claim:
+            record = RecordSimIpAddress(
+                sim=command.sim,
+                address=address,
+                pool=lease.pool or command.pool,
+                request_id=command.request_id,
+            )
+            return envelope.account_sid, "ip-record", record
+    if isinstance(command, RecordSimIpAddress):
+        account = state.accounts.get(envelope.account_sid)
+        sim = None if account is None else account.sims.get(command.sim)
+        held = (command.address, command.request_id)
+        if sim is None or (sim.ip_address, sim.ip_request) != held:
+            release = ReleaseIpAddress(
+                address=command.address,
+                sim=command.sim,
+                request_id=command.request_id,
+                reason=NO_LONGER_ACTIVE,
+            )
+            return envelope.account_sid, "ip-release", release
     if isinstance(command, CompleteSimRegistration | AbandonSimRegistration):
         account = state.accounts.get(envelope.account_sid)
         if account is not None and command.sim in account.sims:

@@ -50,6 +50,24 @@ class SimCard(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     reserved_request: str | None = None  # its RegisterSim
 
 
+class IpClaim(msgspec.Struct, frozen=True, gc=False):
+    """Who holds an address: a Sim, for one of its activations (request)."""
+
+    account_sid: str
+    sim_sid: str
+    request_id: str
+
+
+class IpLease(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """An address of a pool, as its one writer (the partition of its registry block) knows
+    it: held for one Sim's activation, or free again (kept, for its version)."""
+
+    address: str
+    version: int
+    holder: IpClaim | None = None
+    pool: str | None = None  # the pool it was allocated from
+
+
 class Registration(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A Sim the account asked the card registry for, not answered yet."""
 
@@ -94,6 +112,11 @@ class Sim(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     registered_at: datetime | None = None  # its first registration, wherever it moved since
     moving_to: str | None = None  # the account it is moving to, until it has moved
     move_request: str | None = None  # the command that asked for the move, answered then
+    ip_address: str | None = None  # while active, once the address registry gave it one
+    ip_pool: str | None = None  # the pool it came from
+    ip_request: str | None = None  # the activation it came for (to give it back as such)
+    activated_by: str | None = None  # the command that made it active: the only activation
+    # whose address it takes (an answer to an earlier one is stale, and given back)
 
 
 class DeviceCommand(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -191,6 +214,8 @@ class State(msgspec.Struct, kw_only=True):
     accounts: dict[str, Account] = {}
     networks: MutableMapping[str, Network] = {}  # the operator catalogue, by HW sid
     sim_cards: dict[str, SimCard] = {}  # the cards this partition is the one writer of
+    ip_addresses: dict[str, IpLease] = {}  # the addresses this partition is the one writer of
+    ip_holders: dict[CardHolder, str] = {}  # which of them each Sim holds (derived from them)
 
     def account(self, account_sid: str) -> Account:
         """The account, created empty on first sight (for evolve: it owns the state)."""
@@ -208,4 +233,6 @@ class State(msgspec.Struct, kw_only=True):
             accounts={sid: account.copy() for sid, account in self.accounts.items()},
             networks=dict(self.networks),
             sim_cards=dict(self.sim_cards),
+            ip_addresses=dict(self.ip_addresses),
+            ip_holders=dict(self.ip_holders),
         )

@@ -62,7 +62,7 @@ from events.commands import (
     sender_of,
 )
 from events.envelope import EventEnvelope, Outcome, Rejection, event_ref, outcome_of
-from services.config import Settings
+from services.config import Settings, ip_pools_of
 from services.domain import decide
 from services.domain.follow_ups import answered, awaiting, follow_ups, placed
 from services.log_reader import log_consumer
@@ -172,6 +172,7 @@ class CommandPartition(PartitionWorker):
         # answered is asked about again (AbandonSimRegistration): the account's partition
         # finishes the registration one way or the other. An idle partition looks each tick.
         self.stale_after = settings.card_reservation_seconds
+        self.ip_pools = ip_pools_of(settings)  # checked at start: load_settings parsed it
         self.tick = min(5.0, self.stale_after / 2)
         self.looked_at = 0.0  # when (monotonic) stale reservations were last looked for
         self.abandon_asked: dict[str, float] = {}  # iccid -> when (monotonic) last asked
@@ -364,7 +365,7 @@ class CommandPartition(PartitionWorker):
             outcome = outcome_of(envelope, result, datetime.now(UTC), sender)
             metrics.COMMANDS.labels(outcome.status).inc()
         answer = _Answer(outcome, events=self._chain(events, record.offset, sender))
-        answer.sends = follow_ups(state, envelope, result)
+        answer.sends = follow_ups(state, envelope, result, self.ip_pools)
         settled = answered(envelope, result)
         if settled is not None:
             # The request a process answers is a tenant's (a RegisterSim, a move).

@@ -15,6 +15,7 @@ Changelog keys name one record each, so a batch writes only what it changed:
   e/<account>/<sid>      an eSIM Profile in flight (deleted when it finishes)
   n/<sid>                a Network (own fact)      c/<iccid>          a SIM card this partition
                                                                       is the one writer of
+  i/<address>            an address this partition is the one writer of (held or free)
 The catalogue table uses the same n/ keys. Values are msgpack of the domain's records.
 """
 
@@ -28,9 +29,11 @@ from events.envelope import EventEnvelope
 from services.domain import State, aggregate_version, evolve
 from services.domain.state import (
     Account,
+    CardHolder,
     DeviceCommand,
     EsimProfile,
     Fleet,
+    IpLease,
     Network,
     Profile,
     Registration,
@@ -42,6 +45,7 @@ from services.domain.state import (
 ACCOUNT, PROFILE, FLEET, SIM = b"a/", b"p/", b"f/", b"s/"
 REGISTRATION, DEPARTED, NETWORK, CARD = b"r/", b"x/", b"n/", b"c/"
 COMMAND, ESIM_PROFILE, SETTINGS_UPDATE = b"d/", b"e/", b"u/"
+IP_ADDRESS = b"i/"
 _PREFIX_OF = {
     "Account": ACCOUNT,
     "NetworkAccessProfile": PROFILE,
@@ -52,6 +56,7 @@ _PREFIX_OF = {
     "SettingsUpdate": SETTINGS_UPDATE,
     "SmsCommand": COMMAND,
     "IpCommand": COMMAND,
+    "IpAddress": IP_ADDRESS,
     "EsimProfile": ESIM_PROFILE,
 }
 
@@ -79,6 +84,7 @@ _DECODERS = {
         (NETWORK, Network),
         (CARD, SimCard),
         (COMMAND, DeviceCommand),
+        (IP_ADDRESS, IpLease),
         (ESIM_PROFILE, EsimProfile),
     )
 }
@@ -129,7 +135,7 @@ class PartitionState:
         """Folds a decided event and notes the records it changed."""
         evolve(self.state, event)
         prefix = _PREFIX_OF.get(event.aggregate_type, SIM)
-        if prefix in (NETWORK, CARD):
+        if prefix in (NETWORK, CARD, IP_ADDRESS):
             key = prefix + event.aggregate_id.encode()
             self.dirty.add(key)
             if prefix == NETWORK:
@@ -190,6 +196,8 @@ class PartitionState:
             return self.own_networks.get(name)
         if prefix == CARD:
             return self.state.sim_cards.get(name)
+        if prefix == IP_ADDRESS:
+            return self.state.ip_addresses.get(name)
         if prefix == ACCOUNT:
             return self.state.accounts.get(name)
         account_sid, _, sid = name.partition("/")
@@ -218,6 +226,13 @@ class PartitionState:
             self.own_networks[record.sid] = record
         elif prefix == CARD:
             self.state.sim_cards[record.iccid] = record
+        elif prefix == IP_ADDRESS:
+            self.state.ip_addresses[record.address] = record
+            holder = record.holder
+            if holder is not None:  # the index of who holds what, by Sim
+                self.state.ip_holders[CardHolder(holder.account_sid, holder.sim_sid)] = (
+                    record.address
+                )
         elif prefix == ACCOUNT:
             account = self.state.account(record.sid)
             account.version, account.friendly_name = record.version, record.friendly_name

@@ -18,18 +18,21 @@ import msgspec
 
 from events import event_types as ev
 from events.envelope import EventEnvelope
+from events.sids import derive_sid
 from services.domain import effects
 from services.projection.tables import (
     ACCOUNTS,
     ESIM_PROFILES,
     EVENT_HISTORY,
     FLEETS,
+    IP_ADDRESSES,
     IP_COMMANDS,
     NETWORKS,
     PROFILE_NETWORKS,
     PROFILES,
     SETTINGS_UPDATES,
     SIM_CARDS,
+    SIM_IP_ADDRESSES,
     SIMS,
     SMS_COMMANDS,
     Table,
@@ -170,6 +173,52 @@ def _sim_moved_out(e: EventEnvelope) -> list[Change]:
     return [Change(SIMS, (e.payload.sim_sid,), "delete", guard)]
 
 
+# Not a SID Twilio shows: the keyset of the Sim's IpAddresses pages (a token names a SID).
+IP_ADDRESS_KEY = "IP"
+
+
+def _sim_version(e: EventEnvelope) -> Change:
+    """The Sim's row takes the event's version, but not its date_updated: an address is not a
+    field of the Sim's (Twilio's Sim has none), so the Sim as shown has not changed."""
+    return Change(SIMS, (e.aggregate_id,), "update", {"version": e.aggregate_version})
+
+
+def _sim_ip_address_assigned(e: EventEnvelope) -> list[Change]:
+    p = e.payload
+    values = {
+        "sim_sid": e.aggregate_id,
+        "ip_address": p.ip_address,
+        "sid": derive_sid(IP_ADDRESS_KEY, p.ip_address, e.aggregate_id),
+        "account_sid": e.account_sid,
+        "ip_address_version": p.ip_address_version,
+        "pool": p.pool,
+        "date_created": e.occurred_at,
+    }
+    row = Change(SIM_IP_ADDRESSES, (e.aggregate_id, p.ip_address), "upsert", values)
+    return [_sim_version(e), row]
+
+
+def _sim_ip_address_released(e: EventEnvelope) -> list[Change]:
+    row = Change(SIM_IP_ADDRESSES, (e.aggregate_id, e.payload.ip_address), "delete", {})
+    return [_sim_version(e), row]
+
+
+def _ip_address(e: EventEnvelope) -> list[Change]:
+    """The registry's row of the address: its holder (none once released)."""
+    p = e.payload
+    held = e.type == "IpAddressAllocated"
+    values = {
+        "address": e.aggregate_id,
+        "pool": p.pool if held else None,
+        "account_sid": e.account_sid if held else None,
+        "sim_sid": p.sim_sid if held else None,
+        "request_id": p.request_id if held else None,
+        "version": e.aggregate_version,
+        "date_updated": e.occurred_at,
+    }
+    return [Change(IP_ADDRESSES, (e.aggregate_id,), "upsert", values)]
+
+
 def _history_only(e: EventEnvelope) -> list[Change]:
     """Facts with no read model of their own (the card registry's, pending steps)."""
     return []
@@ -191,6 +240,12 @@ PROJECTIONS: dict[type, Callable[[EventEnvelope], list[Change]]] = {
     ev.SimRegistrationRequested: _history_only,
     ev.SimRegistrationRefused: _history_only,
     ev.SimMovedOut: _sim_moved_out,
+    # The Sim's address is a row of its own; the Sim's row takes only the event's version.
+    ev.SimIpAddressAssigned: _sim_ip_address_assigned,
+    ev.SimIpAddressReleased: _sim_ip_address_released,
+    ev.SimIpAddressUnavailable: lambda e: [_sim_version(e)],
+    ev.IpAddressAllocated: _ip_address,
+    ev.IpAddressReleased: _ip_address,
 }
 
 

@@ -76,6 +76,20 @@ IP_COMMANDS = Table(
     ),
 )
 
+# 0010_sim_ip_addresses.sql: the address an active Sim holds, a member of the Sim's view.
+SIM_IP_ADDRESSES = Table(
+    "sim_ip_addresses",
+    ("sim_sid", "ip_address"),
+    ("sim_sid", "ip_address", "sid", "account_sid", "ip_address_version", "pool", "date_created"),
+)
+
+# The address registry's addresses (the IpAddress aggregate): who holds each, for the audit.
+IP_ADDRESSES = Table(
+    "ip_addresses",
+    ("address",),
+    ("address", "pool", "account_sid", "sim_sid", "request_id", "version", "date_updated"),
+)
+
 # 0011_esim_profiles.sql
 ESIM_PROFILES = Table(
     "esim_profiles",
@@ -138,6 +152,8 @@ TABLES: tuple[Table, ...] = (
     SIMS,
     SMS_COMMANDS,
     IP_COMMANDS,
+    SIM_IP_ADDRESSES,
+    IP_ADDRESSES,
     SETTINGS_UPDATES,
     ESIM_PROFILES,
     EVENT_HISTORY,

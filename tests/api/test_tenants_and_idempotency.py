@@ -44,6 +44,7 @@ async def test_another_accounts_resources_are_404_everywhere_and_nothing_is_appe
     )
     for ref in (sim["sid"], "my-sim"):
         assert_error(await other_api.get(f"/v1/Sims/{ref}"), 404, 20404)
+        assert_error(await other_api.get(f"/v1/Sims/{ref}/IpAddresses"), 404, 20404)
         assert_error(
             await other_api.post(f"/v1/Sims/{ref}", data={"Status": "inactive"}), 404, 20404
         )

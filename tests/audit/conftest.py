@@ -59,6 +59,10 @@ ACCOUNT_CHILD = derive_sid("AC", "audited-child")
 ACCOUNT_CLOSED = derive_sid("AC", "audited-closed")
 ICCID_3, CODE_3 = "8901260000000000045", "KLMNO24680"
 ICCID_4, CODE_4 = "8901260000000000052", "PQRST13579"
+ICCID_5, CODE_5 = "8901260000000000060", "UVWXY11223"
+ICCID_6, CODE_6 = "8901260000000000078", "ZABCD44556"
+# Account B's Sims share one address: the second to become active finds none free.
+B_POOL = "10.99.0.7/32"
 
 
 @dataclass
@@ -74,7 +78,10 @@ class Audited:
 
 def _settings(base: Settings, unique: str, database_url: str) -> Settings:
     return msgspec.structs.replace(
-        with_topic_prefix(base, f"test-{unique}"), partitions=2, database_url=database_url
+        with_topic_prefix(base, f"test-{unique}"),
+        partitions=2,
+        database_url=database_url,
+        ip_pools=f"10.64.0.0/10,{ACCOUNT_B}={B_POOL}",
     )
 
 
@@ -123,7 +130,10 @@ async def _scenario(client: CommandClient, world: Audited) -> None:
         report = RecordSettingsUpdateStatus(settings_update=update, status=status)
         await do(report, actor="network")
     await do(UpdateSim(sim="sim-1", callback_url="https://example.com/cb"))
-    await do(UpdateSim(sim="sim-1", status="active"))
+    activate = client.envelope(UpdateSim(sim="sim-1", status="active"), account_sid=ACCOUNT_A)
+    addressed = await client.expect(ACCOUNT_A, f"{activate.command_id}:ip-allocate:ip-record")
+    await client.execute(activate, timeout=60)
+    await asyncio.wait_for(addressed, 60)  # its address, in the log before what follows
     await do(UpdateFleet(fleet="fleet-old", data_limit=500), actor="alice")
     # Device commands to sim-1, the network's receipts for them, and messages it sent.
     sms = await do(SendSmsCommand(sim="sim-1", payload="ping", callback_url="https://e.com/c"))
@@ -203,6 +213,23 @@ async def _scenario(client: CommandClient, world: Audited) -> None:
     await do(
         CreateFleet(network_access_profile="nap", unique_name="fleet"), ACCOUNT_B, role="b_fleet"
     )
+    # B's Sims and its one address: allocated, none free for the second, given back.
+    for iccid, code, role in ((ICCID_5, CODE_5, "b_sim"), (ICCID_6, CODE_6, "b_sim_2")):
+        await do(ProvisionSimCard(iccid=iccid, registration_code=code), operator, "operator")
+        await do(RegisterSim(iccid=iccid, registration_code=code), ACCOUNT_B, role=role)
+        activate = client.envelope(
+            UpdateSim(sim=world.sids[role], fleet="fleet", status="active"), account_sid=ACCOUNT_B
+        )
+        answer = "ip-record" if role == "b_sim" else "ip-unavailable"
+        answered = await client.expect(ACCOUNT_B, f"{activate.command_id}:ip-allocate:{answer}")
+        await client.execute(activate, timeout=60)
+        await asyncio.wait_for(answered, 60)
+    deactivate = client.envelope(
+        UpdateSim(sim=world.sids["b_sim"], status="inactive"), account_sid=ACCOUNT_B
+    )
+    released = await client.expect(ACCOUNT_B, f"{deactivate.command_id}:ip-release")
+    await client.execute(deactivate, timeout=60)
+    await asyncio.wait_for(released, 60)
     # An account whose token is rotated, and which is then closed.
     closing = ACCOUNT_CLOSED
     await do(CreateAccount(friendly_name="C", auth_token_hash="h" * 64), closing, role="closing")

@@ -110,6 +110,27 @@ async def test_the_history_command_prints_json_and_a_table(audited):
     assert code == 1 and "no resource" in output
 
 
+async def test_a_sims_history_shows_its_address_and_a_pool_with_none_free(audited, conn):
+    """`fleetstate history` of B's Sims: the one address taken and given back, and the Sim
+    that found the pool full, with the reason; the address's own history names both."""
+    b_sim, b_sim_2 = audited.sids["b_sim"], audited.sids["b_sim_2"]
+    entries = await history(conn, ACCOUNT_B, SIM, b_sim)
+    addressed = [
+        changed(e)["ip_addresses"]
+        for e in entries
+        if "ip_addresses" in changed(e) and not e.created
+    ]
+    assert addressed == [([], ["10.99.0.7"]), (["10.99.0.7"], [])]
+    code, output = await fleetstate(audited.settings, "history", b_sim_2, "--account", ACCOUNT_B)
+    assert code == 0, output
+    assert "SimIpAddressUnavailable" in output and "10.99.0.7/32 has no free address" in output
+    code, output = await fleetstate(
+        audited.settings, "history", "10.99.0.7", "--account", ACCOUNT_B
+    )
+    assert code == 0, output
+    assert "IpAddressAllocated" in output and "IpAddressReleased" in output
+
+
 async def test_a_settings_updates_history_shows_each_status_the_network_reported(audited, conn):
     update = audited.sids["settings_update"]
     entries = await history(conn, ACCOUNT_A, SETTINGS_UPDATE, update)

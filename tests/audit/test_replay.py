@@ -71,9 +71,11 @@ async def test_a_replay_of_the_whole_log_equals_the_live_read_models_row_by_row(
     assert report.rows["event_history"] == len(audited.log)
     live, replayed = await snapshots(audited.settings.database_url, "public", "replayed")
     assert live == replayed  # the same, read back independently of the comparison
-    # Sims: one moved to a subaccount, one an eSIM Profile's ICCID.
-    assert len(live["fleets"]) == 3 and len(live["sims"]) == 4
+    # Sims: A's three (one moved to a subaccount), one an eSIM Profile's ICCID, B's two.
+    assert len(live["fleets"]) == 3 and len(live["sims"]) == 6
     assert len(live["esim_profiles"]) == 2
+    # sim-1 holds its address; B's one address went back to the registry
+    assert len(live["sim_ip_addresses"]) == 1 and len(live["ip_addresses"]) == 2
     # Replay builds the indexes after the rows: the same ones the migrations make.
     assert await schema_indexes(audited.settings.database_url, "replayed") == await schema_indexes(
         audited.settings.database_url, "public"

@@ -46,7 +46,10 @@ async def test_a_changed_byte_a_dropped_event_and_a_swap_are_each_named(audited,
     assert await first_broken(settings, records) is None
     middle = len(records) // 2
     key, value = records[middle]
-    altered = [*records[:middle], (key, flip(value, len(value) // 2)), *records[middle + 1 :]]
+    # A byte of the event's actor: the record still reads, its hash no longer matches the next
+    # event's prev_hash (a byte of its own prev_hash would break the link before it instead).
+    actor = value.index(b'"actor":"') + len(b'"actor":"')
+    altered = [*records[:middle], (key, flip(value, actor)), *records[middle + 1 :]]
     broken = await first_broken(settings, altered)
     assert (broken.partition, broken.offset) == (0, middle + 1)
     assert broken.event_id == msgspec.json.decode(records[middle + 1][1])["event_id"]

@@ -84,6 +84,64 @@ async def card_owner_errors(settings: Settings) -> list[str]:
     return errors
 
 
+async def ip_address_errors(settings: Settings) -> list[str]:
+    """No address held by two active Sims at once, from the log (see ip_address_errors_in)."""
+    records = await read_all(settings.kafka_bootstrap, settings.events_topic)
+    return ip_address_errors_in([decode_event(r.value) for rs in records.values() for r in rs])
+
+
+def ip_address_errors_in(events) -> list[str]:
+    """The address registry's log (each address in the order of its one partition) never
+    gives an address to a Sim while another holds it; every address a Sim took was allocated
+    to that Sim for that activation; a Sim holds one address at a time; and an allocation the
+    registry ended (released, or moved to the Sim's next activation) was given back by the
+    Sim if the Sim had taken it. `events` in log order within each partition."""
+    errors: list[str] = []
+    held: dict[str, tuple[str, str, str]] = {}  # address -> (account, sim, request)
+    allocated: set[tuple] = set()  # (address, account, sim, request) ever allocated
+    ended: set[tuple] = set()  # of those, the allocations the registry ended
+    for e in events:
+        if e.type == "IpAddressAllocated":
+            claim = (e.account_sid, e.payload.sim_sid, e.payload.request_id)
+            before = held.get(e.aggregate_id)
+            if before is not None:
+                if before[:2] != claim[:2]:
+                    errors.append(
+                        f"{e.aggregate_id} allocated to {claim[1]} while {before[1]} held it"
+                    )
+                ended.add((e.aggregate_id, *before))
+            held[e.aggregate_id] = claim
+            allocated.add((e.aggregate_id, *claim))
+        elif e.type == "IpAddressReleased":
+            claim = (e.account_sid, e.payload.sim_sid, e.payload.request_id)
+            if held.get(e.aggregate_id) != claim:
+                errors.append(f"{e.aggregate_id} released by {claim[1]}, not its holder")
+            held.pop(e.aggregate_id, None)
+            ended.add((e.aggregate_id, *claim))
+    taken: dict[str, str] = {}  # sim -> the address it holds now
+    given_back: set[tuple] = set()
+    for e in events:
+        if e.type == "SimIpAddressAssigned":
+            key = (e.payload.ip_address, e.account_sid, e.aggregate_id, e.payload.request_id)
+            if key not in allocated:
+                errors.append(f"{e.aggregate_id} took {key[0]}, never allocated to it")
+            if e.aggregate_id in taken:
+                errors.append(f"{e.aggregate_id} took {key[0]} holding {taken[e.aggregate_id]}")
+            taken[e.aggregate_id] = key[0]
+        elif e.type == "SimIpAddressReleased":
+            taken.pop(e.aggregate_id, None)
+            key = (e.payload.ip_address, e.account_sid, e.aggregate_id, e.payload.request_id)
+            given_back.add(key)
+    assigned = {
+        (e.payload.ip_address, e.account_sid, e.aggregate_id, e.payload.request_id)
+        for e in events
+        if e.type == "SimIpAddressAssigned"
+    }
+    for key in sorted(ended & assigned - given_back):
+        errors.append(f"{key[0]} freed by the registry while {key[2]} still held it")
+    return errors
+
+
 def recomputed_usage(reports: list[DataSessionReport], period: BillingPeriod) -> dict:
     """(sim, period start) -> bytes from the raw reports: each session of a Sim once."""
     seen: set[tuple] = set()

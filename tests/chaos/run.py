@@ -30,7 +30,12 @@ from services.migrate import migrate
 from services.operator import create_account
 from services.topics import ensure_topics
 from tests.api.conftest import free_port, wait_healthy
-from tests.chaos.checks import card_owner_errors, check_log, usage_mismatches
+from tests.chaos.checks import (
+    card_owner_errors,
+    check_log,
+    ip_address_errors,
+    usage_mismatches,
+)
 from tests.chaos.faults import FaultInjector
 from tests.chaos.ledger import Ledger
 from tests.chaos.load import ApiLoad, ClientLoad, UsageLoad
@@ -73,6 +78,7 @@ class Report(msgspec.Struct, kw_only=True):
     version_gaps: int
     contested_cards: int
     card_owner_errors: int  # cards not owned by exactly the account holding their Sim
+    ip_address_errors: int  # addresses held by two active Sims at once, or lost track of
     mismatched_rows: dict[str, int]  # rows of the live read models unlike a replay
     replayed_events: int
     chain_broken: str | None  # verify-log's first broken link
@@ -86,7 +92,7 @@ class Report(msgspec.Struct, kw_only=True):
     @property
     def passed(self) -> bool:
         broken = self.lost or self.duplicated or self.version_gaps or self.usage_mismatches
-        broken = broken or self.card_owner_errors
+        broken = broken or self.card_owner_errors or self.ip_address_errors
         if broken or self.mismatched_rows or self.chain_broken:
             return False
         return "500" not in self.api_statuses
@@ -186,6 +192,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         await wait_until_projected(settings, settings.database_url, timeout=config.settle_seconds)
         findings = await check_log(settings, ledger)
         card_errors = await card_owner_errors(settings)
+        ip_errors = await ip_address_errors(settings)
         period = BillingPeriod.parse(settings.billing_period)
         usage_wrong = await usage_mismatches(
             settings.database_url, usage.sent, period, timeout=config.settle_seconds
@@ -209,6 +216,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         version_gaps=len(findings.version_gaps),
         contested_cards=workload.spare_cards,
         card_owner_errors=len(card_errors),
+        ip_address_errors=len(ip_errors),
         mismatched_rows=_by_table(replayed.differences or []),
         replayed_events=replayed.events,
         chain_broken=str(chain.first_broken) if chain.first_broken else None,
@@ -222,6 +230,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
             "duplicated": findings.duplicated_events[:5],
             "version_gaps": findings.version_gaps[:5],
             "card_owners": card_errors[:5],
+            "ip_addresses": ip_errors[:5],
             "rows": [d.describe() for d in (replayed.differences or [])[:5]],
             "usage": [str(w) for w in usage_wrong[:5]],
         },

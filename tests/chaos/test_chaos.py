@@ -36,6 +36,7 @@ async def test_a_short_chaos_run_loses_and_duplicates_nothing(tmp_path):
     assert report.contested_cards > 0 and report.card_owner_errors == 0, report.examples[
         "card_owners"
     ]
+    assert report.ip_address_errors == 0, report.examples["ip_addresses"]
     assert report.chain_broken is None
     assert report.api_fleets_created > 0 and "500" not in report.api_statuses
     assert report.reports_sent >= 4000 and report.usage_mismatches == 0, report.examples["usage"]

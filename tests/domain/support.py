@@ -17,6 +17,7 @@ from events.commands import (
     RegisterSim,
 )
 from events.envelope import EventEnvelope, Rejection, event_ref
+from events.ip_pools import IpPools
 from events.sids import ACCOUNT, OPERATOR_ACCOUNT_SID, derive_sid
 from services.domain import State, decide, evolve
 from services.domain.follow_ups import answered, awaiting, follow_ups, placed
@@ -46,15 +47,16 @@ def run(
     account_sid: str = ACCOUNT_A,
     command_id: str | None = None,
     log: list | None = None,
+    pools: IpPools = IpPools(),
 ):
     """Decide and, when accepted, evolve `state` in place (and extend `log`); a command a
     process answers (a registration, a move) is driven through every step of it, as the
     processors would, all in this one state. Returns the command's answer: its events (those
     of the step that answered it, for a process) or its rejection."""
-    return drive(state, envelope(command, account_sid, command_id), log)
+    return drive(state, envelope(command, account_sid, command_id), log, pools)
 
 
-def drive(state: State, asked, log: list | None = None):
+def drive(state: State, asked, log: list | None = None, pools: IpPools = IpPools()):
     answer = None
     queue = deque([asked])
     while queue:
@@ -71,12 +73,14 @@ def drive(state: State, asked, log: list | None = None):
         if settled is not None and settled[1] == asked.command_id:
             answer = result if settled[2] is None else settled[2]
         refs = [] if isinstance(result, Rejection) else [event_ref(e) for e in result]
-        queue.extend(placed(f, refs) for f in follow_ups(state, step, result))
+        queue.extend(placed(f, refs) for f in follow_ups(state, step, result, pools))
     return answer
 
 
-def accepted(state: State, command, account_sid: str = ACCOUNT_A, command_id=None, log=None):
-    result = run(state, command, account_sid, command_id, log)
+def accepted(
+    state: State, command, account_sid: str = ACCOUNT_A, command_id=None, log=None, pools=IpPools()
+):
+    result = run(state, command, account_sid, command_id, log, pools)
     assert not isinstance(result, Rejection), result
     return result
 
@@ -121,7 +125,8 @@ class World:
     """An account with a profile named "nap", a Fleet named "fleet" and a registered Sim, and
     a second, empty account B."""
 
-    def __init__(self) -> None:
+    def __init__(self, pools: IpPools = IpPools()) -> None:
+        self.pools = pools  # the address pools the settings give
         self.log: list[EventEnvelope] = []  # every event appended so far
         self.state = operator_world(self.log)
         self.run(CreateAccount(friendly_name="A", auth_token_hash="h" * 64))
@@ -138,7 +143,7 @@ class World:
 
     def run(self, command, account_sid: str = ACCOUNT_A):
         """Like `accepted`, keeping the log."""
-        return accepted(self.state, command, account_sid, log=self.log)
+        return accepted(self.state, command, account_sid, log=self.log, pools=self.pools)
 
     @property
     def account(self):

@@ -125,7 +125,12 @@ def test_deactivating_and_unassigning_in_one_request_deactivates_first():
     world = World()
     activate(world)
     events = run(world.state, UpdateSim(sim=world.sim, status="inactive", fleet=None))
-    assert [e.type for e in events] == ["SimStatusChanged", "SimAssignedToFleet"]
+    # The active Sim's address goes back with the same decision (decide_ip.py).
+    assert [e.type for e in events] == [
+        "SimStatusChanged",
+        "SimAssignedToFleet",
+        "SimIpAddressReleased",
+    ]
 
 
 def test_assigning_an_unknown_fleet_is_rejected_with_83006():
@@ -175,7 +180,8 @@ def world_with_status(status: str) -> World:
 @pytest.mark.parametrize("from_status,to_status", ALLOWED)
 def test_allowed_status_transitions_are_recorded(from_status, to_status):
     world = world_with_status(from_status)
-    (event,) = run(world.state, UpdateSim(sim=world.sim, status=to_status))
+    # Leaving active also gives the Sim's address back (tests/domain/test_ip_addresses.py).
+    event, *_ = run(world.state, UpdateSim(sim=world.sim, status=to_status))
     assert (event.payload.from_status, event.payload.to_status) == (from_status, to_status)
     assert event.payload.reason == "requested"
 

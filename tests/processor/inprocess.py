@@ -10,8 +10,10 @@ from aiokafka import AIOKafkaProducer
 
 from bench.event_log import partition_of
 from events.codec import InvalidMessage, decode_command
+from events.ip_pools import registry_key
 from events.kafka_security import kafka_options
 from services.config import Settings
+from services.domain.state import Account
 from services.processor.app import Processor
 from services.processor.partition import CommandPartition
 from services.processor.store import PartitionState
@@ -70,10 +72,11 @@ class FailingCommits(CommandPartition):
 
 
 def own_state(store: PartitionState):
-    """What a partition decided itself: its accounts, own Networks and the cards it writes."""
+    """What a partition decided itself: its accounts, own Networks, the cards and the
+    addresses it writes."""
     s = store.state
     accounts = {sid: a for sid, a in s.accounts.items() if a != type(a)(sid=sid)}
-    return accounts, store.own_networks, s.sim_cards
+    return accounts, store.own_networks, s.sim_cards, s.ip_addresses
 
 
 async def fold_of_the_log(settings: Settings) -> dict[int, tuple]:
@@ -81,8 +84,13 @@ async def fold_of_the_log(settings: Settings) -> dict[int, tuple]:
     events, _ = await committed_log(settings)
     stores: dict[int, PartitionState] = {}
     for event in events:
-        # A card's events are in its ICCID's partition, all others in their account's.
-        key = event.aggregate_id if event.aggregate_type == "SimCard" else event.account_sid
+        # A card's events are in its ICCID's partition, an address's in its registry's, all
+        # others in their account's.
+        key = event.account_sid
+        if event.aggregate_type == "SimCard":
+            key = event.aggregate_id
+        elif event.aggregate_type == "IpAddress":
+            key = registry_key(event.aggregate_id)
         stores.setdefault(partition_of(key, settings.partitions), PartitionState())
         stores[partition_of(key, settings.partitions)].apply(event)
     return {p: own_state(store) for p, store in stores.items()}
@@ -95,13 +103,29 @@ async def until_ready(processor: Processor, partitions: int, timeout: float = 12
             await asyncio.sleep(0.05)
 
 
+def _account_difference(where: str, mine: Account, theirs: Account):
+    """The first field of two accounts that differs, down to the record."""
+    for field in mine.__struct_fields__:
+        a, b = getattr(mine, field), getattr(theirs, field)
+        if a != b:
+            if isinstance(a, dict) and isinstance(b, dict):
+                for key in sorted(set(a) | set(b)):
+                    if a.get(key) != b.get(key):
+                        return f"{where}.{field}[{key}]", a.get(key), b.get(key)
+            return f"{where}.{field}", a, b
+    return where, mine, theirs
+
+
 def first_difference(actual: tuple, expected: tuple) -> str | None:
     """Where two own_state() values first differ, in a line (pytest's own diff of states this
     big takes minutes)."""
-    names = ("accounts", "networks", "cards")
+    names = ("accounts", "networks", "cards", "addresses")
     for name, mine, theirs in zip(names, actual, expected, strict=True):
         for key in sorted(set(mine) | set(theirs)):
             if mine.get(key) != theirs.get(key):
-                restored, logged = repr(mine.get(key))[:600], repr(theirs.get(key))[:600]
-                return f"{name}[{key}]: restored {restored} != logged {logged}"
+                restored, logged = mine.get(key), theirs.get(key)
+                where = f"{name}[{key}]"
+                if isinstance(restored, Account) and isinstance(logged, Account):
+                    where, restored, logged = _account_difference(where, restored, logged)
+                return f"{where}: restored {repr(restored)[:600]} != logged {repr(logged)[:600]}"
     return None

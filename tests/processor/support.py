@@ -92,3 +92,39 @@ def assert_log_is_exactly_once(events, outcomes, command_ids: list[str]) -> None
         else:
             step = outcome.command_id + ":"
             assert all(c.startswith(step) for c in causes - {outcome.command_id}), causes
+
+
+def settled(events) -> bool:
+    """Every active Sim was answered for its last activation (an address, or none free), and
+    the registry holds exactly the addresses the Sims hold: no step is still under way."""
+    last_activation: dict[str, str | None] = {}
+    answered: set[tuple[str, str]] = set()
+    sims_hold: dict[str, tuple[str, str]] = {}
+    registry: dict[str, tuple[str, str]] = {}
+    for e in events:
+        p = e.payload
+        if e.type == "SimStatusChanged":
+            last_activation[e.aggregate_id] = e.command_id if p.to_status == "active" else None
+        elif e.type in ("SimIpAddressAssigned", "SimIpAddressUnavailable"):
+            answered.add((e.aggregate_id, p.request_id))
+            if e.type == "SimIpAddressAssigned":
+                sims_hold[e.aggregate_id] = (p.ip_address, p.request_id)
+        elif e.type == "SimIpAddressReleased":
+            sims_hold.pop(e.aggregate_id, None)
+        elif e.type == "IpAddressAllocated":
+            registry[e.aggregate_id] = (p.sim_sid, p.request_id)
+        elif e.type == "IpAddressReleased":
+            registry.pop(e.aggregate_id, None)
+    waiting = [s for s, r in last_activation.items() if r is not None and (s, r) not in answered]
+    held = {address: (sim, r) for sim, (address, r) in sims_hold.items()}
+    return not waiting and held == registry
+
+
+async def settled_log(settings: Settings, timeout: float = 120):
+    """The committed (events, outcomes) once no address step is under way (`settled`)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            events, outcomes = await committed_log(settings)
+            if settled(events):
+                return events, outcomes
+            await asyncio.sleep(0.2)

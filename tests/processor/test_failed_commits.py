@@ -4,6 +4,7 @@ fold of the committed log, and every command is answered once, as if nothing had
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -62,6 +63,8 @@ STEPS = {
     "TransferSimCard",
     "MoveSimIn",
     "MoveSimOut",
+    "AllocateIpAddress",
+    "RecordSimIpAddress",
     "ScheduleSettingsUpdates",
 }
 
@@ -132,7 +135,13 @@ async def test_a_failed_commit_of_any_command_leaves_the_state_equal_to_the_fold
             if getattr(command, "settings_update", None) == "<update>":
                 command = type(command)(**{**_fields(command), "settings_update": update})
             envelope = client.envelope(command, account_sid=account)
+            addressed = None
+            if isinstance(command, ActivateSimOnDataUsage):  # its address comes in steps
+                step = f"{envelope.command_id}:ip-allocate:ip-record"
+                addressed = await client.expect(account, step)
             outcome = await client.execute(envelope, timeout=60)
+            if addressed is not None:
+                assert (await asyncio.wait_for(addressed, 60)).status == "accepted"
             assert outcome.status == "accepted", (type(command).__name__, outcome)
             assert outcome.events, type(command).__name__
             if isinstance(command, RegisterSim):
@@ -162,7 +171,7 @@ async def test_a_failed_commit_of_any_command_leaves_the_state_equal_to_the_fold
 
         expected = await fold_of_the_log(topics)
         for partition, worker in processor.partitions.items():
-            empty = ({}, {}, {})
+            empty = ({}, {}, {}, {})
             difference = first_difference(own_state(worker.store), expected.get(partition, empty))
             assert difference is None, difference
 

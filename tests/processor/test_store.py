@@ -5,6 +5,7 @@ state of the whole log; the memory of answered commands survives its packs."""
 from __future__ import annotations
 
 import random
+from collections import deque
 
 import msgspec
 from hypothesis import given, settings
@@ -16,6 +17,7 @@ from events.envelope import Rejection
 from events.sids import NETWORK, derive_sid
 from events.sids import OPERATOR_ACCOUNT_SID as OPERATOR
 from services.domain import State, decide, evolve
+from services.domain.follow_ups import follow_ups
 from services.processor.memory import FUTURE_TOLERANCE_MS, HOUR_MS, CommandMemory, command_key
 from services.processor.store import PartitionState
 
@@ -42,12 +44,16 @@ def workload_log(seed: int) -> list:
                         command=change(network_access_profile="nap", network=network),
                     )
                 )
-        for command in commands:
+        # Each command's steps decided right after it (a registration, a Sim's address).
+        queue = deque(commands)
+        while queue:
+            command = queue.popleft()
             result = decide(state, command)
             if not isinstance(result, Rejection):
                 for event in result:
                     evolve(state, event)
                     log.append(event)
+            queue.extendleft(reversed(follow_ups(state, command, result)))
         _LOGS[seed] = log
     return _LOGS[seed]
 
@@ -57,7 +63,7 @@ def comparable(store: PartitionState):
     # evolve makes an empty record for the operator pseudo-account, which has no state of its
     # own to restore: empty and absent decide alike.
     accounts = {sid: a for sid, a in s.accounts.items() if a != type(a)(sid=sid)}
-    return (accounts, dict(s.networks), dict(s.sim_cards))
+    return (accounts, dict(s.networks), dict(s.sim_cards), s.ip_addresses, s.ip_holders)
 
 
 @settings(max_examples=150, deadline=None)
