@@ -26,7 +26,6 @@ from services.api import (
     profiles,
     settings_updates,
     sims,
-    unserved,
     usage_records,
 )
 from services.api.context import Api
@@ -70,7 +69,6 @@ ROUTES = [
     esim_profiles.list_esim_profiles,
     esim_profiles.fetch_esim_profile,
     *audit_routes.ROUTES,
-    *unserved.ROUTES,
 ]
 
 

@@ -12,7 +12,6 @@ import httpx
 import msgspec
 
 from services.api.app import create_app
-from services.api.unserved import UNSERVED
 from services.config import environment_of
 from services.demo import seed
 from services.usage import records_query
@@ -135,13 +134,12 @@ async def test_the_openapi_document_describes_every_operation_we_serve(stack):
     operations = {
         (method.upper(), path) for path, item in document["paths"].items() for method in item
     }
-    not_served = {(m, _shape(path)) for path, methods, _ in UNSERVED for m in methods}
     served = {
         (method, _shape(route.path))
         for route in create_app(stack.settings).routes
         for method in route.methods - {"HEAD", "OPTIONS"}
         if route.path.startswith("/v1/")
-    } - not_served  # they answer 501 (services/api/unserved.py), so are not in the document
+    }
     assert {(method, _shape(path)) for method, path in operations} == served
     assert (
         "DELETE",
