@@ -272,8 +272,9 @@ async def test_data_suspension_events_set_the_sims_data_state_in_the_read_model(
     from events.commands import SuspendSimData
 
     conn, world, _ = usage_db
+    start = len(world.log)
     world.run(UpdateFleet(fleet="fleet", data_limit=1))
-    world.run(UpdateSim(sim=world.sim, status="active"))
+    world.run(UpdateSim(sim=world.sim, status="active"))  # and its address's steps
     suspended = world.run(
         SuspendSimData(
             sim=world.sim,
@@ -286,7 +287,7 @@ async def test_data_suspension_events_set_the_sims_data_state_in_the_read_model(
     await init_connection(conn)
     async with conn.transaction():
         await write_changes(
-            conn, coalesce(c for e, at in logged(world)[-3:] for c in changes(e, at))
+            conn, coalesce(c for e, at in logged(world)[start:] for c in changes(e, at))
         )
     usage = await sim_data_usage(conn, ACCOUNT_A, world.sim, NOW, MONTH)
     assert usage["data_suspended"] and usage["data_limit"] == 1
