@@ -43,7 +43,7 @@ CommandSid = Annotated[str, Meta(pattern="^H[CG][0-9a-f]{32}$")]
 SimSid = Annotated[str, Meta(pattern="^HS[0-9a-f]{32}$")]
 SettingsUpdateSid = Annotated[str, Meta(pattern="^OB[0-9a-f]{32}$")]
 EsimProfileSid = Annotated[str, Meta(pattern="^HP[0-9a-f]{32}$")]
-Eid = Annotated[str, Meta(pattern="^[0-9]{32}$", description="the eUICC's EID")]
+Eid = Annotated[str, Meta(pattern="^[0-9A-Za-z]{32}$", description="the eUICC's EID")]
 EsimStatus = Literal["reserving", "available", "downloaded", "installed", "failed"]
 # The network's own ids: opaque to fleetstate, which only compares them.
 NetworkId = Annotated[str, Meta(min_length=1, max_length=200)]

@@ -51,8 +51,8 @@ CREATE_PARAMS = (
     Param(
         "Eid",
         "eid",
-        description="The 32-digit EID of the eUICC that will claim the profile",
-        pattern="^[0-9]{32}$",
+        description="The EID of the eUICC that will claim the profile: 32 letters or digits",
+        pattern="^[0-9A-Za-z]{32}$",
     ),
     Param(
         "GenerateMatchingId",

@@ -11,7 +11,8 @@ made the account's SIM card by the card's one writer.
   A: RecordEsimProfileReport(downloaded|installed|failed) -> EsimProfileStatusChanged
 
 Decisions (Twilio states the parameters, not the codes; refusals are 400 20001):
-- Eid, or GenerateMatchingId=true, is required; an Eid is 32 digits (the GSMA's EID).
+- Eid, or GenerateMatchingId=true, is required; an Eid is 32 letters or digits (the GSMA's EID
+  is 32 digits; Twilio's own example, 89049032005008882600033489aaaaaa, has letters: both pass).
 - A report never moves a profile back; one for a profile not in flight (installed, failed,
   unknown) is refused 404 20404; a repeated one changes nothing.
 - failed is reachable from every status but installed; it carries the SM-DP+'s error.
@@ -54,7 +55,7 @@ STATUSES = ("new", "reserving", "available", "downloaded", "installed", "failed"
 # How far along each status is: a report only ever moves a profile forward.
 _PROGRESS = {"new": 0, "reserving": 1, "available": 2, "downloaded": 3, "installed": 4}
 FINISHED = frozenset({"installed", "failed"})
-_EID = re.compile(r"[0-9]{32}")
+_EID = re.compile(r"[0-9A-Za-z]{32}")
 # A card the SM-DP+ made has no registration code: no code's hash is ever this, so no
 # RegisterSim can take it.
 NO_REGISTRATION_CODE = ""
@@ -73,7 +74,7 @@ def create_esim_profile(
     if eid is None and not generate:
         raise invalid("Eid is required, unless GenerateMatchingId is true")
     if eid is not None and not _EID.fullmatch(eid):
-        raise invalid(f"Eid must be the eUICC's 32-digit EID, not {shown(eid)}")
+        raise invalid(f"Eid must be the eUICC's EID, 32 letters or digits, not {shown(eid)}")
     url = None if cmd.callback_url is UNSET else rules.url(cmd.callback_url, "CallbackUrl")
     method = (
         rules.DEFAULT_METHOD

@@ -157,7 +157,7 @@ async def test_an_order_without_eid_or_matching_id_is_refused_and_creates_nothin
     for fields, says in (
         ({}, "Eid is required, unless GenerateMatchingId is true"),
         ({"generate_matching_id": False}, "Eid is required"),
-        ({"eid": "not-an-eid"}, "Eid must be the eUICC's 32-digit EID"),
+        ({"eid": "not-an-eid"}, "Eid must be the eUICC's EID, 32 letters or digits"),
         ({"eid": EID, "callback_method": "PUT"}, "CallbackMethod must be GET or POST"),
     ):
         exc = await asyncio.to_thread(refused, **fields)

@@ -53,6 +53,12 @@ def test_an_order_is_new_with_its_eid_and_callback():
     assert world.account.esim_profiles[created.aggregate_id].status == "new"
 
 
+def test_twilios_own_example_eid_is_taken():
+    world = World()
+    (created,) = world.run(CreateEsimProfile(eid="89049032005008882600033489aaaaaa"))
+    assert created.payload.eid == "89049032005008882600033489aaaaaa"
+
+
 def test_a_matching_id_may_be_asked_for_instead_of_an_eid():
     world = World()
     (created,) = world.run(CreateEsimProfile(generate_matching_id=True))
@@ -65,7 +71,7 @@ def test_a_matching_id_may_be_asked_for_instead_of_an_eid():
         ({}, "Eid is required, unless GenerateMatchingId is true"),
         ({"generate_matching_id": False}, "Eid is required, unless GenerateMatchingId is true"),
         ({"eid": ""}, "Eid is required"),
-        ({"eid": "12345"}, "Eid must be the eUICC's 32-digit EID"),
+        ({"eid": "12345"}, "Eid must be the eUICC's EID, 32 letters or digits"),
         ({"eid": EID, "callback_url": "ftp://x"}, "CallbackUrl"),
         ({"eid": EID, "callback_method": "PUT"}, "CallbackMethod must be GET or POST"),
     ],
