@@ -12,18 +12,21 @@ import random
 from datetime import UTC, datetime
 
 from events.commands import (
+    AddNetworkToProfile,
     CommandEnvelope,
     CreateAccount,
+    CreateEsimProfile,
     CreateFleet,
     CreateNetworkAccessProfile,
     NetworkIdentifier,
     ProvisionNetwork,
     ProvisionSimCard,
     RegisterSim,
+    RemoveNetworkFromProfile,
     UpdateFleet,
     UpdateSim,
 )
-from events.sids import OPERATOR_ACCOUNT_SID, derive_sid
+from events.sids import NETWORK, OPERATOR_ACCOUNT_SID, derive_sid
 
 NETWORKS = [
     ("T-Mobile USA", "US", "310", "260"),
@@ -44,7 +47,9 @@ def _envelope(account_sid: str, command, command_id: str) -> CommandEnvelope:
 
 class Workload:
     """With `families`, every odd account is a subaccount of the account before it; with
-    `spare_cards`, that many more cards are provisioned for `contests()`."""
+    `spare_cards`, that many more cards are provisioned for `contests()`; with
+    `every_resource`, the steady mix also orders eSIM Profiles and adds and removes the
+    profile's Networks (each change a rollout of Settings Updates)."""
 
     def __init__(
         self,
@@ -53,6 +58,7 @@ class Workload:
         sims_per_account: int = 4,
         families: bool = False,
         spare_cards: int = 0,
+        every_resource: bool = False,
     ) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
@@ -60,6 +66,8 @@ class Workload:
         self.sims_per_account = sims_per_account
         self.families = families
         self.spare_cards = spare_cards
+        self.every_resource = every_resource
+        self.network_sids: list[str] = []  # the catalogue's, once operator_commands() made it
         self._n = 0
         self._register_ids: dict[tuple[str, str], str] = {}  # (account, iccid) -> command id
 
@@ -86,6 +94,8 @@ class Workload:
             )
             for name, country, mcc, mnc in NETWORKS
         ]
+        # ProvisionNetwork derives each Network's SID from its command id (decide_operator).
+        self.network_sids = [derive_sid(NETWORK, e.command_id, OPERATOR_ACCOUNT_SID) for e in out]
         for a in range(len(self.accounts)):
             for s in range(self.sims_per_account):
                 card = ProvisionSimCard(iccid=self.iccid(a, s), registration_code=self.code(a, s))
@@ -185,6 +195,13 @@ class Workload:
                 command = CreateFleet(
                     network_access_profile="nap", unique_name=f"f-{self.rng.randrange(10**9)}"
                 )
+            elif self.every_resource and roll < 0.97:
+                command = CreateEsimProfile(eid=f"{self.rng.randrange(10**32):032d}")
+            elif self.every_resource and roll < 0.99 and self.network_sids:
+                # One already there, or not, is refused: rejections by design too.
+                change = self.rng.choice((AddNetworkToProfile, RemoveNetworkFromProfile))
+                network = self.rng.choice(self.network_sids)
+                command = change(network_access_profile="nap", network=network)
             else:  # rejected: the name is taken
                 command = CreateFleet(network_access_profile="nap", unique_name="fleet-a")
             out.append(_envelope(account, command, self._id()))

@@ -132,6 +132,9 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
             ("projector", "projector"),
             ("usage-processor", "usage-processor"),
             ("usage-projector", "usage-projector"),
+            # The network side: eSIM orders and Settings Updates move through them.
+            ("network-gateway", "network-gateway"),
+            ("network-sim", "network-sim"),
         )
     }
     # The API is not killed: it must answer 503 while a part is down, and recover by itself.
@@ -165,6 +168,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
                 accounts=config.accounts,
                 families=True,
                 spare_cards=max(1, int(config.commands * config.contest_share)),
+                every_resource=True,
             )
             load = ClientLoad(client, workload, ledger, rng)
             await load.setup()
