@@ -42,7 +42,7 @@ test: stack
 ifdef PYTEST_ARGS
 	@$(BIN)/pytest $(PYTEST_ARGS); $(PYTEST_RUN)
 else
-	@$(BIN)/pytest -n 2 --dist loadgroup -m "not serial"; $(PYTEST_RUN)
+	@$(BIN)/pytest -n 2 --dist loadgroup -m "not serial" --durations=25; $(PYTEST_RUN)
 	@$(BIN)/pytest -m serial; $(PYTEST_RUN)
 endif
 
