@@ -5,7 +5,7 @@ documented; auth not ignored; ...) and every phase, the stateful one included, s
 checks only look at sequences of calls. tests/api/schemathesis.toml says which answers the
 contract gives to valid data besides 2xx, and why.
 
-FLEETSTATE_SCHEMATHESIS_EXAMPLES sets the examples per operation (default 40, what CI runs; set
+FLEETSTATE_SCHEMATHESIS_EXAMPLES sets the examples per operation (default 30, what CI runs; set
 it higher, 500 say, to fuzz harder: `make test PYTEST_ARGS=tests/api/test_schemathesis.py`).
 """
 
@@ -20,7 +20,7 @@ import httpx
 
 from tests.api.support import create_fleet, create_profile, register_sim
 
-EXAMPLES = int(os.environ.get("FLEETSTATE_SCHEMATHESIS_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("FLEETSTATE_SCHEMATHESIS_EXAMPLES", "30"))
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from events.kafka_security import KafkaSecurity, kafka_options
@@ -49,10 +50,11 @@ async def read_until(
     records: list[ConsumerRecord] = []
     try:
         # Every partition the topic has (a dead-letter topic has one, the others the settings'),
-        # asked of the broker as this consumer's principal.
-        await consumer.topics()  # fetches the metadata partitions_for_topic reads
-        ids = consumer.partitions_for_topic(topic) or set(range(settings.partitions))
-        partitions = [TopicPartition(topic, p) for p in sorted(ids)]
+        # asked of the broker as this consumer's principal. (consumer.topics() does not refresh
+        # what partitions_for_topic reads: guessing the settings' count instead left a read of
+        # a dead-letter topic waiting 40 s on a partition it does not have.)
+        ids = await _partition_ids(settings, topic, security)
+        partitions = [TopicPartition(topic, p) for p in ids]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         deadline = time.monotonic() + timeout
@@ -64,3 +66,15 @@ async def read_until(
         return records
     finally:
         await consumer.stop()
+
+
+async def _partition_ids(
+    settings: Settings, topic: str, security: KafkaSecurity | None
+) -> list[int]:
+    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka_bootstrap, security))
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for p in described["partitions"])
