@@ -15,10 +15,11 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from events.commands import SendIpCommand, SendSmsCommand
-from events.sids import IP_COMMAND, SIM, SMS_COMMAND, is_sid
+from events.sids import IP_COMMAND, SMS_COMMAND, is_sid
 from services.api import forms, pages
-from services.api.context import api_of, base_url, by_ref, iso, json_response
-from services.api.errors import invalid, not_found
+from services.api.context import api_of, base_url, iso, json_response
+from services.api.errors import not_found
+from services.api.filters import check_values, equality_filters
 from services.api.forms import Param
 from services.api.responses import answer_created, write
 
@@ -193,7 +194,7 @@ async def fetch_ip_command(request: Request, sid: FromPath[str]) -> Response:
 @get("/v1/SmsCommands")
 async def list_sms_commands(request: Request) -> Response:
     listing, base, page, filters = await _list(
-        request, "sms_commands", _SMS_COLUMNS, SMS_LIST_FILTERS, SMS_STATUSES
+        request, "sms_commands", _SMS_COLUMNS, SMS_LIST_FILTERS
     )
     meta = pages.page_meta(
         base, "/v1/SmsCommands", "sms_commands", filters, page, listing, _position
@@ -203,9 +204,7 @@ async def list_sms_commands(request: Request) -> Response:
 
 @get("/v1/IpCommands")
 async def list_ip_commands(request: Request) -> Response:
-    listing, base, page, filters = await _list(
-        request, "ip_commands", _IP_COLUMNS, IP_LIST_FILTERS, IP_STATUSES
-    )
+    listing, base, page, filters = await _list(request, "ip_commands", _IP_COLUMNS, IP_LIST_FILTERS)
     meta = pages.page_meta(base, "/v1/IpCommands", "ip_commands", filters, page, listing, _position)
     return json_response(IpCommandPage([ip_command_of(r, base) for r in listing.rows], meta))
 
@@ -220,35 +219,15 @@ async def _fetch(request: Request, sid: str, what: str, find, render) -> Respons
     return json_response(render(row, base_url(request)))
 
 
-async def _list(request: Request, table: str, columns: str, spec, statuses):
+async def _list(request: Request, table: str, columns: str, spec):
     """One page of the account's commands with the filters given; (listing, base URL, the
     page request, the filters as given) for the page's meta."""
     api = api_of(request)
     account = await api.auth.account_sid(request)
     values = forms.read(forms.query_params(request), (*spec, *pages.PAGE_PARAMS))
     page = pages.page_request(values)
-    for name, field, allowed in (
-        ("Status", "status", statuses),
-        ("Direction", "direction", DIRECTIONS),
-    ):
-        if values.get(field, allowed[0]) not in allowed:
-            raise invalid(f"{name} must be one of {', '.join(allowed)}")
-    where, args, filters = ["account_sid = $1"], [account], []
-    if "sim" in values:
-        # A filter, not a reference: an unknown Sim simply matches no command.
-        sim_sid = await api.db.fetchval(
-            "select sid from sims where account_sid = $1 and " + by_ref(SIM, values["sim"], 2),
-            account,
-            values["sim"],
-        )
-        args.append(sim_sid or values["sim"])
-        where.append(f"sim_sid = ${len(args)}")
-    for param in spec:
-        if param.field in values:
-            filters.append((param.name, values[param.field]))
-            if param.field != "sim":
-                args.append(values[param.field])
-                where.append(f"{param.field} = ${len(args)}")
+    check_values(values, spec)
+    where, args, filters = await equality_filters(api.db, account, values, spec)
     listing = await pages.fetch_page(api.db, f"select {columns} from {table}", where, args, page)
     return listing, base_url(request), page, filters
 

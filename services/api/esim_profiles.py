@@ -16,7 +16,8 @@ from events.commands import CreateEsimProfile
 from events.sids import ESIM_PROFILE, is_sid
 from services.api import forms, pages
 from services.api.context import api_of, base_url, iso, json_response
-from services.api.errors import invalid, not_found
+from services.api.errors import not_found
+from services.api.filters import check_values, equality_filters
 from services.api.forms import Param
 from services.api.responses import answer_created, write
 from services.domain.decide_esim import STATUSES
@@ -130,14 +131,8 @@ async def list_esim_profiles(request: Request) -> Response:
     account = await api.auth.account_sid(request)
     values = forms.read(forms.query_params(request), (*LIST_FILTERS, *pages.PAGE_PARAMS))
     page = pages.page_request(values)
-    if values.get("status", STATUSES[0]) not in STATUSES:
-        raise invalid(f"Status must be one of {', '.join(STATUSES)}")
-    where, args, filters = ["account_sid = $1"], [account], []
-    for param in LIST_FILTERS:
-        if param.field in values:
-            filters.append((param.name, values[param.field]))
-            args.append(values[param.field])
-            where.append(f"{param.field} = ${len(args)}")
+    check_values(values, LIST_FILTERS)
+    where, args, filters = await equality_filters(api.db, account, values, LIST_FILTERS)
     listing = await pages.fetch_page(
         api.db, f"select {_COLUMNS} from esim_profiles", where, args, page
     )

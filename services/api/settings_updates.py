@@ -9,10 +9,9 @@ import asyncpg
 import msgspec
 from litestar import Request, Response, get
 
-from events.sids import SIM
 from services.api import forms, pages
-from services.api.context import api_of, base_url, by_ref, iso, json_response
-from services.api.errors import invalid
+from services.api.context import api_of, base_url, iso, json_response
+from services.api.filters import check_values, equality_filters
 from services.api.forms import Param
 
 PATH = "/v1/SettingsUpdates"
@@ -74,23 +73,8 @@ async def list_settings_updates(request: Request) -> Response:
     account = await api.auth.account_sid(request)
     values = forms.read(forms.query_params(request), (*LIST_FILTERS, *pages.PAGE_PARAMS))
     page = pages.page_request(values)
-    if values.get("status", STATUSES[0]) not in STATUSES:
-        raise invalid(f"Status must be one of {', '.join(STATUSES)}")
-    where, args, filters = ["account_sid = $1"], [account], []
-    if "sim" in values:
-        # A filter, not a reference: an unknown Sim simply matches no update.
-        sim_sid = await api.db.fetchval(
-            "select sid from sims where account_sid = $1 and " + by_ref(SIM, values["sim"], 2),
-            account,
-            values["sim"],
-        )
-        args.append(sim_sid or values["sim"])
-        where.append(f"sim_sid = ${len(args)}")
-        filters.append(("Sim", values["sim"]))
-    if "status" in values:
-        args.append(values["status"])
-        where.append(f"status = ${len(args)}")
-        filters.append(("Status", values["status"]))
+    check_values(values, LIST_FILTERS)
+    where, args, filters = await equality_filters(api.db, account, values, LIST_FILTERS)
     select = f"select {_COLUMNS} from settings_updates"
     listing = await pages.fetch_page(api.db, select, where, args, page)
     base = base_url(request)
