@@ -49,8 +49,12 @@ class PartitionFollower:
             self.sinks[partition] = sink
             self._reassign()
 
-    async def unfollow(self, partition: int) -> None:
+    async def unfollow(self, partition: int, sink: Sink) -> None:
+        """Stops handing `partition` to `sink`. A partition followed since by another sink
+        (a newer worker restored it while this one wound down) is left to that one."""
         async with self._lock:
+            if self.sinks.get(partition) != sink:  # bound methods: equal, never identical
+                return
             self.positions.pop(partition, None)
             self.sinks.pop(partition, None)
             self._reassign()

@@ -137,7 +137,7 @@ class UsagePartition(PartitionWorker):
 
     async def stop(self) -> None:
         await super().stop()
-        await self.follower.unfollow(self.partition)
+        await self.follower.unfollow(self.partition, self._events_arrived)
 
     # --- one batch -------------------------------------------------------------------------
 

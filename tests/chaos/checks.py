@@ -12,7 +12,7 @@ import asyncpg
 import msgspec
 
 from events.codec import decode_event
-from events.usage import DataSessionReport
+from events.usage import DataSessionReport, decode_facts
 from services.config import Settings
 from services.domain.periods import BillingPeriod
 from services.log_reader import read_all
@@ -179,3 +179,25 @@ async def usage_mismatches(
             await asyncio.sleep(0.5)
     finally:
         await conn.close()
+
+
+async def usage_diagnosis(settings: Settings, wrong: list[tuple]) -> list[str]:
+    """Where the bytes of mismatched Sims went: what the usage log counted for them (the
+    processor's side) and why reports were dead-lettered, so a failed run says which stage
+    lost or added usage."""
+    logged: dict[tuple, int] = defaultdict(int)
+    for records in (await read_all(settings.kafka_bootstrap, settings.usage_log_topic)).values():
+        for record in records:
+            for b in decode_facts(record.value).buckets:
+                start = datetime.fromtimestamp(b.period_start, UTC)
+                logged[(b.sim_sid, start)] += b.bytes_up + b.bytes_down
+    reasons: Counter = Counter()
+    for records in (await read_all(settings.kafka_bootstrap, settings.usage_dlq_topic)).values():
+        for record in records:
+            reasons[dict(record.headers).get("reason", b"?").decode()] += 1
+    lines = [
+        f"{sim} {start:%Y-%m-%d}: reports {expected}, usage log {logged.get((sim, start))}, "
+        f"read model {projected}"
+        for sim, start, expected, projected in wrong[:5]
+    ]
+    return lines + [f"dead-lettered: {dict(reasons)}"]

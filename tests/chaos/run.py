@@ -34,6 +34,7 @@ from tests.chaos.checks import (
     card_owner_errors,
     check_log,
     ip_address_errors,
+    usage_diagnosis,
     usage_mismatches,
 )
 from tests.chaos.faults import FaultInjector
@@ -201,6 +202,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         usage_wrong = await usage_mismatches(
             settings.database_url, usage.sent, period, timeout=config.settle_seconds
         )
+        usage_notes = await usage_diagnosis(settings, usage_wrong) if usage_wrong else []
         replayed = await replay(settings, "replay", verify_against="public")
         chain = await verify_log(settings.kafka_bootstrap, settings.events_topic)
     finally:
@@ -236,7 +238,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
             "card_owners": card_errors[:5],
             "ip_addresses": ip_errors[:5],
             "rows": [d.describe() for d in (replayed.differences or [])[:5]],
-            "usage": [str(w) for w in usage_wrong[:5]],
+            "usage": usage_notes,
         },
     )
 
