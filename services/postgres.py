@@ -7,6 +7,17 @@ import asyncio
 import asyncpg
 import msgspec
 
+# A connection that failed or went away: try again later, on a new one. InternalClientError
+# is among them: a connection PostgreSQL dropped while shutting down can be left mid-way
+# through reading an error, and asyncpg then refuses its next query ("cannot switch to
+# state 12"; seen in a chaos run's database restart).
+DATABASE_AWAY = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
 
 async def init_connection(conn: asyncpg.Connection) -> None:
     """jsonb in and out as Python values, encoded by msgspec."""

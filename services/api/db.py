@@ -15,9 +15,11 @@ import asyncpg
 from services.api.errors import unavailable
 from services.postgres import init_connection
 
-# A dead pooled connection shows up as one of these on its next use.
+# A dead pooled connection shows up as one of these on its next use (InternalClientError:
+# see DATABASE_AWAY).
 _LOST_CONNECTION = (
     asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InternalClientError,
     asyncpg.InterfaceError,
     asyncpg.AdminShutdownError,
     asyncpg.CannotConnectNowError,

@@ -40,7 +40,7 @@ from services.delivery.sealing import SealError, TokenSeal
 from services.delivery.sender import Outcome, Request, Sender
 from services.lifecycle import serve_metrics, stop_on_signals
 from services.log_reader import FETCH_MAX_WAIT_MS, event_type
-from services.postgres import init_connection
+from services.postgres import DATABASE_AWAY, init_connection
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class Dispatcher:
         try:
             async with self.pool.acquire() as conn:
                 return await store.claim(conn, limit, busy, self.lease)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DATABASE_AWAY as exc:
             log.warning("cannot claim deliveries: %s", exc)
             return []
 

@@ -30,7 +30,7 @@ from aiokafka.structs import ConsumerRecord
 
 from events.codec import InvalidMessage
 from services.log_reader import log_consumer, partition_ids
-from services.postgres import init_connection
+from services.postgres import DATABASE_AWAY, init_connection
 from services.projection.tracking import StaleTracking, advance, record_skipped, tracked_offsets
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class ProjectionRunner:
             while not stop.is_set():
                 try:
                     await self._follow(consumer, partitions, stop)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except DATABASE_AWAY as exc:
                     # Postgres went away or a zombie moved our rows: start over from what
                     # is committed, once the database answers again.
                     self._resuming(exc)
