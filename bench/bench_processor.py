@@ -9,6 +9,11 @@ For each run, on fresh topics of the configured partition count:
    `fleetstate processor` child process; commands/s from the first send to the last outcome.
 3. latency: commands offered at a fixed 1,000/s (10 every 10 ms) for a few seconds; the time
    from send to outcome of each, p50 and p99.
+4. in flight: the same three commands per SIM (RegisterSim, AssignSim as UpdateSim(fleet),
+   ActivateSim as UpdateSim(status=active)) for 1,000 SIMs, each call waiting for its durable
+   answer, with 1, 8 and 128 calls in flight (a SIM's three one after another); beside it,
+   pyeventsourcing on the dev stack's PostgreSQL doing the same (bench/pg_event_store.py), in
+   the same run: commands/s and p50/p99 of each, and fleetstate's commands/s over its.
 Figures are medians over the runs; the ratio is sustained / ceiling of the same run.
 """
 
@@ -22,14 +27,18 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
+import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import fresh_settings, percentile  # noqa: E402
+from bench.pg_event_store import sims_on  # noqa: E402
 from bench.workload import Workload  # noqa: E402
 from events.client import CommandClient  # noqa: E402
 from events.codec import encode_command  # noqa: E402
+from events.commands import CommandEnvelope, RegisterSim, UpdateSim  # noqa: E402
 from events.kafka_security import kafka_options  # noqa: E402
 from services.config import (  # noqa: E402
     Settings,
@@ -40,6 +49,9 @@ from services.topics import ensure_topics  # noqa: E402
 
 LATENCY_RATE = 1000  # commands/s offered in the latency phase
 LATENCY_SECONDS = 8
+IN_FLIGHT = (1, 8, 128)  # calls in flight in the in-flight phase
+IN_FLIGHT_SIMS = 1000
+WARM_UP_SIMS = 20  # per level, before the measured ones: connections, metadata, caches
 RESULTS = Path(__file__).resolve().parent / "results"  # processor logs of each run
 
 
@@ -131,14 +143,117 @@ async def latency(client: CommandClient, commands: list) -> list[float]:
     return timings[LATENCY_RATE:]
 
 
-async def one_run(base: Settings, count: int, run: int, logs: Path) -> dict:
+def sim_chains(workload: Workload) -> tuple[list[CommandEnvelope], list[list[CommandEnvelope]]]:
+    """The workload's accounts, profile and Fleets (to send first), and per SIM its
+    RegisterSim, AssignSim and ActivateSim."""
+    setup = workload.setup_commands()
+    registers = [e for e in setup if isinstance(e.command, RegisterSim)]
+    chains = []
+    for register, (_, sim) in zip(registers, workload.sims(), strict=True):
+        steps = [("assign", UpdateSim(sim=sim, fleet="fleet-a"))]
+        steps.append(("activate", UpdateSim(sim=sim, status="active")))
+        chains.append(
+            [register]
+            + [
+                msgspec.structs.replace(
+                    register, command_id=f"{register.command_id}-{step}", command=command
+                )
+                for step, command in steps
+            ]
+        )
+    return [e for e in setup if not isinstance(e.command, RegisterSim)], chains
+
+
+async def fleetstate_in_flight(
+    client: CommandClient, chains: list[list[CommandEnvelope]], width: int
+) -> tuple[float, list[float]]:
+    """commands/s and each call's time to its outcome, `width` SIMs' chains at once."""
+    timings: list[float] = []
+    pending = iter(chains)  # shared: each caller takes the next SIM
+
+    async def caller() -> None:
+        for chain in pending:
+            for envelope in chain:
+                started = time.perf_counter()
+                outcome = await client.execute(envelope, timeout=60)
+                timings.append(time.perf_counter() - started)
+                assert outcome.status == "accepted", outcome.rejection
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(width)))
+    return len(timings) / (time.perf_counter() - started), timings
+
+
+async def store_in_flight(app, threads, sims: list[tuple[str, str]], width: int):
+    """The same for the PostgreSQL event store, each call in a thread of `threads`."""
+    loop = asyncio.get_running_loop()
+    timings: list[float] = []
+    pending = iter(sims)
+
+    async def call(method, *args):
+        started = time.perf_counter()
+        result = await loop.run_in_executor(threads, method, *args)
+        timings.append(time.perf_counter() - started)
+        return result
+
+    async def caller() -> None:
+        for account, iccid in pending:
+            sim_id = await call(app.register, account, iccid)
+            await call(app.assign, sim_id, "fleet-a")
+            await call(app.activate, sim_id)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(width)))
+    return len(timings) / (time.perf_counter() - started), timings
+
+
+async def in_flight_levels(base: Settings, client: CommandClient, run: int) -> dict:
+    """Per level of calls in flight: both systems' commands/s, p50 and p99."""
+    results = {}
+    schema = f"bench_store_{run}_{int(time.time())}"
+    admin = await asyncpg.connect(base.database_url)
+    await admin.execute(f'create schema "{schema}"')
+    try:
+        with sims_on(base.database_url, schema, max(IN_FLIGHT)) as (app, threads):
+            for level, width in enumerate(IN_FLIGHT):
+                workload = Workload(
+                    seed=3000 + run * 10 + level,
+                    accounts=(IN_FLIGHT_SIMS + WARM_UP_SIMS) // 4,
+                    sims_per_account=4,
+                )
+                await client.execute_many(workload.operator_commands(), timeout=300)
+                setup, chains = sim_chains(workload)
+                await client.execute_many(setup, timeout=300)
+                warm, measured = chains[:WARM_UP_SIMS], chains[WARM_UP_SIMS:]
+                await fleetstate_in_flight(client, warm, width)
+                rate, timings = await fleetstate_in_flight(client, measured, width)
+                sims = [(c[0].account_sid, c[0].command.iccid) for c in chains]
+                await store_in_flight(app, threads, sims[:WARM_UP_SIMS], width)
+                store_rate, store_timings = await store_in_flight(
+                    app, threads, sims[WARM_UP_SIMS:], width
+                )
+                results[width] = {
+                    "rate": rate,
+                    "p50": percentile(timings, 50),
+                    "p99": percentile(timings, 99),
+                    "store_rate": store_rate,
+                    "store_p50": percentile(store_timings, 50),
+                    "store_p99": percentile(store_timings, 99),
+                }
+    finally:
+        await admin.execute(f'drop schema "{schema}" cascade')
+        await admin.close()
+    return results
+
+
+async def one_run(base: Settings, count: int, run: int, logs: Path, phases: set[str]) -> dict:
     settings = fresh_settings(base)
     workload = Workload(seed=1000 + run, accounts=200, sims_per_account=4)
     setup = [workload.operator_commands(), workload.setup_commands()]
     steady = workload.steady_commands(count)
     paced = workload.steady_commands(LATENCY_RATE * LATENCY_SECONDS)
     size = int(statistics.median(len(encode_command(c)) for c in steady))
-    ceiling = await raw_ceiling(fresh_settings(base), count, size)
+    ceiling = await raw_ceiling(fresh_settings(base), count, size) if "sustained" in phases else 0
     await ensure_topics(settings)
     processor = Processor(settings, logs / f"processor-{run}.log")
     try:
@@ -150,8 +265,13 @@ async def one_run(base: Settings, count: int, run: int, logs: Path) -> dict:
             outcomes_topic=settings.outcomes_topic,
             actor="bench",
         ) as client:
-            rate = await sustained(client, setup, steady)
-            timings = await latency(client, paced)
+            rate, timings, levels = 0.0, [0.0], {}
+            if "sustained" in phases:
+                rate = await sustained(client, setup, steady)
+            if "latency" in phases:
+                timings = await latency(client, paced)
+            if "in-flight" in phases:
+                levels = await in_flight_levels(settings, client, run)
     finally:
         processor.stop()
     return {
@@ -160,44 +280,73 @@ async def one_run(base: Settings, count: int, run: int, logs: Path) -> dict:
         "p50": percentile(timings, 50),
         "p99": percentile(timings, 99),
         "size": size,
+        "levels": levels,
     }
+
+
+PHASES = ("sustained", "latency", "in-flight")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--commands", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help=f"some of {', '.join(PHASES)}, comma-separated"
+    )
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
+    if not phases <= set(PHASES):
+        parser.error(f"--phases: not a phase: {', '.join(sorted(phases - set(PHASES)))}")
     base = load_settings()
     RESULTS.mkdir(exist_ok=True)
     runs = []
     for run in range(args.runs):
-        result = await one_run(base, args.commands, run, RESULTS)
+        result = await one_run(base, args.commands, run, RESULTS, phases)
         runs.append(result)
-        print(
-            f"run {run + 1}: {result['rate']:,.0f} commands/s sustained, "
-            f"raw ceiling {result['ceiling']:,.0f} msg/s, "
-            f"p50 {result['p50'] * 1000:.1f} ms, p99 {result['p99'] * 1000:.1f} ms "
-            f"at {LATENCY_RATE}/s",
-            flush=True,
-        )
+        print(f"run {run + 1} done", flush=True)
 
     def median(key: str) -> float:
         return statistics.median(r[key] for r in runs)
 
-    ratio = statistics.median(r["rate"] / r["ceiling"] for r in runs)
+    print(f"\n{base.partitions} partitions, median of {len(runs)} runs")
+    if "sustained" in phases:
+        ratio = statistics.median(r["rate"] / r["ceiling"] for r in runs)
+        print(
+            f"sustained   : {median('rate'):>10,.0f} commands/s of {runs[0]['size']} bytes, "
+            f"{args.commands:,} per run (raw aiokafka ceiling {median('ceiling'):,.0f} msg/s, "
+            f"ratio {ratio:.2f})   goal >= 10,000 and >= 0.30"
+        )
+    if "latency" in phases:
+        print(
+            f"at {LATENCY_RATE}/s  : p50 {median('p50') * 1000:.1f} ms, "
+            f"p99 {median('p99') * 1000:.1f} ms   goal p99 <= 50 ms"
+        )
+    if "in-flight" in phases:
+        print_levels(runs)
+
+
+def print_levels(runs: list[dict]) -> None:
     print(
-        f"\n{base.partitions} partitions, {runs[0]['size']}-byte commands, "
-        f"{args.commands:,} commands per run, median of {len(runs)} runs"
+        f"in flight: RegisterSim, AssignSim, ActivateSim for {IN_FLIGHT_SIMS:,} SIMs, each call "
+        "waiting for its durable answer; beside pyeventsourcing on the same PostgreSQL"
     )
-    print(
-        f"sustained   : {median('rate'):>10,.0f} commands/s  (raw aiokafka ceiling "
-        f"{median('ceiling'):,.0f} msg/s, ratio {ratio:.2f})   goal >= 10,000 and >= 0.30"
-    )
-    print(
-        f"at {LATENCY_RATE}/s  : p50 {median('p50') * 1000:.1f} ms, "
-        f"p99 {median('p99') * 1000:.1f} ms   goal p99 <= 50 ms"
-    )
+    goals = {1: "goal p50 <= 5 ms, p99 <= 15 ms", 8: "goal ratio >= 1.0", 128: ""}
+    for width in IN_FLIGHT:
+
+        def level(key: str, width: int = width) -> float:
+            return statistics.median(r["levels"][width][key] for r in runs)
+
+        ratio = statistics.median(
+            r["levels"][width]["rate"] / r["levels"][width]["store_rate"] for r in runs
+        )
+        print(
+            f"{width:>4} in flight: fleetstate {level('rate'):>7,.0f} commands/s, "
+            f"p50 {level('p50') * 1000:5.1f} ms, p99 {level('p99') * 1000:5.1f} ms | "
+            f"event store {level('store_rate'):>7,.0f} commands/s, "
+            f"p50 {level('store_p50') * 1000:5.1f} ms, p99 {level('store_p99') * 1000:5.1f} ms"
+            f" | ratio {ratio:.2f}   {goals[width]}"
+        )
 
 
 if __name__ == "__main__":
