@@ -51,6 +51,9 @@ class Processor(PartitionOwner):
             settings.kafka_bootstrap, settings.catalogue_topic, self.catalogue.apply
         )
         self.limits = Limits()
+        # Whether a partition may name its events' offsets before the broker answers (see
+        # CommandPartition._commit): until the broker once put them elsewhere.
+        self.event_offsets_predictable = True
         self.sizes = ValueLimits(0, 0)  # read from the broker at start
         consumer = group_consumer(
             settings.kafka_bootstrap, self.group_id, settings.processor_session_timeout_ms

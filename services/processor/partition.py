@@ -154,6 +154,7 @@ class CommandPartition(PartitionWorker):
         super().__init__(
             settings, partition, group, processor.sizes, changelog, settings.commands_topic
         )
+        self.processor = processor
         self.senders: dict[str, Sender] = input_topics(settings)
         self.catalogue = processor.catalogue  # every partition's committed Networks
         self.table = processor.table  # where this partition publishes its own
@@ -165,6 +166,7 @@ class CommandPartition(PartitionWorker):
         self.reader = OutcomeReader(settings.kafka_bootstrap, self.outcomes_tp)
         self.last_hash = GENESIS_HASH
         self.events_end = 0  # next offset of the events partition
+        self.next_event_offset = 0  # where this worker's next event will land
         self.outcomes_end = 0  # next offset of the outcomes partition
         self.packed_until = 0
         self.stream_time = 0
@@ -196,6 +198,7 @@ class CommandPartition(PartitionWorker):
         self.events_end = await fold_tail(
             self.bootstrap, self.events_tp, meta.events_end if meta else 0, self._fold, what
         )
+        self.next_event_offset = self.events_end  # the partition's end: every owner fenced
         self.packed_until = meta.packed_until if meta else await self._horizon_start()
         self.outcomes_end = await fold_tail(
             self.bootstrap, self.outcomes_tp, self.packed_until, self._recall, what
@@ -468,7 +471,9 @@ class CommandPartition(PartitionWorker):
                             headers=[("type", event.type.encode())],
                         )
                     )
-            offsets = [(await future).offset for future in pending]
+            offsets = self._event_offsets(len(pending))
+            if offsets is None:
+                offsets = [(await future).offset for future in pending]
             positions = iter(offsets)
             last_outcome = None
             for answer in answers:
@@ -511,6 +516,16 @@ class CommandPartition(PartitionWorker):
                 self.events_end = offsets[-1] + 1
             await self._write_state(txn)
             self.commit_input(txn, answered_until)
+            landed = [(await future).offset for future in pending]
+            if landed != offsets:  # never committed: the outcomes would name other records
+                self.processor.event_offsets_predictable = False
+                raise EventsElsewhere(
+                    f"events partition {p}: a batch's events landed at offsets "
+                    f"{landed[0]}-{landed[-1]}, not {offsets[0]}-{offsets[-1]}; aborted, to "
+                    "be answered again after a restore (offsets are awaited from now on)"
+                )
+        if offsets:
+            self.next_event_offset = offsets[-1] + 2  # the commit's marker takes one offset
         # Committed: these outcomes are now the first answers to their commands.
         self.unpacked = []
         for (key, at_ms), future in remembered:
@@ -519,6 +534,16 @@ class CommandPartition(PartitionWorker):
             self.unpacked.append((key, offset, at_ms))
         if last_outcome is not None:
             self.outcomes_end = last_outcome.result().offset + 1
+
+    def _event_offsets(self, count: int) -> list[int] | None:
+        """The offsets a batch's `count` events will land at, known before the broker answers:
+        this worker alone writes its events partition (a new owner fences it first), and each
+        of its committed transactions ends there with one marker. So the outcomes naming them
+        go in the same produce request as the events, not one round trip later; `_commit`
+        checks the broker's answer before committing. None: await the broker instead."""
+        if not self.processor.event_offsets_predictable:
+            return None
+        return list(range(self.next_event_offset, self.next_event_offset + count))
 
     async def _send(self, txn, envelope: CommandEnvelope) -> None:
         """A step of a process, to the partition of its key (this one, perhaps), on the topic
@@ -577,6 +602,10 @@ class CommandPartition(PartitionWorker):
         await txn.write_changes(changes)
         for key, value in self.store.publications().items():
             await txn.send(self.settings.catalogue_topic, value, key=key, partition=0)
+
+
+class EventsElsewhere(Exception):
+    """A batch's events did not land where the partition expected: the batch is aborted."""
 
 
 def _answer_gone(account_sid: str, command_id: str, sender: Sender) -> Outcome:
