@@ -47,7 +47,7 @@ class CommandClient:
         operator_topic: str | None = None,
         internal_topic: str | None = None,
         actor: str = "service",
-        linger_ms: int = 1,
+        linger_ms: int = 0,
         security: KafkaSecurity | None = None,
     ) -> None:
         self.commands_topic = commands_topic
