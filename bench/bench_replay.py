@@ -104,11 +104,11 @@ async def drop_schemas(dsn: str, *schemas: str) -> None:
         await conn.close()
 
 
-async def one_run(settings: Settings, run: int) -> dict:
+async def one_run(settings: Settings, run: int, workers: int | None) -> dict:
     tag = uuid.uuid4().hex[:8]
     replayed, copied = f"bench_replay_{tag}", f"bench_copy_{tag}"
     try:
-        report = await replay(settings, replayed)
+        report = await replay(settings, replayed, workers=workers)
         ceiling_seconds = await copy_ceiling(settings.database_url, replayed, copied, False)
         deferred_seconds = await copy_ceiling(settings.database_url, replayed, copied, True)
     finally:
@@ -127,6 +127,7 @@ async def one_run(settings: Settings, run: int) -> dict:
         "indexes": t.indexes,
         **{f"w_{name}": getattr(w, name) for name in ("read", "decode", "fold", "encode")},
         "cpu_workers": t.workers_cpu,
+        "cpu_busiest_worker": t.busiest_worker_cpu,
         "cpu_parent": t.parent_cpu,
         "cpu_postgres": t.postgres_cpu if t.postgres_cpu is not None else float("nan"),
     }
@@ -150,14 +151,23 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--topic", help="replay this existing events topic instead of a new one")
     parser.add_argument("--keep-topic", action="store_true", help="keep the topic made here")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="replay's worker processes (default: one per core); with --partitions, the work "
+        "split as it would be on that many cores, to project the figure there",
+    )
+    parser.add_argument("--partitions", type=int, help="of the log made (default: settings)")
     args = parser.parse_args()
     base = load_settings()
+    if args.partitions:
+        base = msgspec.structs.replace(base, partitions=args.partitions)
     topic = args.topic or f"bench-replay-{uuid.uuid4().hex[:8]}.events"
     if not args.topic:
         await make_log(base, topic, args.events)
     settings = msgspec.structs.replace(base, events_topic=topic)
     try:
-        runs = [await one_run(settings, run) for run in range(args.runs)]
+        runs = [await one_run(settings, run, args.workers) for run in range(args.runs)]
     finally:
         if not args.topic and not args.keep_topic:
             await delete_topic(base, topic)
@@ -200,6 +210,21 @@ async def main() -> None:
         + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
         + f"; {per_event:.1f} us of CPU per event besides the broker's: on {cores} cores "
         f"that bounds replay at {cores / per_event * 1e6:,.0f} events/s"
+    )
+    # With a core for each process, the busiest one bounds the run: the split measured here
+    # (its CPU seconds hold whatever else the machine did) projected onto that many cores.
+    busiest = {
+        "a worker": median("cpu_busiest_worker"),
+        "the parent": cpu["parent"],
+        "PostgreSQL": cpu["postgres"],
+    }
+    name, seconds = max(busiest.items(), key=lambda item: item[1])
+    processes = runs[0]["workers"] + 2
+    print(
+        f"with a core for each of its {processes} processes ({runs[0]['workers']} workers, the "
+        f"parent, PostgreSQL's backend; the broker aside) the busiest, {name} at {seconds:.1f} "
+        f"CPU s, bounds replay at {runs[0]['events'] / seconds:,.0f} events/s "
+        "(" + ", ".join(f"{k} {v:.1f}" for k, v in busiest.items()) + ")"
     )
 
 

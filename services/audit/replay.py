@@ -84,6 +84,7 @@ class Timings(msgspec.Struct, kw_only=True):
     total: float = 0.0
     workers: WorkerTimings = msgspec.field(default_factory=WorkerTimings)
     workers_cpu: float = 0.0
+    busiest_worker_cpu: float = 0.0  # what bounds the workers when each has a core
     parent_cpu: float = 0.0
     postgres_cpu: float | None = None
 
@@ -254,6 +255,7 @@ async def _rebuild(
     timings.total = time.perf_counter() - started
     timings.parent_cpu = time.process_time() - parent_cpu_before
     timings.workers_cpu = sum(result.cpu for result in results)
+    timings.busiest_worker_cpu = max((result.cpu for result in results), default=0.0)
     if postgres_cpu_before is not None and postgres_cpu_after is not None:
         timings.postgres_cpu = postgres_cpu_after - postgres_cpu_before
     for result in results:
