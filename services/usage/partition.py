@@ -10,6 +10,9 @@ fixed per partition: a new owner fences a zombie for good.
 
 The clock lives here, not in the domain: every batch (and a tick when no report comes) asks
 whether a new billing period began, which may resume suspended Sims.
+
+When spans are exported (events.tracing), each report that carries a trace context gets a span
+in that trace, from its batch's start to its commit; otherwise no header is looked at.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import msgspec
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from events import tracing
 from events.codec import InvalidMessage, decode_event, encode_command
 from events.commands import CommandEnvelope
 from events.envelope import EventEnvelope
@@ -145,6 +149,16 @@ class UsagePartition(PartitionWorker):
         """Counts a batch of reports and commits everything it produced at once. On any error
         the state may hold what was never committed: the owner restores this partition."""
         records = self.unanswered(records)
+        if not records or not tracing.recording():
+            await self._process(records)
+            return
+        spans = tracing.batch_spans(records, group=self.group_id, start_time=time.time_ns())
+        try:
+            await self._process(records)
+        finally:
+            tracing.end_all(spans)
+
+    async def _process(self, records: list[ConsumerRecord]) -> None:
         now = time.time()
         batch = Batch(self.state, self.directory)
         period_before = self.state.current_period
