@@ -1,0 +1,76 @@
+"""The API's hop of a trace: a SERVER span per request, the parent of what the request sends.
+
+A plain ASGI middleware (Litestar's OpenTelemetry integration needs the ASGI instrumentation
+package and adds spans for every send and receive of a request). The request's W3C trace
+context (`traceparent`) is the parent; without one, a trace starts here when spans are
+exported. Without an exporter no span is made: a request's trace context alone becomes the
+current context, which the command client writes into the command's headers.
+"""
+
+from __future__ import annotations
+
+from litestar.types import ASGIApp, Receive, Scope, Send
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Status, StatusCode, use_span
+
+from events import tracing
+
+
+def _carrier(scope: Scope) -> list[tuple[str, bytes]]:
+    """The request's trace headers, as a Kafka-style carrier (names are lower case in ASGI)."""
+    fields = _fields()
+    return [(name.decode("latin-1"), value) for name, value in scope["headers"] if name in fields]
+
+
+def _fields() -> frozenset[bytes]:
+    return frozenset(field.encode() for field in propagate.get_global_textmap().fields)
+
+
+class TracingMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not tracing.propagating():
+            await self.app(scope, receive, send)
+            return
+        parent = tracing.extract(_carrier(scope))
+        if not tracing.recording():
+            if parent is None:
+                await self.app(scope, receive, send)
+                return
+            token = otel_context.attach(parent)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                otel_context.detach(token)
+            return
+        await self._traced(parent, scope, receive, send)
+
+    async def _traced(self, parent, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        route = scope.get("path_template") or scope["path"]
+        span = tracing.TRACER.start_span(
+            f"{method} {route}",
+            context=tracing.ROOT if parent is None else parent,
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": method,
+                "http.route": route,
+                "url.path": scope["path"],
+                "url.scheme": scope.get("scheme", "http"),
+                "network.protocol.version": scope.get("http_version", "1.1"),
+            },
+        )
+
+        async def send_and_note(message) -> None:
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+            await send(message)
+
+        with use_span(span, end_on_exit=True):
+            await self.app(scope, receive, send_and_note)
