@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -97,6 +98,42 @@ def extract(headers: Iterable[tuple[str, bytes]] | None) -> Context | None:
     return propagate.extract(headers, getter=HEADERS_GETTER)
 
 
+# The headers the process's propagators read and write (OTEL_PROPAGATORS; by default the W3C
+# traceparent, tracestate and baggage).
+FIELDS = frozenset(propagate.get_global_textmap().fields)
+_TRACEPARENT = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-.*)?")
+_NO_TRACE, _NO_SPAN = b"0" * 32, b"0" * 16
+
+
+def relay(headers: Iterable[tuple[str, bytes]] | None) -> Headers:
+    """The trace headers of a record, to go on as they came on what it caused: what extracting
+    and injecting them again would write when no span is made, for a fraction of its cost
+    (a processor relays every command's). None without a valid traceparent."""
+    if not _propagating or not headers:
+        return []
+    found: Headers = []
+    valid = False
+    for name, value in headers:
+        if name not in FIELDS:
+            continue
+        found.append((name, value))
+        if name == TRACEPARENT:
+            valid = _valid_traceparent(value)
+    return found if valid else []
+
+
+def _valid_traceparent(value: bytes) -> bool:
+    """W3C: a traceparent that cannot be parsed is not passed on."""
+    match = _TRACEPARENT.fullmatch(value)
+    return not (
+        match is None
+        or match[1] == b"ff"
+        or match[2] == _NO_TRACE
+        or match[3] == _NO_SPAN
+        or (match[1] == b"00" and match[4] is not None)  # version 00 ends with its flags
+    )
+
+
 def context_of(traceparent: str, tracestate: str | None = None) -> Context:
     """The context of a W3C `traceparent` given by hand (a sender without OpenTelemetry of its
     own); ValueError when it is not one, rather than a trace silently lost."""
@@ -115,10 +152,14 @@ KAFKA = {"messaging.system": "kafka"}
 
 
 def send_span(
-    topic: str, key: bytes | None, attributes: Mapping[str, Any], context: Context | None = None
+    topic: str,
+    key: bytes | None,
+    attributes: Callable[[], Mapping[str, Any]] | None = None,
+    context: Context | None = None,
 ) -> Span:
     """A PRODUCER span for publishing one record (OpenTelemetry messaging conventions), a
-    child of `context` (default: the current one). End it with `end_on_ack`."""
+    child of `context` (default: the current one); `attributes()` is asked only when the
+    span records. End it with `end_on_ack`."""
     span = TRACER.start_span(f"send {topic}", context=context, kind=SpanKind.PRODUCER)
     if span.is_recording():
         span.set_attributes(
@@ -128,7 +169,7 @@ def send_span(
                 "messaging.operation.type": "send",
                 "messaging.destination.name": topic,
                 **({"messaging.kafka.message.key": key.decode("latin-1")} if key else {}),
-                **attributes,
+                **(attributes() if attributes else {}),
             }
         )
     return span

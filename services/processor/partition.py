@@ -284,12 +284,12 @@ class CommandPartition(PartitionWorker):
         answers: list[_Answer] = []
         in_batch: dict[tuple[str, str, str], _Answer] = {}
         for record, envelope, reason in parsed:
-            context = tracing.extract(record.headers)
-            if not tracing.recording():
+            if not tracing.recording():  # the command's trace context goes on as it came
                 answer = await self._answer(record, envelope, reason, firsts, in_batch)
-                answer.trace = tracing.forwarded(None, context)
+                answer.trace = tracing.relay(record.headers)
                 answers.append(answer)
                 continue
+            context = tracing.extract(record.headers)
             span = tracing.process_span(record, context, _attributes(envelope), group=self.group_id)
             try:
                 answer = await self._answer(record, envelope, reason, firsts, in_batch)

@@ -67,3 +67,27 @@ def test_nothing_is_exported_unless_an_endpoint_is_configured(propagation):
     assert not tracing.TRACER.start_span("nothing").is_recording()
     assert tracing.setup("test", on=False, environ={}) is False
     assert not tracing.propagating()
+
+
+def test_a_relayed_context_is_what_extracting_and_injecting_would_write(propagation):
+    _, _, traceparent = new_trace()
+    headers = [
+        ("type", b"FleetCreated"),
+        ("traceparent", traceparent.encode()),
+        ("tracestate", b"vendor=1"),
+        ("other", b"x"),
+    ]
+    assert tracing.relay(headers) == tracing.forwarded(None, tracing.extract(headers))
+    assert tracing.relay(headers) == [headers[1], headers[2]]
+    for wrong in (
+        b"00-" + b"0" * 32 + b"-" + b"1" * 16 + b"-01",  # no trace id
+        b"00-" + b"1" * 32 + b"-" + b"0" * 16 + b"-01",  # no parent
+        b"ff-" + b"1" * 32 + b"-" + b"1" * 16 + b"-01",  # a version that is none
+        b"00-" + b"1" * 32 + b"-" + b"1" * 16 + b"-01-more",  # more than version 00 has
+        b"00-" + b"A" * 32 + b"-" + b"1" * 16 + b"-01",  # not lower-case hex
+    ):
+        assert tracing.relay([("traceparent", wrong)]) == []
+        assert tracing.forwarded(None, tracing.extract([("traceparent", wrong)])) == []
+    assert tracing.relay([("type", b"FleetCreated")]) == []
+    tracing.switch(False)
+    assert tracing.relay(headers) == []
