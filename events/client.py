@@ -227,7 +227,7 @@ class CommandClient:
         key = partition_key(envelope).encode()
         if not tracing.propagating():
             return await self._producer.send(topic, encode_command(envelope), key=key)
-        span = tracing.send_span(topic, key, _attributes(envelope), context)
+        span = tracing.send_span(topic, key, lambda: _attributes(envelope), context)
         headers = tracing.span_headers(span, context)
         ack = await self._producer.send(topic, encode_command(envelope), key=key, headers=headers)
         tracing.end_on_ack(span, ack)

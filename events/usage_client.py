@@ -70,7 +70,7 @@ class UsageReporter:
         topic, key = self.usage_topic, report.account_sid.encode()
         if not tracing.propagating():
             return await self._producer.send(topic, encode_report(report), key=key)
-        span = tracing.send_span(topic, key, {"fleetstate.sim": report.sim}, context)
+        span = tracing.send_span(topic, key, lambda: {"fleetstate.sim": report.sim}, context)
         headers = tracing.span_headers(span, context)
         ack = await self._producer.send(topic, encode_report(report), key=key, headers=headers)
         tracing.end_on_ack(span, ack)

@@ -11,20 +11,17 @@ from __future__ import annotations
 
 from litestar.types import ASGIApp, Receive, Scope, Send
 from opentelemetry import context as otel_context
-from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, use_span
 
 from events import tracing
 
+# The trace headers, as ASGI names them (lower case, bytes).
+FIELDS = frozenset(field.encode() for field in tracing.FIELDS)
+
 
 def _carrier(scope: Scope) -> list[tuple[str, bytes]]:
-    """The request's trace headers, as a Kafka-style carrier (names are lower case in ASGI)."""
-    fields = _fields()
-    return [(name.decode("latin-1"), value) for name, value in scope["headers"] if name in fields]
-
-
-def _fields() -> frozenset[bytes]:
-    return frozenset(field.encode() for field in propagate.get_global_textmap().fields)
+    """The request's trace headers, as a Kafka-style carrier."""
+    return [(name.decode("latin-1"), value) for name, value in scope["headers"] if name in FIELDS]
 
 
 class TracingMiddleware:
