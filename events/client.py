@@ -183,8 +183,9 @@ class CommandClient:
         waiting = None
         try:
             await self._send_many(envelopes, context)
-            if tracing.propagating():  # the wait for the processor's answer: a hop of its own
-                waiting = tracing.TRACER.start_span("await outcome", context=context)
+            if tracing.propagating() and tracing.spans_possible():
+                # The wait for the processor's answer: a hop of its own.
+                waiting = tracing.TRACER.start_span("await outcome", context=_otel(context))
             async with asyncio.timeout(timeout):
                 return list(await asyncio.gather(*(future for _, future in futures)))
         finally:
@@ -222,11 +223,19 @@ class CommandClient:
             return self.topics[kind], kind
         return self.commands_topic, "tenant"
 
-    async def _enqueue(self, envelope: CommandEnvelope, context=None) -> asyncio.Future:
+    async def _enqueue(
+        self, envelope: CommandEnvelope, parent: tracing.Parent | None = None
+    ) -> asyncio.Future:
         topic = self._route(envelope)[0]
         key = partition_key(envelope).encode()
         if not tracing.propagating():
             return await self._producer.send(topic, encode_command(envelope), key=key)
+        if not tracing.spans_possible():  # the caller's trace context goes on as it is
+            headers = tracing.outgoing(parent) or None
+            return await self._producer.send(
+                topic, encode_command(envelope), key=key, headers=headers
+            )
+        context = _otel(parent)
         span = tracing.send_span(topic, key, lambda: _attributes(envelope), context)
         headers = tracing.span_headers(span, context)
         ack = await self._producer.send(topic, encode_command(envelope), key=key, headers=headers)
@@ -283,9 +292,13 @@ class CommandClient:
                             future.set_result(outcome)
 
 
-def _context(traceparent: str | None):
+def _context(traceparent: str | None) -> tracing.Parent | None:
     """The trace a send joins: the given `traceparent`'s, else the current context's (None)."""
-    return None if traceparent is None else tracing.context_of(traceparent)
+    return None if traceparent is None else tracing.Parent(traceparent)
+
+
+def _otel(parent: tracing.Parent | None):
+    return None if parent is None else parent.context
 
 
 def _attributes(envelope: CommandEnvelope) -> dict[str, str]:

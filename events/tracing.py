@@ -22,6 +22,8 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
+from functools import cached_property
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -137,13 +139,52 @@ def _valid_traceparent(value: bytes) -> bool:
 def context_of(traceparent: str, tracestate: str | None = None) -> Context:
     """The context of a W3C `traceparent` given by hand (a sender without OpenTelemetry of its
     own); ValueError when it is not one, rather than a trace silently lost."""
-    carrier = [(TRACEPARENT, traceparent.encode("latin-1"))]
-    if tracestate:
-        carrier.append(("tracestate", tracestate.encode("latin-1")))
-    context = propagate.extract(carrier, getter=HEADERS_GETTER)
-    if not trace.get_current_span(context).get_span_context().is_valid:
-        raise ValueError(f"not a W3C traceparent: {traceparent!r}")
-    return context
+    return Parent(traceparent, tracestate).context
+
+
+class Parent:
+    """A trace context given by hand (a W3C `traceparent`): checked at once (ValueError), its
+    headers sent as given when no span is made, its OpenTelemetry context made only for one."""
+
+    def __init__(self, traceparent: str, tracestate: str | None = None) -> None:
+        self.headers: Headers = [(TRACEPARENT, traceparent.encode("latin-1"))]
+        if not _valid_traceparent(self.headers[0][1]):
+            raise ValueError(f"not a W3C traceparent: {traceparent!r}")
+        if tracestate:
+            self.headers.append(("tracestate", tracestate.encode("latin-1")))
+
+    @cached_property
+    def context(self) -> Context:
+        return propagate.extract(self.headers, getter=HEADERS_GETTER)
+
+
+# The trace headers of the request (or record) this task works for, kept as they came when
+# no span is made for it: what the client sends on, without building a context to do so.
+_relayed: ContextVar[Headers | None] = ContextVar("fleetstate_relayed_trace", default=None)
+
+
+def relaying(headers: Headers):
+    """Makes `headers` the current task's trace headers; reset with `_relayed.reset(token)`."""
+    return _relayed.set(headers)
+
+
+def stop_relaying(token) -> None:
+    _relayed.reset(token)
+
+
+def outgoing(parent: Parent | None) -> Headers:
+    """The trace headers of what is sent now without a span: the given parent's, else the
+    relayed ones, else whatever the current OpenTelemetry context holds."""
+    if parent is not None:
+        return parent.headers
+    return _relayed.get() or inject([])
+
+
+def spans_possible() -> bool:
+    """A tracer provider that can make spans is installed in this process (fleetstate's own, or
+    the importing service's): without one, spans are skipped, not made as no-ops."""
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
 
 # --- spans ---------------------------------------------------------------------------------

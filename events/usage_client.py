@@ -62,14 +62,20 @@ class UsageReporter:
         self, reports: Iterable[DataSessionReport], *, traceparent: str | None = None
     ) -> None:
         """Publishes many reports in as few broker requests as the producer can batch them."""
-        context = None if traceparent is None else tracing.context_of(traceparent)
-        acks = [await self._enqueue(report, context) for report in reports]
+        parent = None if traceparent is None else tracing.Parent(traceparent)
+        acks = [await self._enqueue(report, parent) for report in reports]
         await asyncio.gather(*acks)
 
-    async def _enqueue(self, report: DataSessionReport, context=None) -> asyncio.Future:
+    async def _enqueue(
+        self, report: DataSessionReport, parent: tracing.Parent | None = None
+    ) -> asyncio.Future:
         topic, key = self.usage_topic, report.account_sid.encode()
         if not tracing.propagating():
             return await self._producer.send(topic, encode_report(report), key=key)
+        if not tracing.spans_possible():  # the caller's trace context goes on as it is
+            headers = tracing.outgoing(parent) or None
+            return await self._producer.send(topic, encode_report(report), key=key, headers=headers)
+        context = None if parent is None else parent.context
         span = tracing.send_span(topic, key, lambda: {"fleetstate.sim": report.sim}, context)
         headers = tracing.span_headers(span, context)
         ack = await self._producer.send(topic, encode_report(report), key=key, headers=headers)

@@ -3,14 +3,13 @@
 A plain ASGI middleware (Litestar's OpenTelemetry integration needs the ASGI instrumentation
 package and adds spans for every send and receive of a request). The request's W3C trace
 context (`traceparent`) is the parent; without one, a trace starts here when spans are
-exported. Without an exporter no span is made: a request's trace context alone becomes the
-current context, which the command client writes into the command's headers.
+exported. Without an exporter no span is made: the request's trace headers are relayed as
+they came, and the command client writes them into the command's headers.
 """
 
 from __future__ import annotations
 
 from litestar.types import ASGIApp, Receive, Scope, Send
-from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, Status, StatusCode, use_span
 
 from events import tracing
@@ -32,18 +31,20 @@ class TracingMiddleware:
         if scope["type"] != "http" or not tracing.propagating():
             await self.app(scope, receive, send)
             return
-        parent = tracing.extract(_carrier(scope))
+        carrier = _carrier(scope)
         if not tracing.recording():
-            if parent is None:
+            # No span: the request's trace headers are what its command carries, as they came.
+            relayed = tracing.relay(carrier)
+            if not relayed:
                 await self.app(scope, receive, send)
                 return
-            token = otel_context.attach(parent)
+            token = tracing.relaying(relayed)
             try:
                 await self.app(scope, receive, send)
             finally:
-                otel_context.detach(token)
+                tracing.stop_relaying(token)
             return
-        await self._traced(parent, scope, receive, send)
+        await self._traced(tracing.extract(carrier), scope, receive, send)
 
     async def _traced(self, parent, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]

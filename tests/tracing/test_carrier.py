@@ -91,3 +91,23 @@ def test_a_relayed_context_is_what_extracting_and_injecting_would_write(propagat
     assert tracing.relay([("type", b"FleetCreated")]) == []
     tracing.switch(False)
     assert tracing.relay(headers) == []
+
+
+def test_without_spans_a_sender_sends_the_context_it_was_given_or_relays(propagation):
+    _, _, given = new_trace()
+    _, _, relayed = new_trace()
+    assert not tracing.spans_possible()  # no tracer provider in this process
+    assert tracing.outgoing(tracing.Parent(given, "vendor=1")) == [
+        ("traceparent", given.encode()),
+        ("tracestate", b"vendor=1"),
+    ]
+    assert tracing.outgoing(None) == []
+    token = tracing.relaying([("traceparent", relayed.encode())])
+    try:
+        assert tracing.outgoing(None) == [("traceparent", relayed.encode())]
+        assert tracing.outgoing(tracing.Parent(given))[0] == ("traceparent", given.encode())
+    finally:
+        tracing.stop_relaying(token)
+    assert tracing.outgoing(None) == []
+    with pytest.raises(ValueError, match="not a W3C traceparent"):
+        tracing.Parent("00-" + "0" * 32 + "-" + "1" * 16 + "-01")
