@@ -278,31 +278,39 @@ def batch_spans(
     *,
     group: str | None = None,
     start_time: int | None = None,
-) -> list[Span]:
+) -> dict[bytes, Span]:
     """For a batch worked on at once: a CONSUMER span per trace context its records carry (a
     command's events share one), each a child of that context, starting at `start_time`
-    (the batch's arrival, time.time_ns()); records without trace context get none. The caller
-    ends them when the batch's work is done."""
+    (the batch's arrival, time.time_ns()), by traceparent; records without trace context get
+    none. The caller ends them when the batch's work is done."""
     by_context: dict[bytes, list[Any]] = {}
     for record in records:
         for name, value in record.headers or ():
             if name == TRACEPARENT:
                 by_context.setdefault(value, []).append(record)
                 break
-    spans = []
-    for same in by_context.values():
+    spans = {}
+    for traceparent, same in by_context.items():
         first = same[0]
         more = {"messaging.batch.message_count": len(same)} if len(same) > 1 else {}
-        spans.append(
-            process_span(
-                first,
-                extract(first.headers),
-                {**(attributes or {}), **more},
-                group=group,
-                start_time=start_time,
-            )
+        spans[traceparent] = process_span(
+            first,
+            extract(first.headers),
+            {**(attributes or {}), **more},
+            group=group,
+            start_time=start_time,
         )
     return spans
+
+
+def caused_by(record: Any, spans: Mapping[bytes, Span]) -> Headers:
+    """The trace headers of what `record` caused in a batch: its span's context (batch_spans)
+    when it has one, else its own trace headers relayed."""
+    if spans:
+        for name, value in record.headers or ():
+            if name == TRACEPARENT and value in spans:
+                return span_headers(spans[value])
+    return relay(record.headers)
 
 
 def end_all(spans: Iterable[Span]) -> None:

@@ -162,7 +162,7 @@ class ProjectionRunner:
         try:
             await self._apply_items(conn, consumer, items)
         finally:
-            tracing.end_all(spans)
+            tracing.end_all(spans.values())
 
     async def _apply_items(self, conn: asyncpg.Connection, consumer, items: list[Item]) -> None:
         try:

@@ -9,9 +9,13 @@ import sys
 import httpx
 
 from events.codec import decode_event, decode_outcome
+from events.usage_client import UsageReporter
 from tests.api.support import create_profile
+from tests.conftest import command_client
 from tests.tracing.conftest import proxied_environment
 from tests.tracing.support import new_trace, records_of, traceparent_of
+from tests.usage.pipeline import data_events, now, provision, wait_for
+from tests.usage.support import report
 
 # An exporter that is configured: the control that shows this test would see one.
 EXPORTING = """
@@ -63,6 +67,22 @@ async def test_without_an_exporter_headers_propagate_and_nothing_is_exported(unt
         if decode_event(r.value).aggregate_id == profile["sid"]
     ]
     assert profile_events and all(traceparent_of(r) is None for r in profile_events)
+
+    # A usage report's context goes on to the data-limit command it causes, and its events.
+    async with command_client(s) as client:
+        world = await provision(client, "untraced", ["active"], data_limit=1)
+    [sim] = world.sims
+    _, _, reported = new_trace()
+    crossing = report(world.account, sim, 600_000, 600_000, end=now(), network_sid=world.network)
+    async with UsageReporter(s.kafka_bootstrap, usage_topic=s.usage_topic) as reporter:
+        await reporter.report(crossing, traceparent=reported)
+    await wait_for(s, lambda events: data_events(events, sim, "SimDataSuspended"))
+    [suspended] = [
+        r
+        for r in await records_of(s.kafka_bootstrap, s.events_topic)
+        if decode_event(r.value).type == "SimDataSuspended"
+    ]
+    assert traceparent_of(suspended) == reported
 
     # Stopped, every service has flushed whatever it had: had any exporter been made, its
     # request would have reached the receiver, their proxy for every HTTP request.

@@ -19,6 +19,8 @@ from tests.api.support import create_profile
 from tests.api.test_twilio_sdk import sdk
 from tests.conftest import command_client
 from tests.tracing.support import named, new_trace, one, records_of, traceparent_of
+from tests.usage.pipeline import now, provision
+from tests.usage.support import report
 
 API, PROCESSOR = "fleetstate-api", "fleetstate-processor"
 PROJECTOR, USAGE = "fleetstate-projector", "fleetstate-usage-processor"
@@ -187,3 +189,33 @@ async def test_a_usage_report_with_a_traceparent_is_processed_in_its_trace(trace
     assert (processed.kind, processed.parent_id) == ("consumer", caller)
     assert processed.attributes["messaging.destination.name"] == s.usage_topic
     assert processed.attributes["messaging.consumer.group.name"].startswith("fleetstate-usage")
+
+
+async def test_a_data_limit_command_joins_the_trace_of_the_report_that_crossed_it(traced):
+    s = traced.settings
+    async with command_client(s) as client:
+        world = await provision(client, "traced", ["active"], data_limit=1)
+    [sim] = world.sims
+    trace_id, caller, traceparent = new_trace()
+    crossing = report(world.account, sim, 600_000, 600_000, end=now(), network_sid=world.network)
+    async with UsageReporter(s.kafka_bootstrap, usage_topic=s.usage_topic) as reporter:
+        await reporter.report(crossing, traceparent=traceparent)
+
+    decide, project = f"process {s.internal_topic}", f"process {s.events_topic}"
+    spans = await traced.receiver.wait_for(
+        trace_id,
+        _has((USAGE, f"process {s.usage_topic}"), (PROCESSOR, decide), (PROJECTOR, project)),
+    )
+    metered = one(spans, USAGE, f"process {s.usage_topic}")
+    assert metered.parent_id == caller
+    suspended = one(spans, PROCESSOR, decide)
+    assert suspended.parent_id == metered.span_id
+    assert suspended.attributes["fleetstate.command.type"] == "SuspendSimData"
+    assert one(spans, PROJECTOR, project).parent_id == suspended.span_id
+    [event] = [
+        r
+        for r in await records_of(s.kafka_bootstrap, s.events_topic)
+        if decode_event(r.value).type == "SimDataSuspended"
+        and decode_event(r.value).aggregate_id == sim
+    ]
+    assert traceparent_of(event) == f"00-{trace_id}-{suspended.span_id}-01"
