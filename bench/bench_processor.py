@@ -16,6 +16,8 @@ in an order that alternates from run to run: with FLEETSTATE_TRACING=off (no hea
 written, in this process and the processor's) and with the default (propagation on, no OTLP
 endpoint), every command sent with a traceparent, so the processor extracts it and writes it
 on every event and outcome. The overhead is printed as the ratio default / off.
+`--untraced-callers`: the default arm's commands carry no traceparent (callers that trace
+nothing: the default deployment's common case, where there is nothing to propagate).
 """
 
 from __future__ import annotations
@@ -156,7 +158,7 @@ async def latency(
 
 
 async def traced_or_not(
-    base: Settings, workload_seed: int, count: int, log_path: Path, on: bool
+    base: Settings, workload_seed: int, count: int, log_path: Path, on: bool, traced: bool = True
 ) -> dict:
     """Phases 2 and 3 on fresh topics, tracing on (the default, every command sent with a
     traceparent) or off (FLEETSTATE_TRACING=off here and in the processor)."""
@@ -165,7 +167,7 @@ async def traced_or_not(
     setup = [workload.operator_commands(), workload.setup_commands()]
     steady = workload.steady_commands(count)
     paced = workload.steady_commands(LATENCY_RATE * LATENCY_SECONDS)
-    traceparent = TRACEPARENT if on else None
+    traceparent = TRACEPARENT if on and traced else None
     tracing.switch(on)
     await ensure_topics(settings)
     processor = Processor(settings, log_path)
@@ -197,11 +199,13 @@ async def traced_or_not(
     }
 
 
-async def one_run(base: Settings, count: int, run: int, logs: Path) -> dict:
+async def one_run(
+    base: Settings, count: int, run: int, logs: Path, traced_callers: bool = True
+) -> dict:
     arms = {}
     for on in (True, False) if run % 2 == 0 else (False, True):
         log_path = logs / f"processor-{run}-tracing-{'on' if on else 'off'}.log"
-        arms[on] = await traced_or_not(base, 1000 + run, count, log_path, on)
+        arms[on] = await traced_or_not(base, 1000 + run, count, log_path, on, traced_callers)
     on, off = arms[True], arms[False]
     ceiling = await raw_ceiling(fresh_settings(base), count, off["size"])
     return {
@@ -219,12 +223,17 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--commands", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--untraced-callers",
+        action="store_true",
+        help="tracing's default arm with commands that carry no traceparent",
+    )
     args = parser.parse_args()
     base = load_settings()
     RESULTS.mkdir(exist_ok=True)
     runs = []
     for run in range(args.runs):
-        result = await one_run(base, args.commands, run, RESULTS)
+        result = await one_run(base, args.commands, run, RESULTS, not args.untraced_callers)
         runs.append(result)
         print(
             f"run {run + 1}: {result['rate']:,.0f} commands/s sustained, "
@@ -255,8 +264,9 @@ async def main() -> None:
     cpu_ratio = statistics.median(r["cpu"] / r["off_cpu"] for r in runs)
     client_ratio = statistics.median(r["client_cpu"] / r["off_client_cpu"] for r in runs)
     p50_ratio = statistics.median(r["p50"] / r["off_p50"] for r in runs)
+    callers = "no command" if args.untraced_callers else "every command"
     print(
-        f"tracing     : propagation on, no exporter, every command with a traceparent: "
+        f"tracing     : propagation on, no exporter, {callers} with a traceparent: "
         f"{median('rate'):,.0f} commands/s, p50 {median('p50') * 1000:.1f} ms; "
         f"FLEETSTATE_TRACING=off: {median('off_rate'):,.0f} commands/s, "
         f"p50 {median('off_p50') * 1000:.1f} ms, p99 {median('off_p99') * 1000:.1f} ms"
