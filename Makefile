@@ -17,6 +17,10 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	@touch $@
+
 stack: install
 	$(STACK) start
 
@@ -80,7 +84,7 @@ clean-data:
 bench-domain: install
 	$(BIN)/python bench/bench_domain.py
 
-bench-processor: stack
+bench-processor: stack $(BIN)/.bench-installed
 	$(BIN)/python bench/bench_processor.py
 
 .PHONY: bench-usage
