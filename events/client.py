@@ -135,17 +135,19 @@ class CommandClient:
         """Publishes one command and waits for the broker to store it; returns its command_id.
         `traceparent` (W3C) puts it in that trace instead of the current context's."""
         envelope = self._wrap(command, metadata)
-        await (await self._enqueue(envelope, _context(traceparent)))
+        await (await self._enqueue(envelope, _parent(traceparent)))
         return envelope.command_id
 
     async def send_many(
         self, commands: Iterable[CommandEnvelope], *, traceparent: str | None = None
     ) -> list[str]:
         """Publishes many commands in as few broker requests as the producer can batch them."""
-        return await self._send_many(list(commands), _context(traceparent))
+        return await self._send_many(list(commands), _parent(traceparent))
 
-    async def _send_many(self, envelopes: list[CommandEnvelope], context) -> list[str]:
-        acks = [await self._enqueue(envelope, context) for envelope in envelopes]
+    async def _send_many(
+        self, envelopes: list[CommandEnvelope], parent: tracing.Parent | None
+    ) -> list[str]:
+        acks = [await self._enqueue(envelope, parent) for envelope in envelopes]
         await asyncio.gather(*acks)
         return [envelope.command_id for envelope in envelopes]
 
@@ -171,7 +173,7 @@ class CommandClient:
         traceparent: str | None = None,
     ) -> list[Outcome]:
         envelopes = list(envelopes)
-        context = _context(traceparent)
+        parent = _parent(traceparent)
         await self.listen()
         loop = asyncio.get_running_loop()
         futures = []
@@ -182,10 +184,10 @@ class CommandClient:
             futures.append((ident, future))
         waiting = None
         try:
-            await self._send_many(envelopes, context)
+            await self._send_many(envelopes, parent)
             if tracing.propagating() and tracing.spans_possible():
                 # The wait for the processor's answer: a hop of its own.
-                waiting = tracing.TRACER.start_span("await outcome", context=_otel(context))
+                waiting = tracing.TRACER.start_span("await outcome", context=_otel(parent))
             async with asyncio.timeout(timeout):
                 return list(await asyncio.gather(*(future for _, future in futures)))
         finally:
@@ -292,7 +294,7 @@ class CommandClient:
                             future.set_result(outcome)
 
 
-def _context(traceparent: str | None) -> tracing.Parent | None:
+def _parent(traceparent: str | None) -> tracing.Parent | None:
     """The trace a send joins: the given `traceparent`'s, else the current context's (None)."""
     return None if traceparent is None else tracing.Parent(traceparent)
 
