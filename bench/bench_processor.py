@@ -14,6 +14,13 @@ For each run, on fresh topics of the configured partition count:
    answer, with 1, 8 and 128 calls in flight (a SIM's three one after another); beside it,
    pyeventsourcing on the dev stack's PostgreSQL doing the same (bench/pg_event_store.py), in
    the same run: commands/s and p50/p99 of each, and fleetstate's commands/s over its.
+5. tracing: tracing's cost without an exporter. Phases 2 and 3 twice, on fresh topics each
+   time, in an order that alternates from run to run: with FLEETSTATE_TRACING=off (no header
+   read or written, in this process and the processor's) and with the default (propagation on,
+   no OTLP endpoint), every command sent with a traceparent, so the processor relays it onto
+   every event and outcome (`--untraced-callers`: none, the common case of a deployment without
+   an exporter). Printed: throughput, p50 and the CPU the processor and this process (the
+   sender) spent per command, each as the ratio default / off.
 Figures are medians over the runs; the ratio is sustained / ceiling of the same run.
 """
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -36,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import fresh_settings, percentile  # noqa: E402
 from bench.pg_event_store import sims_on  # noqa: E402
 from bench.workload import Workload  # noqa: E402
+from events import tracing  # noqa: E402
 from events.client import CommandClient  # noqa: E402
 from events.codec import encode_command  # noqa: E402
 from events.commands import CommandEnvelope, RegisterSim, UpdateSim  # noqa: E402
@@ -53,6 +62,8 @@ IN_FLIGHT = (1, 8, 128)  # calls in flight in the in-flight phase
 IN_FLIGHT_SIMS = 1000
 WARM_UP_SIMS = 20  # per level, before the measured ones: connections, metadata, caches
 RESULTS = Path(__file__).resolve().parent / "results"  # processor logs of each run
+# The caller's trace context every command carries in the tracing phase's default arm.
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 async def raw_ceiling(settings: Settings, count: int, size: int) -> float:
@@ -98,12 +109,21 @@ async def raw_ceiling(settings: Settings, count: int, size: int) -> float:
 class Processor:
     def __init__(self, settings: Settings, log_path: Path) -> None:
         self.log = log_path.open("ab")
+        env = environment_of(settings)
+        for var in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+            env.pop(var, None)  # measured without an exporter, whatever this shell has
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "processor"],
-            env=environment_of(settings),
+            env=env,
             stdout=self.log,
             stderr=self.log,
         )
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the processor has used so far (Linux /proc): less moved than its
+        throughput by whatever else the machine is running."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -111,24 +131,28 @@ class Processor:
         self.log.close()
 
 
-async def sustained(client: CommandClient, setup: list, steady: list) -> float:
+async def sustained(
+    client: CommandClient, setup: list, steady: list, traceparent: str | None = None
+) -> float:
     for phase in setup:
-        await client.execute_many(phase, timeout=300)
+        await client.execute_many(phase, timeout=300, traceparent=traceparent)
     started = time.perf_counter()
-    outcomes = await client.execute_many(steady, timeout=600)
+    outcomes = await client.execute_many(steady, timeout=600, traceparent=traceparent)
     elapsed = time.perf_counter() - started
     assert len(outcomes) == len(steady)
     return len(steady) / elapsed
 
 
-async def latency(client: CommandClient, commands: list) -> list[float]:
+async def latency(
+    client: CommandClient, commands: list, traceparent: str | None = None
+) -> list[float]:
     """Offers LATENCY_RATE commands/s; returns each send-to-outcome time."""
     tick, per_tick = 0.01, LATENCY_RATE // 100
     timings: list[float] = []
 
     async def one(envelope) -> None:
         started = time.perf_counter()
-        await client.execute(envelope, timeout=60)
+        await client.execute(envelope, timeout=60, traceparent=traceparent)
         timings.append(time.perf_counter() - started)
 
     tasks = []
@@ -284,7 +308,76 @@ async def one_run(base: Settings, count: int, run: int, logs: Path, phases: set[
     }
 
 
-PHASES = ("sustained", "latency", "in-flight")
+async def traced_or_not(
+    base: Settings, run: int, count: int, log_path: Path, on: bool, traced_callers: bool
+) -> dict:
+    """Phases 2 and 3 on fresh topics, tracing on (the default, no exporter) or off
+    (FLEETSTATE_TRACING=off here and in the processor)."""
+    settings = msgspec.structs.replace(fresh_settings(base), tracing="on" if on else "off")
+    workload = Workload(seed=1000 + run, accounts=200, sims_per_account=4)
+    setup = [workload.operator_commands(), workload.setup_commands()]
+    steady = workload.steady_commands(count)
+    paced = workload.steady_commands(LATENCY_RATE * LATENCY_SECONDS)
+    traceparent = TRACEPARENT if on and traced_callers else None
+    tracing.switch(on)
+    await ensure_topics(settings)
+    processor = Processor(settings, log_path)
+    sender_cpu = time.process_time()
+    try:
+        async with CommandClient(
+            settings.kafka_bootstrap,
+            commands_topic=settings.commands_topic,
+            operator_topic=settings.operator_topic,
+            internal_topic=settings.internal_topic,
+            outcomes_topic=settings.outcomes_topic,
+            actor="bench",
+        ) as client:
+            rate = await sustained(client, setup, steady, traceparent)
+            timings = await latency(client, paced, traceparent)
+            commands = sum(map(len, setup)) + len(steady) + len(paced)
+            cpu = processor.cpu_seconds() / commands  # start-up included, alike in both
+            sender_cpu = (time.process_time() - sender_cpu) / commands
+    finally:
+        processor.stop()
+        tracing.switch(True)
+    return {"rate": rate, "p50": percentile(timings, 50), "cpu": cpu, "sender_cpu": sender_cpu}
+
+
+async def tracing_cost(
+    base: Settings, count: int, run: int, logs: Path, traced_callers: bool
+) -> dict[str, dict]:
+    """Both arms of the tracing phase, the first one alternating from run to run."""
+    arms = {}
+    for on in (True, False) if run % 2 == 0 else (False, True):
+        name = "on" if on else "off"
+        log_path = logs / f"processor-{run}-tracing-{name}.log"
+        arms[name] = await traced_or_not(base, run, count, log_path, on, traced_callers)
+    return arms
+
+
+def print_tracing(runs: list[dict], traced_callers: bool) -> None:
+    def arm(name: str, key: str) -> float:
+        return statistics.median(r["tracing"][name][key] for r in runs)
+
+    def ratio(key: str) -> float:
+        return statistics.median(r["tracing"]["on"][key] / r["tracing"]["off"][key] for r in runs)
+
+    callers = "every command" if traced_callers else "no command"
+    print(f"tracing: propagation on, no exporter, {callers} with a traceparent vs off")
+    for key, label, scale, unit in (
+        ("rate", "throughput", 1, "commands/s"),
+        ("p50", f"p50 at {LATENCY_RATE}/s", 1000, "ms"),
+        ("cpu", "processor CPU", 1e6, "us/command"),
+        ("sender_cpu", "sender CPU", 1e6, "us/command"),
+    ):
+        print(
+            f"  {label:<16}: {arm('on', key) * scale:>9,.1f} vs {arm('off', key) * scale:>9,.1f}"
+            f" {unit:<11} on/off {ratio(key):.3f}"
+        )
+    print("  goal: throughput and CPU within 5% of off (on/off >= 0.95, CPU <= 1.05)")
+
+
+PHASES = ("sustained", "latency", "in-flight", "tracing")
 
 
 async def main() -> None:
@@ -294,6 +387,11 @@ async def main() -> None:
     parser.add_argument(
         "--phases", default=",".join(PHASES), help=f"some of {', '.join(PHASES)}, comma-separated"
     )
+    parser.add_argument(
+        "--untraced-callers",
+        action="store_true",
+        help="the tracing phase's default arm with commands that carry no traceparent",
+    )
     args = parser.parse_args()
     phases = set(args.phases.split(","))
     if not phases <= set(PHASES):
@@ -302,7 +400,12 @@ async def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     runs = []
     for run in range(args.runs):
-        result = await one_run(base, args.commands, run, RESULTS, phases)
+        core = phases - {"tracing"}
+        result = await one_run(base, args.commands, run, RESULTS, core) if core else {}
+        if "tracing" in phases:
+            result["tracing"] = await tracing_cost(
+                base, args.commands, run, RESULTS, not args.untraced_callers
+            )
         runs.append(result)
         print(f"run {run + 1} done", flush=True)
 
@@ -324,6 +427,8 @@ async def main() -> None:
         )
     if "in-flight" in phases:
         print_levels(runs)
+    if "tracing" in phases:
+        print_tracing(runs, not args.untraced_callers)
 
 
 def print_levels(runs: list[dict]) -> None:

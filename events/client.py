@@ -16,6 +16,10 @@ safe: the processor appends nothing and answers with the first outcome. `execute
 that outcome on the outcomes topic (read_committed, so only what the processor committed is
 ever seen). It connects as the process's Kafka principal (`events.kafka_security`, from the
 environment) unless given `security=KafkaSecurity(...)`.
+
+Each command carries the W3C trace context of its sender in its headers (events.tracing): the
+current OpenTelemetry context, or a `traceparent` given by hand (`send(..., traceparent=...)`),
+so its decision, its events and its outcome join the sender's trace.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from events import tracing
 from events.codec import InvalidMessage, decode_outcome, encode_command
 from events.commands import Command, CommandEnvelope, Sender, partition_key, sender_of
 from events.envelope import Outcome
@@ -120,32 +125,55 @@ class CommandClient:
             command=command,
         )
 
-    async def send(self, command: Command | CommandEnvelope, **metadata: str | None) -> str:
-        """Publishes one command and waits for the broker to store it; returns its command_id."""
+    async def send(
+        self,
+        command: Command | CommandEnvelope,
+        *,
+        traceparent: str | None = None,
+        **metadata: str | None,
+    ) -> str:
+        """Publishes one command and waits for the broker to store it; returns its command_id.
+        `traceparent` (W3C) puts it in that trace instead of the current context's."""
         envelope = self._wrap(command, metadata)
-        await (await self._enqueue(envelope))
+        await (await self._enqueue(envelope, _parent(traceparent)))
         return envelope.command_id
 
-    async def send_many(self, commands: Iterable[CommandEnvelope]) -> list[str]:
+    async def send_many(
+        self, commands: Iterable[CommandEnvelope], *, traceparent: str | None = None
+    ) -> list[str]:
         """Publishes many commands in as few broker requests as the producer can batch them."""
-        envelopes = list(commands)
-        acks = [await self._enqueue(envelope) for envelope in envelopes]
+        return await self._send_many(list(commands), _parent(traceparent))
+
+    async def _send_many(
+        self, envelopes: list[CommandEnvelope], parent: tracing.Parent | None
+    ) -> list[str]:
+        acks = [await self._enqueue(envelope, parent) for envelope in envelopes]
         await asyncio.gather(*acks)
         return [envelope.command_id for envelope in envelopes]
 
     async def execute(
-        self, command: Command | CommandEnvelope, timeout: float = 10.0, **metadata: str | None
+        self,
+        command: Command | CommandEnvelope,
+        timeout: float = 10.0,
+        *,
+        traceparent: str | None = None,
+        **metadata: str | None,
     ) -> Outcome:
         """Publishes a command and returns its outcome; TimeoutError if none came in time
         (the command may still be decided later: execute it again with the same id to ask)."""
         envelope = self._wrap(command, metadata)
-        [outcome] = await self.execute_many([envelope], timeout)
+        [outcome] = await self.execute_many([envelope], timeout, traceparent=traceparent)
         return outcome
 
     async def execute_many(
-        self, envelopes: Iterable[CommandEnvelope], timeout: float = 10.0
+        self,
+        envelopes: Iterable[CommandEnvelope],
+        timeout: float = 10.0,
+        *,
+        traceparent: str | None = None,
     ) -> list[Outcome]:
         envelopes = list(envelopes)
+        parent = _parent(traceparent)
         await self.listen()
         loop = asyncio.get_running_loop()
         futures = []
@@ -154,11 +182,17 @@ class CommandClient:
             ident = (envelope.account_sid, envelope.command_id, self._route(envelope)[1])
             self._waiting.setdefault(ident, []).append(future)
             futures.append((ident, future))
+        waiting = None
         try:
-            await self.send_many(envelopes)
+            await self._send_many(envelopes, parent)
+            if tracing.propagating() and tracing.spans_possible():
+                # The wait for the processor's answer: a hop of its own.
+                waiting = tracing.TRACER.start_span("await outcome", context=_otel(parent))
             async with asyncio.timeout(timeout):
                 return list(await asyncio.gather(*(future for _, future in futures)))
         finally:
+            if waiting is not None:
+                waiting.end()
             for ident, future in futures:
                 waiters = self._waiting.get(ident)
                 if waiters and future in waiters:
@@ -191,12 +225,24 @@ class CommandClient:
             return self.topics[kind], kind
         return self.commands_topic, "tenant"
 
-    async def _enqueue(self, envelope: CommandEnvelope) -> asyncio.Future:
-        return await self._producer.send(
-            self._route(envelope)[0],
-            encode_command(envelope),
-            key=partition_key(envelope).encode(),
-        )
+    async def _enqueue(
+        self, envelope: CommandEnvelope, parent: tracing.Parent | None = None
+    ) -> asyncio.Future:
+        topic = self._route(envelope)[0]
+        key = partition_key(envelope).encode()
+        if not tracing.propagating():
+            return await self._producer.send(topic, encode_command(envelope), key=key)
+        if not tracing.spans_possible():  # the caller's trace context goes on as it is
+            headers = tracing.outgoing(parent) or None
+            return await self._producer.send(
+                topic, encode_command(envelope), key=key, headers=headers
+            )
+        context = _otel(parent)
+        span = tracing.send_span(topic, key, lambda: _attributes(envelope), context)
+        headers = tracing.span_headers(span, context)
+        ack = await self._producer.send(topic, encode_command(envelope), key=key, headers=headers)
+        tracing.end_on_ack(span, ack)
+        return ack
 
     # --- outcomes --------------------------------------------------------------------------
 
@@ -246,3 +292,20 @@ class CommandClient:
                     for future in waiters or ():
                         if not future.done():
                             future.set_result(outcome)
+
+
+def _parent(traceparent: str | None) -> tracing.Parent | None:
+    """The trace a send joins: the given `traceparent`'s, else the current context's (None)."""
+    return None if traceparent is None else tracing.Parent(traceparent)
+
+
+def _otel(parent: tracing.Parent | None):
+    return None if parent is None else parent.context
+
+
+def _attributes(envelope: CommandEnvelope) -> dict[str, str]:
+    return {
+        "messaging.message.id": envelope.command_id,
+        "fleetstate.command.type": type(envelope.command).__name__,
+        "fleetstate.account_sid": envelope.account_sid,
+    }

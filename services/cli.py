@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvloop
 
-from services.config import ConfigError, load_settings
+from services.config import ConfigError, Settings, load_settings
 from services.topics import TopicMismatch, TopicSettingsError
 
 
@@ -32,12 +32,21 @@ def _topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _traced(service: str) -> Settings:
+    """The settings of a service whose work is traced, its tracing set up (events.tracing)."""
+    from events import tracing
+
+    settings = load_settings()
+    tracing.setup(service, on=settings.tracing == "on")
+    return settings
+
+
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from services.api.app import create_app
 
-    settings = load_settings()
+    settings = _traced("api")
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
@@ -51,21 +60,21 @@ def _api(args: argparse.Namespace) -> int:
 def _processor(args: argparse.Namespace) -> int:
     from services.processor.app import run_processor
 
-    asyncio.run(run_processor(load_settings(), metrics_port=args.metrics_port))
+    asyncio.run(run_processor(_traced("processor"), metrics_port=args.metrics_port))
     return 0
 
 
 def _projector(args: argparse.Namespace) -> int:
     from services.projection.projector import run_projector
 
-    asyncio.run(run_projector(load_settings()))
+    asyncio.run(run_projector(_traced("projector")))
     return 0
 
 
 def _usage_processor(args: argparse.Namespace) -> int:
     from services.usage.processor import run_usage_processor
 
-    asyncio.run(run_usage_processor(load_settings(), metrics_port=args.metrics_port))
+    asyncio.run(run_usage_processor(_traced("usage-processor"), metrics_port=args.metrics_port))
     return 0
 
 

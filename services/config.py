@@ -117,6 +117,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Address pools of active Sims (events/ip_pools.py): a CIDR for every account, and
     # `AC...=CIDR` entries for some, comma-separated. Pools may overlap or be shared.
     ip_pools: str = DEFAULT_POOL
+    # "off": no trace context is read from or written to any header, no span is made (see
+    # events/tracing.py; exporting is configured by the standard OTEL_* variables).
+    tracing: Literal["on", "off"] = "on"
 
 
 # Environment variable -> field. Kept explicit so the README table and the code agree.
@@ -175,6 +178,7 @@ ENVIRONMENT = {
     "FLEETSTATE_WEBHOOK_RETRY_HORIZON_HOURS": "webhook_retry_horizon_hours",
     "FLEETSTATE_TOKEN_KEYS": "token_keys",
     "FLEETSTATE_TOKEN_KEYS_FILE": "token_keys_file",
+    "FLEETSTATE_TRACING": "tracing",
 }
 
 

@@ -34,6 +34,7 @@ from services.api.health import livez, readyz
 from services.api.metrics import MetricsMiddleware, metrics_endpoint
 from services.api.metrics_server import start_metrics_server
 from services.api.openapi import openapi_document
+from services.api.tracing import TracingMiddleware
 from services.config import Settings, load_settings
 
 ROUTES = [
@@ -123,7 +124,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State({"settings": settings, "api": api}),
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[MetricsMiddleware],
+        # Tracing inside the metrics: the metrics time the request, span included.
+        middleware=[MetricsMiddleware, TracingMiddleware],
         openapi_config=None,  # ours is served at /openapi.json (services/api/openapi.py)
         # Logging is the command line's (`fleetstate -v`); Litestar's default would turn the
         # root logger to INFO and add a queue thread to every process.

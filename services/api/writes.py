@@ -8,6 +8,9 @@ One CommandClient per API process, connected in the background (the API starts, 
 3. lets the handler answer with the resource as the read model now shows it.
 When the wait (FLEETSTATE_API_WRITE_TIMEOUT) ends before step 1 or 2 is done, the command is
 safely on the bus and will be decided: the handler answers 202 with what it knows.
+
+Step 1's command carries the request's trace context (events.tracing); step 2, the wait for the
+projection, is a span of its own when spans are exported.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 import msgspec
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from events import tracing
 from events.client import CommandClient
 from events.commands import Command
 from events.envelope import Outcome
@@ -147,5 +151,12 @@ class Writer:
         wanted: dict[int, int] = {}
         for ref in outcome.events:
             wanted[ref.partition] = max(wanted.get(ref.partition, -1), ref.offset)
-        visible = await self.waiter.wait_for(wanted, max(0.0, deadline - loop.time()))
+        left = max(0.0, deadline - loop.time())
+        if not tracing.recording():
+            visible = await self.waiter.wait_for(wanted, left)
+        else:
+            with tracing.TRACER.start_as_current_span("await projection") as span:
+                span.set_attribute("fleetstate.projection", self.waiter.projection)
+                visible = await self.waiter.wait_for(wanted, left)
+                span.set_attribute("fleetstate.visible", visible)
         return WriteResult(command_id=command_id, outcome=outcome, visible=visible)

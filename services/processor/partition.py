@@ -29,6 +29,11 @@ sender.
 Anything that is not a command this partition can decide (a null value, undecodable bytes,
 a record keyed by another account, one too large to decide) gets a rejected outcome and goes,
 raw, to the dead-letter topic; the partition goes on.
+
+A command's trace context (its `traceparent` header, events.tracing) goes on in the headers of
+its events, its outcome and the steps it sends; when spans are exported, each command is
+decided in a span of its own, a child of its sender's, and each transaction has a span linked
+to the commands it commits.
 """
 
 from __future__ import annotations
@@ -41,7 +46,9 @@ from typing import TYPE_CHECKING
 import msgspec
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
+from opentelemetry.trace import Link, Span, use_span
 
+from events import tracing
 from events.chain import GENESIS_HASH, link_hash
 from events.codec import (
     InvalidMessage,
@@ -127,7 +134,8 @@ class _Answer:
     """What one command produced, before it is written."""
 
     __slots__ = (
-        "outcome", "events", "dead_letter", "remember", "same_as", "sends", "settles", "result"
+        "outcome", "events", "dead_letter", "remember", "same_as", "sends", "settles", "result",
+        "trace", "span",
     )  # fmt: skip
 
     def __init__(self, outcome: Outcome | None, events=(), dead_letter=None, remember=None):
@@ -140,6 +148,9 @@ class _Answer:
         # An earlier command this one answers: (its answer, its key, extra events), the
         # answer's outcome naming this command's own events once they have positions.
         self.settles: tuple[_Answer, int, list] | None = None
+        # The trace headers of what it caused (events, outcome, steps): its command's context.
+        self.trace: list[tuple[str, bytes]] = []
+        self.span: Span | None = None  # its decision's span, when spans are exported
 
 
 class CommandPartition(PartitionWorker):
@@ -276,34 +287,54 @@ class CommandPartition(PartitionWorker):
         answers: list[_Answer] = []
         in_batch: dict[tuple[str, str, str], _Answer] = {}
         for record, envelope, reason in parsed:
-            now_ms = record.timestamp if record.timestamp >= 0 else int(time.time() * 1000)
-            self.stream_time = max(self.stream_time, now_ms)
-            if envelope is None:
-                answers.append(self._dead_letter(record, reason, now_ms))
-                continue
-            sender = self.senders[record.topic]
-            ident = (envelope.account_sid, envelope.command_id, sender)
-            key = self._key(record, envelope)
-            earlier = in_batch.get(ident)
-            first = self._first_outcome(key, ident, firsts)
-            if earlier is not None or first is not None:
-                metrics.COMMANDS.labels("duplicate").inc()
-                answer = _Answer(first)
-                answer.same_as = earlier
+            if not tracing.recording():  # the command's trace context goes on as it came
+                answer = await self._answer(record, envelope, reason, firsts, in_batch)
+                answer.trace = tracing.relay(record.headers)
                 answers.append(answer)
                 continue
-            answer = await self._decide(record, envelope, now_ms)
-            if answer.outcome is not None:
-                answer.remember = (key, now_ms)
-                in_batch[ident] = answer
-            if answer.settles is not None:
-                # A repeat of the request it answers, later in this batch, gets that answer.
-                settled = answer.settles[0].outcome
-                in_batch[(settled.account_sid, settled.command_id, settled.sender)] = (
-                    answer.settles[0]
-                )
+            context = tracing.extract(record.headers)
+            span = tracing.process_span(record, context, _attributes(envelope), group=self.group_id)
+            try:
+                answer = await self._answer(record, envelope, reason, firsts, in_batch)
+                span.set_attributes(_answered(answer))
+            finally:
+                span.end()
+            answer.trace, answer.span = tracing.forwarded(span, context), span
             answers.append(answer)
         return answers
+
+    async def _answer(
+        self,
+        record: ConsumerRecord,
+        envelope: CommandEnvelope | None,
+        reason: str,
+        firsts: dict,
+        in_batch: dict[tuple[str, str, str], _Answer],
+    ) -> _Answer:
+        """One command's answer: a dead letter, a repeat's first outcome, or a decision."""
+        now_ms = record.timestamp if record.timestamp >= 0 else int(time.time() * 1000)
+        self.stream_time = max(self.stream_time, now_ms)
+        if envelope is None:
+            return self._dead_letter(record, reason, now_ms)
+        sender = self.senders[record.topic]
+        ident = (envelope.account_sid, envelope.command_id, sender)
+        key = self._key(record, envelope)
+        earlier = in_batch.get(ident)
+        first = self._first_outcome(key, ident, firsts)
+        if earlier is not None or first is not None:
+            metrics.COMMANDS.labels("duplicate").inc()
+            answer = _Answer(first)
+            answer.same_as = earlier
+            return answer
+        answer = await self._decide(record, envelope, now_ms)
+        if answer.outcome is not None:
+            answer.remember = (key, now_ms)
+            in_batch[ident] = answer
+        if answer.settles is not None:
+            # A repeat of the request it answers, later in this batch, gets that answer.
+            settled = answer.settles[0].outcome
+            in_batch[(settled.account_sid, settled.command_id, settled.sender)] = answer.settles[0]
+        return answer
 
     def _first_outcome(self, key: int, ident, firsts: dict) -> Outcome | None:
         for offset in self.memory.offsets(key):
@@ -455,8 +486,35 @@ class CommandPartition(PartitionWorker):
     # --- writing ---------------------------------------------------------------------------
 
     async def _commit(self, answers: list[_Answer], answered_until) -> None:
-        s, p = self.settings, self.partition
         remembered = []
+        if tracing.recording():
+            with use_span(self._transaction_span(answers), end_on_exit=True):
+                await self._write_answers(answers, answered_until, remembered)
+        else:
+            await self._write_answers(answers, answered_until, remembered)
+        # Committed: these outcomes are now the first answers to their commands.
+        self.unpacked = []
+        for (key, at_ms), future in remembered:
+            offset = future.result().offset
+            self.memory.remember(key, offset, at_ms)
+            self.unpacked.append((key, offset, at_ms))
+
+    def _transaction_span(self, answers: list[_Answer]) -> Span:
+        """The batch's transaction: a trace of its own, linked to each command's decision."""
+        links = [Link(a.span.get_span_context()) for a in answers if a.span is not None]
+        return tracing.TRACER.start_span(
+            "commit transaction",
+            context=tracing.ROOT,
+            links=links,
+            attributes={
+                **tracing.KAFKA,
+                "messaging.batch.message_count": len(answers),
+                "messaging.destination.partition.id": str(self.partition),
+            },
+        )
+
+    async def _write_answers(self, answers: list[_Answer], answered_until, remembered) -> None:
+        s, p = self.settings, self.partition
         async with self.transaction() as txn:
             # Events first: their offsets go into the outcomes ("accepted, at these positions").
             pending = []
@@ -468,7 +526,7 @@ class CommandPartition(PartitionWorker):
                             encode_event(event),
                             key=event.account_sid.encode(),
                             partition=p,
-                            headers=[("type", event.type.encode())],
+                            headers=[("type", event.type.encode()), *answer.trace],
                         )
                     )
             offsets = self._event_offsets(len(pending))
@@ -491,6 +549,7 @@ class CommandPartition(PartitionWorker):
                         encode_outcome(outcome),
                         key=outcome.account_sid.encode(),
                         partition=p,
+                        headers=answer.trace or None,
                     )
                     if answer.remember is not None:
                         remembered.append((answer.remember, last_outcome))
@@ -505,10 +564,11 @@ class CommandPartition(PartitionWorker):
                         encode_outcome(first),
                         key=first.account_sid.encode(),
                         partition=p,
+                        headers=answer.trace or None,
                     )
                     remembered.append(((key, self.stream_time), last_outcome))
                 for step in answer.sends:
-                    await self._send(txn, placed(step, refs))
+                    await self._send(txn, placed(step, refs), answer.trace)
                 if answer.dead_letter is not None:
                     key, value, headers = answer.dead_letter
                     await txn.send(s.dlq_topic, value, key=key, headers=headers)
@@ -526,12 +586,6 @@ class CommandPartition(PartitionWorker):
                 )
         if offsets:
             self.next_event_offset = offsets[-1] + 2  # the commit's marker takes one offset
-        # Committed: these outcomes are now the first answers to their commands.
-        self.unpacked = []
-        for (key, at_ms), future in remembered:
-            offset = future.result().offset
-            self.memory.remember(key, offset, at_ms)
-            self.unpacked.append((key, offset, at_ms))
         if last_outcome is not None:
             self.outcomes_end = last_outcome.result().offset + 1
 
@@ -539,19 +593,21 @@ class CommandPartition(PartitionWorker):
         """The offsets a batch's `count` events will land at, known before the broker answers:
         this worker alone writes its events partition (a new owner fences it first), and each
         of its committed transactions ends there with one marker. So the outcomes naming them
-        go in the same produce request as the events, not one round trip later; `_commit`
-        checks the broker's answer before committing. None: await the broker instead."""
+        go in the same produce request as the events, not one round trip later;
+        `_write_answers` checks the broker's answer before committing. None: await the broker
+        instead."""
         if not self.processor.event_offsets_predictable:
             return None
         return list(range(self.next_event_offset, self.next_event_offset + count))
 
-    async def _send(self, txn, envelope: CommandEnvelope) -> None:
+    async def _send(self, txn, envelope: CommandEnvelope, trace=None) -> None:
         """A step of a process, to the partition of its key (this one, perhaps), on the topic
-        only fleetstate's processors write."""
+        only fleetstate's processors write; in the trace of the command that caused it."""
         await txn.send(
             self.settings.internal_topic,
             encode_command(envelope),
             key=partition_key(envelope).encode(),
+            headers=trace or None,
         )
 
     async def _ask_about_stale_reservations(self) -> None:
@@ -640,3 +696,32 @@ def _best_effort_ids(record: ConsumerRecord) -> tuple[str, str]:
         if isinstance(document.get("account_sid"), str) and len(document["account_sid"]) <= 64:
             account_sid = document["account_sid"]
     return command_id, account_sid
+
+
+def _attributes(envelope: CommandEnvelope | None) -> dict[str, str]:
+    """A decision's span attributes known before deciding."""
+    if envelope is None:
+        return {}
+    return {
+        "messaging.message.id": envelope.command_id,
+        "fleetstate.command.type": type(envelope.command).__name__,
+        "fleetstate.account_sid": envelope.account_sid,
+    }
+
+
+def _answered(answer: _Answer) -> dict[str, str | int]:
+    """What a decision's span says of its answer."""
+    outcome = answer.outcome
+    if answer.same_as is not None or (outcome is not None and answer.remember is None):
+        status = "duplicate"
+    elif outcome is None:
+        status = "awaiting"  # answered by a later step of its process
+    else:
+        status = outcome.status if answer.dead_letter is None else "dead_letter"
+    attributes: dict[str, str | int] = {
+        "fleetstate.outcome": status,
+        "fleetstate.events": len(answer.events),
+    }
+    if outcome is not None and outcome.rejection is not None:
+        attributes["fleetstate.rejection.code"] = outcome.rejection.code
+    return attributes

@@ -12,6 +12,10 @@ exactly-once projection):
   the tracked offsets, backing off while the database does not answer;
 - a record that does not decode, and one PostgreSQL refuses (a batch refused is retried item
   by item), is set aside in `projection_skipped` with the reason; the records after it go on.
+
+When spans are exported (events.tracing), the records that carry a trace context get a span
+each (one per context: a command's events share theirs), from the batch's arrival to its
+commit; otherwise no header is even looked at, so a replay costs what it did.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import asyncpg
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from events import tracing
 from events.codec import InvalidMessage
 from services.log_reader import log_consumer, partition_ids
 from services.postgres import DATABASE_AWAY, init_connection
@@ -138,6 +143,7 @@ class ProjectionRunner:
             await conn.close(timeout=2)
 
     async def _apply(self, conn: asyncpg.Connection, consumer, batches) -> None:
+        arrived = time.time_ns()
         items: list[Item] = []
         for tp, records in batches.items():
             # A fetch in flight at the last seek can deliver records again: skip them.
@@ -145,6 +151,20 @@ class ProjectionRunner:
             items += [self._item(record) for record in fresh]
         if not items:
             return
+        if not tracing.recording():
+            await self._apply_items(conn, consumer, items)
+            return
+        spans = tracing.batch_spans(
+            (item.record for item in items),
+            {"fleetstate.projection": self.name},
+            start_time=arrived,
+        )
+        try:
+            await self._apply_items(conn, consumer, items)
+        finally:
+            tracing.end_all(spans.values())
+
+    async def _apply_items(self, conn: asyncpg.Connection, consumer, items: list[Item]) -> None:
         try:
             await self._commit(conn, consumer, items)
         except REFUSED as exc:

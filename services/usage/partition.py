@@ -10,6 +10,10 @@ fixed per partition: a new owner fences a zombie for good.
 
 The clock lives here, not in the domain: every batch (and a tick when no report comes) asks
 whether a new billing period began, which may resume suspended Sims.
+
+When spans are exported (events.tracing), each report that carries a trace context gets a span
+in that trace, from its batch's start to its commit. A data-limit command joins the trace of
+the batch's last counted report of its Sim (its span, or its trace headers as they came).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import msgspec
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from events import tracing
 from events.codec import InvalidMessage, decode_event, encode_command
 from events.commands import CommandEnvelope
 from events.envelope import EventEnvelope
@@ -145,6 +150,16 @@ class UsagePartition(PartitionWorker):
         """Counts a batch of reports and commits everything it produced at once. On any error
         the state may hold what was never committed: the owner restores this partition."""
         records = self.unanswered(records)
+        if not records or not tracing.recording():
+            await self._process(records, {})
+            return
+        spans = tracing.batch_spans(records, group=self.group_id, start_time=time.time_ns())
+        try:
+            await self._process(records, spans)
+        finally:
+            tracing.end_all(spans.values())
+
+    async def _process(self, records: list[ConsumerRecord], spans: dict) -> None:
         now = time.time()
         batch = Batch(self.state, self.directory)
         period_before = self.state.current_period
@@ -160,6 +175,7 @@ class UsagePartition(PartitionWorker):
             await self.follower.caught_up(self.partition, timeout=2.0)
             self._apply_directory_events(batch)
         counted = 0
+        causes: dict[str, list[tuple[str, bytes]]] = {}  # Sim -> trace of its last report
         for record, report in reports:
             verdict = batch.record(report, now)
             metrics.REPORTS.labels(verdict.value).inc()
@@ -167,11 +183,14 @@ class UsagePartition(PartitionWorker):
                 dead.append((record, REFUSALS[verdict]))
             elif verdict is not Verdict.DUPLICATE:
                 counted += report.bytes_up + report.bytes_down
+                if tracing.propagating() and record.headers:
+                    self._note_cause(causes, record, report, spans)
         changes = batch.settle()
         logged = records or changes or self.state.current_period != period_before
         if not logged and not self.directory.dirty:
             return
-        await self._commit(batch.facts(len(records)) if logged else [], changes, dead, records)
+        facts = batch.facts(len(records)) if logged else []
+        await self._commit(facts, changes, dead, records, causes)
         metrics.BATCH_REPORTS.observe(len(records))
         metrics.BYTES_COUNTED.inc(counted)
         for change in changes:
@@ -184,6 +203,12 @@ class UsagePartition(PartitionWorker):
         for event in events:
             batch.touch(self.directory.apply(event))
         self.events_end = self._events_position
+
+    def _note_cause(self, causes: dict, record: ConsumerRecord, report, spans: dict) -> None:
+        trace = tracing.caused_by(record, spans)
+        sim = self.directory.resolve(report.account_sid, report.sim)
+        if trace and sim is not None:
+            causes[sim.sid] = trace
 
     def _decode(self, records: list[ConsumerRecord]):
         reports: list[tuple[ConsumerRecord, DataSessionReport]] = []
@@ -223,7 +248,7 @@ class UsagePartition(PartitionWorker):
         )
         return changes
 
-    async def _commit(self, facts, changes, dead, records) -> None:
+    async def _commit(self, facts, changes, dead, records, causes) -> None:
         s = self.settings
         issued_at = datetime.now(UTC)
         async with self.transaction() as txn:
@@ -242,7 +267,10 @@ class UsagePartition(PartitionWorker):
                 # Keyed by account like every command: it lands in partition p again, on the
                 # topic only fleetstate's processors write.
                 await txn.send(
-                    s.internal_topic, encode_command(envelope), key=change.account_sid.encode()
+                    s.internal_topic,
+                    encode_command(envelope),
+                    key=change.account_sid.encode(),
+                    headers=causes.get(change.sim_sid),
                 )
             for record, reason in dead:
                 key, value, headers = dead_letter(record, reason, self.sizes.dead_letter)
