@@ -261,11 +261,11 @@ class LosesOneStep(CommandPartition):
 
     lost: list[str] = []
 
-    async def _send(self, txn, envelope: CommandEnvelope) -> None:
+    async def _send(self, txn, envelope: CommandEnvelope, trace=None) -> None:
         if isinstance(envelope.command, CompleteSimRegistration) and not self.lost:
             self.lost.append(envelope.command_id)
             return
-        await super()._send(txn, envelope)
+        await super()._send(txn, envelope, trace)
 
 
 @pytest.mark.timeout(300)
