@@ -41,7 +41,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import fresh_settings, percentile  # noqa: E402
+from bench.common import command_client, fresh_settings, percentile  # noqa: E402
 from bench.pg_event_store import sims_on  # noqa: E402
 from bench.workload import Workload  # noqa: E402
 from events import tracing  # noqa: E402
@@ -270,25 +270,27 @@ async def in_flight_levels(base: Settings, client: CommandClient, run: int) -> d
     return results
 
 
-async def one_run(base: Settings, count: int, run: int, logs: Path, phases: set[str]) -> dict:
-    settings = fresh_settings(base)
+def workload_of(run: int, count: int) -> tuple[list[list], list, list]:
+    """The commands of phases 2 and 3 for run `run`: the setup (operator's, then accounts'),
+    `count` of the steady mix, and the paced phase's."""
     workload = Workload(seed=1000 + run, accounts=200, sims_per_account=4)
     setup = [workload.operator_commands(), workload.setup_commands()]
-    steady = workload.steady_commands(count)
-    paced = workload.steady_commands(LATENCY_RATE * LATENCY_SECONDS)
+    return (
+        setup,
+        workload.steady_commands(count),
+        workload.steady_commands(LATENCY_RATE * LATENCY_SECONDS),
+    )
+
+
+async def one_run(base: Settings, count: int, run: int, logs: Path, phases: set[str]) -> dict:
+    settings = fresh_settings(base)
+    setup, steady, paced = workload_of(run, count)
     size = int(statistics.median(len(encode_command(c)) for c in steady))
     ceiling = await raw_ceiling(fresh_settings(base), count, size) if "sustained" in phases else 0
     await ensure_topics(settings)
     processor = Processor(settings, logs / f"processor-{run}.log")
     try:
-        async with CommandClient(
-            settings.kafka_bootstrap,
-            commands_topic=settings.commands_topic,
-            operator_topic=settings.operator_topic,
-            internal_topic=settings.internal_topic,
-            outcomes_topic=settings.outcomes_topic,
-            actor="bench",
-        ) as client:
+        async with command_client(settings) as client:
             rate, timings, levels = 0.0, [0.0], {}
             if "sustained" in phases:
                 rate = await sustained(client, setup, steady)
@@ -314,24 +316,14 @@ async def traced_or_not(
     """Phases 2 and 3 on fresh topics, tracing on (the default, no exporter) or off
     (FLEETSTATE_TRACING=off here and in the processor)."""
     settings = msgspec.structs.replace(fresh_settings(base), tracing="on" if on else "off")
-    workload = Workload(seed=1000 + run, accounts=200, sims_per_account=4)
-    setup = [workload.operator_commands(), workload.setup_commands()]
-    steady = workload.steady_commands(count)
-    paced = workload.steady_commands(LATENCY_RATE * LATENCY_SECONDS)
+    setup, steady, paced = workload_of(run, count)
     traceparent = TRACEPARENT if on and traced_callers else None
     tracing.switch(on)
     await ensure_topics(settings)
     processor = Processor(settings, log_path)
     sender_cpu = time.process_time()
     try:
-        async with CommandClient(
-            settings.kafka_bootstrap,
-            commands_topic=settings.commands_topic,
-            operator_topic=settings.operator_topic,
-            internal_topic=settings.internal_topic,
-            outcomes_topic=settings.outcomes_topic,
-            actor="bench",
-        ) as client:
+        async with command_client(settings) as client:
             rate = await sustained(client, setup, steady, traceparent)
             timings = await latency(client, paced, traceparent)
             commands = sum(map(len, setup)) + len(steady) + len(paced)

@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import fresh_settings, percentile  # noqa: E402
+from bench.common import command_client, fresh_settings, percentile  # noqa: E402
 from events.client import CommandClient  # noqa: E402
 from events.codec import decode_event  # noqa: E402
 from events.commands import (  # noqa: E402
@@ -308,14 +308,7 @@ async def one_run(base: Settings, count: int, run: int, logs: Path) -> dict:
     processor = Service("processor", settings, logs / f"usage-bench-processor-{run}.log")
     usage = None
     try:
-        async with CommandClient(
-            settings.kafka_bootstrap,
-            commands_topic=settings.commands_topic,
-            operator_topic=settings.operator_topic,
-            internal_topic=settings.internal_topic,
-            outcomes_topic=settings.outcomes_topic,
-            actor="bench",
-        ) as client:
+        async with command_client(settings) as client:
             big, small = await provision(client, run)
         network = derive_sid("HW", "bench-network")
         usage, rate, size = await ingest(settings, big, network, count, logs, run)

@@ -12,11 +12,15 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
-from events.kafka_security import kafka_options
+from events.kafka_security import KafkaSecurity, kafka_options
 
 
-async def partition_ids(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(**kafka_options(bootstrap))
+async def partition_ids(
+    bootstrap: str, topic: str, security: KafkaSecurity | None = None
+) -> list[int]:
+    """The topic's partitions as the broker describes them now (a consumer's cached metadata
+    may not know a topic made since)."""
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap, security))
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])

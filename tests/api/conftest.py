@@ -8,9 +8,11 @@ in accounts of their own, which is also what tenant isolation promises them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -27,6 +29,7 @@ from services.operator import add_network, command_client, create_account
 from services.postgres import drop_database
 from services.topics import ensure_topics
 from tests.api.support import Account, Stack
+from tests.conftest import _delete_topics
 from tests.projection.support import wait_until_projected
 from tests.services import ServiceProcess
 
@@ -78,64 +81,75 @@ async def wait_healthy(base_url: str, timeout: float = 60) -> None:
                 await asyncio.sleep(0.2)
 
 
-@pytest.fixture(scope="session")
-async def stack(tmp_path_factory) -> Stack:
+@contextlib.asynccontextmanager
+async def stack_world() -> AsyncIterator[Settings]:
+    """A stack's own world: `stack_settings` with a fresh database (migrated) and fresh
+    topics, both removed afterwards."""
     base = load_settings()
     tag = uuid.uuid4().hex[:10]
     settings = stack_settings(base, tag, free_port())
     admin = await asyncpg.connect(base.database_url)
     await admin.execute(f'create database "test_{tag}"')
     await admin.close()
-    await migrate(settings.database_url)
-    await ensure_topics(settings)
-    logs = tmp_path_factory.mktemp("api-stack")
-    services = [
-        ServiceProcess(name, settings, log_path=logs / f"{name}.log")
-        for name in ("processor", "projector", "api")
-    ]
-    for service in services:
-        service.start()
-    base_url = f"http://127.0.0.1:{settings.api_port}"
     try:
-        await wait_healthy(base_url)
-        network_sids = []
-        for name, country, mcc, mnc in NETWORKS:
-            outcome = await add_network(settings, name, country, mcc, [mnc])
-            network_sids.append(outcome.events[0].aggregate_id)
-        cards = [
-            (f"89{secrets.randbelow(10**17):017d}", secrets.token_hex(5).upper())
-            for _ in range(SIM_CARDS)
-        ]
-        async with command_client(settings) as client:
-            await client.execute_many(
-                [
-                    client.envelope(
-                        ProvisionSimCard(iccid=iccid, registration_code=code),
-                        account_sid=OPERATOR_ACCOUNT_SID,
-                    )
-                    for iccid, code in cards
-                ],
-                timeout=60,
-            )
-        # Each card is its ICCID's partition's own, decided before its outcome came back: a
-        # registration asks that partition, so nothing more needs to be waited for.
-        await wait_until_projected(settings, settings.database_url)
-        yield Stack(
-            settings=settings,
-            base_url=base_url,
-            network_sids=network_sids,
-            cards=cards,
-            logs=logs,
-            make_account=lambda: _account(settings),
-            metrics_url=f"http://127.0.0.1:{settings.api_metrics_port}/metrics",
-            api_pid=services[2].process.pid,
-        )
+        await migrate(settings.database_url)
+        await ensure_topics(settings)
+        yield settings
     finally:
-        for service in reversed(services):
-            service.stop()
         admin = await asyncpg.connect(base.database_url)
         await drop_database(admin, f"test_{tag}")
         await admin.close()
+        await _delete_topics(base.kafka_bootstrap, f"test-{tag}.")
+
+
+@pytest.fixture(scope="session")
+async def stack(tmp_path_factory) -> AsyncIterator[Stack]:
+    async with stack_world() as settings:
+        logs = tmp_path_factory.mktemp("api-stack")
+        services = [
+            ServiceProcess(name, settings, log_path=logs / f"{name}.log")
+            for name in ("processor", "projector", "api")
+        ]
+        for service in services:
+            service.start()
+        base_url = f"http://127.0.0.1:{settings.api_port}"
+        try:
+            await wait_healthy(base_url)
+            network_sids = []
+            for name, country, mcc, mnc in NETWORKS:
+                outcome = await add_network(settings, name, country, mcc, [mnc])
+                network_sids.append(outcome.events[0].aggregate_id)
+            cards = [
+                (f"89{secrets.randbelow(10**17):017d}", secrets.token_hex(5).upper())
+                for _ in range(SIM_CARDS)
+            ]
+            async with command_client(settings) as client:
+                await client.execute_many(
+                    [
+                        client.envelope(
+                            ProvisionSimCard(iccid=iccid, registration_code=code),
+                            account_sid=OPERATOR_ACCOUNT_SID,
+                        )
+                        for iccid, code in cards
+                    ],
+                    timeout=60,
+                )
+            # Each card is its ICCID's partition's own, decided before its outcome came back: a
+            # registration asks that partition, so nothing more needs to be waited for.
+            await wait_until_projected(settings, settings.database_url)
+            yield Stack(
+                settings=settings,
+                base_url=base_url,
+                network_sids=network_sids,
+                cards=cards,
+                logs=logs,
+                make_account=lambda: _account(settings),
+                metrics_url=f"http://127.0.0.1:{settings.api_metrics_port}/metrics",
+                api_pid=services[2].process.pid,
+            )
+        finally:
+            for service in reversed(services):
+                service.stop()
 
 
 @pytest.fixture(scope="session")

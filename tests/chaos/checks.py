@@ -12,11 +12,12 @@ import asyncpg
 import msgspec
 
 from events.codec import decode_event
-from events.usage import DataSessionReport, decode_facts
+from events.usage import DataSessionReport
 from services.config import Settings
 from services.domain.periods import BillingPeriod
 from services.log_reader import read_all
 from tests.chaos.ledger import Ledger
+from tests.usage.pipeline import totals_from_log, usage_log
 
 
 class LogFindings(msgspec.Struct):
@@ -185,12 +186,10 @@ async def usage_diagnosis(settings: Settings, wrong: list[tuple]) -> list[str]:
     """Where the bytes of mismatched Sims went: what the usage log counted for them (the
     processor's side) and why reports were dead-lettered, so a failed run says which stage
     lost or added usage."""
-    logged: dict[tuple, int] = defaultdict(int)
-    for records in (await read_all(settings.kafka_bootstrap, settings.usage_log_topic)).values():
-        for record in records:
-            for b in decode_facts(record.value).buckets:
-                start = datetime.fromtimestamp(b.period_start, UTC)
-                logged[(b.sim_sid, start)] += b.bytes_up + b.bytes_down
+    logged = {
+        (sim, datetime.fromtimestamp(start, UTC)): total
+        for (sim, start), total in totals_from_log(await usage_log(settings)).items()
+    }
     reasons: Counter = Counter()
     for records in (await read_all(settings.kafka_bootstrap, settings.usage_dlq_topic)).values():
         for record in records:

@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from events.kafka_security import KafkaSecurity, kafka_options
 from services.config import Settings
+from services.log_reader import partition_ids
 
 WAIT = 60.0  # seconds: a deadline for a simulator child process to start and answer
 
@@ -53,7 +53,7 @@ async def read_until(
         # asked of the broker as this consumer's principal. (consumer.topics() does not refresh
         # what partitions_for_topic reads: guessing the settings' count instead left a read of
         # a dead-letter topic waiting 40 s on a partition it does not have.)
-        ids = await _partition_ids(settings, topic, security)
+        ids = await partition_ids(settings.kafka_bootstrap, topic, security)
         partitions = [TopicPartition(topic, p) for p in ids]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
@@ -66,15 +66,3 @@ async def read_until(
         return records
     finally:
         await consumer.stop()
-
-
-async def _partition_ids(
-    settings: Settings, topic: str, security: KafkaSecurity | None
-) -> list[int]:
-    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka_bootstrap, security))
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(p["partition"] for p in described["partitions"])

@@ -6,21 +6,15 @@ as its proxy. Each is started once for the module's tests, which keep apart by a
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import msgspec
 import pytest
 
-from services.config import Settings, load_settings
-from services.migrate import migrate
+from services.config import Settings
 from services.operator import create_account
-from services.postgres import drop_database
-from services.topics import ensure_topics
-from tests.api.conftest import free_port, stack_settings, wait_healthy
+from tests.api.conftest import stack_world, wait_healthy
 from tests.api.support import Account
-from tests.conftest import _delete_topics
 from tests.services import ServiceProcess
 from tests.tracing.receiver import OtlpReceiver
 
@@ -48,33 +42,22 @@ class TracedStack(msgspec.Struct):
 
 
 async def _stack(tmp_path_factory, receiver: OtlpReceiver, env: dict[str, str], unset=()):
-    base = load_settings()
-    tag = uuid.uuid4().hex[:10]
-    settings = stack_settings(base, tag, free_port())
-    admin = await asyncpg.connect(base.database_url)
-    await admin.execute(f'create database "test_{tag}"')
-    await admin.close()
-    await migrate(settings.database_url)
-    await ensure_topics(settings)
-    logs = tmp_path_factory.mktemp("tracing-stack")
-    services = []
-    for name in SERVICES:
-        service = ServiceProcess(name, settings, log_path=logs / f"{name}.log", env=env)
-        for var in unset:
-            service.env.pop(var, None)
-        services.append(service)
-        service.start()
-    stack = TracedStack(settings, f"http://127.0.0.1:{settings.api_port}", receiver, services)
-    try:
-        await wait_healthy(stack.base_url)
-        yield stack
-    finally:
-        stack.stop_services()
-        receiver.stop()
-        admin = await asyncpg.connect(base.database_url)
-        await drop_database(admin, f"test_{tag}")
-        await admin.close()
-        await _delete_topics(base.kafka_bootstrap, f"test-{tag}.")
+    async with stack_world() as settings:
+        logs = tmp_path_factory.mktemp("tracing-stack")
+        services = []
+        for name in SERVICES:
+            service = ServiceProcess(name, settings, log_path=logs / f"{name}.log", env=env)
+            for var in unset:
+                service.env.pop(var, None)
+            services.append(service)
+            service.start()
+        stack = TracedStack(settings, f"http://127.0.0.1:{settings.api_port}", receiver, services)
+        try:
+            await wait_healthy(stack.base_url)
+            yield stack
+        finally:
+            stack.stop_services()
+            receiver.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,17 @@
-"""Helpers for the tracing tests: trace contexts of our own, and the records of a topic."""
+"""Helpers for the tracing tests: trace contexts of our own, a traced request, and the
+records it left."""
 
 from __future__ import annotations
 
 import secrets
 
-from aiokafka import TopicPartition
+import httpx
 from aiokafka.structs import ConsumerRecord
 
-from services.log_reader import log_consumer, partition_ids, read_to_end
+from events.codec import decode_event, decode_outcome
+from services.config import Settings
+from services.log_reader import read_all
+from tests.api.support import create_profile
 from tests.tracing.receiver import ReceivedSpan
 
 
@@ -25,16 +29,38 @@ def traceparent_of(record: ConsumerRecord) -> str | None:
 
 async def records_of(bootstrap: str, topic: str) -> list[ConsumerRecord]:
     """Every committed record of `topic`, as it is now."""
-    consumer = log_consumer(bootstrap)
-    await consumer.start()
-    try:
-        starts = {TopicPartition(topic, p): 0 for p in await partition_ids(bootstrap, topic)}
-        found = []
-        async for _, records in read_to_end(consumer, starts):
-            found += records
-        return found
-    finally:
-        await consumer.stop()
+    return [r for records in (await read_all(bootstrap, topic)).values() for r in records]
+
+
+async def records_for(settings: Settings, aggregate_id: str):
+    """The events of `aggregate_id` and the outcomes that name them, as committed."""
+    events = [
+        r
+        for r in await records_of(settings.kafka_bootstrap, settings.events_topic)
+        if decode_event(r.value).aggregate_id == aggregate_id
+    ]
+    outcomes = [
+        r
+        for r in await records_of(settings.kafka_bootstrap, settings.outcomes_topic)
+        if any(ref.aggregate_id == aggregate_id for ref in decode_outcome(r.value).events)
+    ]
+    return events, outcomes
+
+
+async def create_fleet(stack, traceparent: str):
+    """A new account's profile (no trace context), then a Fleet of it created by a POST with
+    `traceparent`: the account, the profile as the API gave it, and the Fleet's SID."""
+    account = await stack.account()
+    auth = (account.sid, account.token)
+    async with httpx.AsyncClient(base_url=stack.base_url, auth=auth) as api:
+        profile = await create_profile(api)
+        response = await api.post(
+            "/v1/Fleets",
+            data={"NetworkAccessProfile": profile["sid"]},
+            headers={"traceparent": traceparent},
+        )
+    assert response.status_code == 201, response.text
+    return account, profile, response.json()["sid"]
 
 
 def named(spans: list[ReceivedSpan], service: str, name: str) -> list[ReceivedSpan]:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import httpx
-
-from events.codec import decode_event, decode_outcome
+from events.codec import decode_event
 from events.usage_client import UsageReporter
-from tests.api.support import create_profile
 from tests.conftest import command_client
 from tests.tracing.conftest import proxied_environment
-from tests.tracing.support import new_trace, records_of, traceparent_of
+from tests.tracing.support import (
+    create_fleet,
+    new_trace,
+    records_for,
+    records_of,
+    traceparent_of,
+)
 from tests.usage.pipeline import data_events, now, provision, wait_for
 from tests.usage.support import report
 
@@ -27,18 +30,8 @@ tracing.TRACER.start_span("control").end()
 
 async def test_without_an_exporter_headers_propagate_and_nothing_is_exported(untraced):
     s = untraced.settings
-    account = await untraced.account()
     trace_id, _, traceparent = new_trace()
-    auth = (account.sid, account.token)
-    async with httpx.AsyncClient(base_url=untraced.base_url, auth=auth) as api:
-        profile = await create_profile(api)
-        response = await api.post(
-            "/v1/Fleets",
-            data={"NetworkAccessProfile": profile["sid"]},
-            headers={"traceparent": traceparent},
-        )
-    assert response.status_code == 201, response.text
-    fleet_sid = response.json()["sid"]
+    _, profile, fleet_sid = await create_fleet(untraced, traceparent)
 
     # No span anywhere: the caller's context is what every record carries, as it came.
     [command] = [
@@ -47,25 +40,12 @@ async def test_without_an_exporter_headers_propagate_and_nothing_is_exported(unt
         if traceparent_of(r) is not None
     ]
     assert traceparent_of(command) == traceparent
-    events = [
-        r
-        for r in await records_of(s.kafka_bootstrap, s.events_topic)
-        if decode_event(r.value).aggregate_id == fleet_sid
-    ]
-    outcomes = [
-        r
-        for r in await records_of(s.kafka_bootstrap, s.outcomes_topic)
-        if any(ref.aggregate_id == fleet_sid for ref in decode_outcome(r.value).events)
-    ]
+    events, outcomes = await records_for(s, fleet_sid)
     assert events and len(outcomes) == 1
     for record in [*events, *outcomes]:
         assert traceparent_of(record) == traceparent
     # The profile's request had no trace context: its records have none either.
-    profile_events = [
-        r
-        for r in await records_of(s.kafka_bootstrap, s.events_topic)
-        if decode_event(r.value).aggregate_id == profile["sid"]
-    ]
+    profile_events, _ = await records_for(s, profile["sid"])
     assert profile_events and all(traceparent_of(r) is None for r in profile_events)
 
     # A usage report's context goes on to the data-limit command it causes, and its events.

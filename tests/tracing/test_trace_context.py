@@ -9,16 +9,21 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import httpx
-
-from events.codec import decode_event, decode_outcome
+from events.codec import decode_event
 from events.commands import CreateNetworkAccessProfile
 from events.usage import DataSessionReport
 from events.usage_client import UsageReporter
-from tests.api.support import create_profile
 from tests.api.test_twilio_sdk import sdk
 from tests.conftest import command_client
-from tests.tracing.support import named, new_trace, one, records_of, traceparent_of
+from tests.tracing.support import (
+    create_fleet,
+    named,
+    new_trace,
+    one,
+    records_for,
+    records_of,
+    traceparent_of,
+)
 from tests.usage.pipeline import now, provision
 from tests.usage.support import report
 
@@ -30,35 +35,10 @@ def _has(*wanted: tuple[str, str]):
     return lambda spans: all(named(spans, *w) for w in wanted)
 
 
-async def _records_for(settings, aggregate_id: str):
-    """The events of `aggregate_id` and the outcome that names them, as committed."""
-    events = [
-        r
-        for r in await records_of(settings.kafka_bootstrap, settings.events_topic)
-        if decode_event(r.value).aggregate_id == aggregate_id
-    ]
-    outcomes = [
-        r
-        for r in await records_of(settings.kafka_bootstrap, settings.outcomes_topic)
-        if any(ref.aggregate_id == aggregate_id for ref in decode_outcome(r.value).events)
-    ]
-    return events, outcomes
-
-
 async def test_a_requests_traceparent_is_followed_through_every_hop(traced):
     s = traced.settings
-    account = await traced.account()
     trace_id, caller, traceparent = new_trace()
-    auth = (account.sid, account.token)
-    async with httpx.AsyncClient(base_url=traced.base_url, auth=auth) as api:
-        profile = await create_profile(api)
-        response = await api.post(
-            "/v1/Fleets",
-            data={"NetworkAccessProfile": profile["sid"]},
-            headers={"traceparent": traceparent},
-        )
-    assert response.status_code == 201, response.text
-    fleet_sid = response.json()["sid"]
+    account, _, fleet_sid = await create_fleet(traced, traceparent)
 
     send, decide = f"send {s.commands_topic}", f"process {s.commands_topic}"
     project = f"process {s.events_topic}"
@@ -105,7 +85,7 @@ async def test_a_requests_traceparent_is_followed_through_every_hop(traced):
 
     # The records themselves carry the trace: the events and the outcome, as children of the
     # decision (headers only: the events' values are what the audit hashes).
-    events, outcomes = await _records_for(s, fleet_sid)
+    events, outcomes = await records_for(s, fleet_sid)
     assert events and len(outcomes) == 1
     for record in [*events, *outcomes]:
         assert traceparent_of(record) == f"00-{trace_id}-{decided.span_id}-01"
@@ -119,7 +99,7 @@ async def test_a_trace_starts_at_the_api_when_the_request_has_none(traced):
     v1 = sdk(traced, account).supersim.v1
     profile = await asyncio.to_thread(v1.network_access_profiles.create)
     fleet = await asyncio.to_thread(v1.fleets.create, network_access_profile=profile.sid)
-    [event], _ = await _records_for(s, fleet.sid)
+    [event], _ = await records_for(s, fleet.sid)
     trace_id = traceparent_of(event).split("-")[1]
     spans = await traced.receiver.wait_for(
         trace_id,
@@ -162,7 +142,7 @@ async def test_a_command_sent_with_its_own_traceparent_keeps_it(traced):
     decided = one(spans, PROCESSOR, f"process {s.commands_topic}")
     assert decided.parent_id == caller
     assert decided.attributes["fleetstate.command.type"] == "CreateNetworkAccessProfile"
-    events, outcomes = await _records_for(s, profile_sid)
+    events, outcomes = await records_for(s, profile_sid)
     for record in [*events, *outcomes]:
         assert traceparent_of(record) == f"00-{trace_id}-{decided.span_id}-01"
 

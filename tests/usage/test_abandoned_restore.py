@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 
-from events.codec import decode_event
+from bench.event_log import partition_of
 from events.commands import ProvisionSimCard, RegisterSim
 from events.sids import OPERATOR_ACCOUNT_SID
 from services.log_reader import read_all
@@ -22,18 +22,11 @@ from tests.usage.pipeline import now, provision, totals_from_log, usage_log
 from tests.usage.support import recomputed_totals, report
 
 
-async def partition_of(settings, account_sid: str) -> int:
-    records = await read_all(settings.kafka_bootstrap, settings.events_topic)
-    owners = {(p, decode_event(r.value).account_sid) for p, rs in records.items() for r in rs}
-    [partition] = {p for p, account in owners if account == account_sid}
-    return partition
-
-
 async def test_an_abandoned_restore_winding_down_leaves_the_new_worker_following_the_events(
     topics, client, processor, reporter
 ):
     world = await provision(client, "abandoned", [])
-    partition = await partition_of(topics, world.account)
+    partition = partition_of(world.account, topics.partitions)
     usage = UsageProcessor(topics)
     await usage.start_dependencies()
     try:
