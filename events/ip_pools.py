@@ -11,6 +11,8 @@ decides all of their addresses.
 from __future__ import annotations
 
 import ipaddress
+import socket
+from functools import lru_cache
 
 import msgspec
 
@@ -22,6 +24,7 @@ class PoolError(ValueError):
     pass
 
 
+@lru_cache(maxsize=1024)  # few pools, asked about at every allocation
 def parse_pool(text: str) -> str:
     """The pool in canonical form ("10.64.0.0/10"), or PoolError saying what is wrong."""
     try:
@@ -42,11 +45,24 @@ def registry_key(address_or_pool: str) -> str:
     return f"ip:{block}"
 
 
-def hosts(pool: str):
-    """The pool's addresses a Sim may get, lowest first (not the network or broadcast address
-    of a /30 or larger; a /31 and a /32 have no such addresses)."""
+@lru_cache(maxsize=1024)
+def host_range(pool: str) -> tuple[int, int]:
+    """The first and last address a Sim may get from the pool, as integers (not the network or
+    broadcast address of a /30 or larger; a /31 and a /32 have no such addresses)."""
     network = ipaddress.IPv4Network(pool)
-    return (str(address) for address in network.hosts())
+    first, last = int(network.network_address), int(network.broadcast_address)
+    if network.prefixlen <= 30:
+        first, last = first + 1, last - 1
+    return first, last
+
+
+def address_number(address: str) -> int:
+    """A dotted IPv4 address as its integer (ipaddress's parsing costs more than a decision)."""
+    return int.from_bytes(socket.inet_aton(address), "big")
+
+
+def address_text(number: int) -> str:
+    return socket.inet_ntoa(number.to_bytes(4, "big"))
 
 
 class IpPools(msgspec.Struct, frozen=True):

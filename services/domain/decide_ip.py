@@ -40,7 +40,7 @@ from events.event_types import (
     SimIpAddressReleased,
     SimIpAddressUnavailable,
 )
-from events.ip_pools import PoolError, hosts, parse_pool
+from events.ip_pools import PoolError, address_text, host_range, parse_pool
 from services.domain.emit import Emitter
 from services.domain.rejections import Rejected, invalid
 from services.domain.state import Account, CardHolder, IpClaim, Sim, State
@@ -70,13 +70,13 @@ def allocate_ip_address(
         moved = IpAddressAllocated(sim_sid=cmd.sim, pool=lease.pool, request_id=cmd.request_id)
         out.emit(AGGREGATE, held, lease.version, moved)
         return
-    for address in hosts(pool):
-        lease = state.ip_addresses.get(address)
-        if lease is None or lease.holder is None:
-            allocated = IpAddressAllocated(sim_sid=cmd.sim, pool=pool, request_id=cmd.request_id)
-            out.emit(AGGREGATE, address, 0 if lease is None else lease.version, allocated)
-            return
-    raise Rejected(Rejection(409, 20409, f"the pool {pool} has no free address"))
+    free = state.ip_free.lowest(*host_range(pool))
+    if free is None:
+        raise Rejected(Rejection(409, 20409, f"the pool {pool} has no free address"))
+    address = address_text(free)
+    lease = state.ip_addresses.get(address)
+    allocated = IpAddressAllocated(sim_sid=cmd.sim, pool=pool, request_id=cmd.request_id)
+    out.emit(AGGREGATE, address, 0 if lease is None else lease.version, allocated)
 
 
 def release_ip_address(state: State, account: Account, cmd: ReleaseIpAddress, out: Emitter) -> None:

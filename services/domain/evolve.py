@@ -15,6 +15,7 @@ from msgspec.structs import replace
 
 from events import event_types as ev
 from events.envelope import EventEnvelope
+from events.ip_pools import address_number
 from services.domain import decide_esim, decide_settings, effects
 from services.domain.decide_device import FINISHED
 from services.domain.state import (
@@ -169,6 +170,7 @@ def _ip_address_allocated(state: State, account: Account, e: EventEnvelope) -> N
         address=e.aggregate_id, version=e.aggregate_version, holder=holder, pool=e.payload.pool
     )
     state.ip_holders[CardHolder(e.account_sid, e.payload.sim_sid)] = e.aggregate_id
+    state.ip_free.take(address_number(e.aggregate_id))
 
 
 def _ip_address_released(state: State, account: Account, e: EventEnvelope) -> None:
@@ -180,6 +182,7 @@ def _ip_address_released(state: State, account: Account, e: EventEnvelope) -> No
     state.ip_addresses[e.aggregate_id] = replace(
         lease, version=e.aggregate_version, holder=None, pool=None
     )
+    state.ip_free.give(address_number(e.aggregate_id))
 
 
 def _profile_networks(change: Callable[[tuple[str, ...], str], tuple[str, ...]]):

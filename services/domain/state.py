@@ -23,6 +23,7 @@ import msgspec
 import msgspec.structs
 
 from events.event_types import FleetCreated
+from services.domain.free_addresses import FreeAddresses
 
 
 class Network(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -216,6 +217,8 @@ class State(msgspec.Struct, kw_only=True):
     sim_cards: dict[str, SimCard] = {}  # the cards this partition is the one writer of
     ip_addresses: dict[str, IpLease] = {}  # the addresses this partition is the one writer of
     ip_holders: dict[CardHolder, str] = {}  # which of them each Sim holds (derived from them)
+    # which addresses no Sim holds (derived from them: free_addresses.py)
+    ip_free: FreeAddresses = msgspec.field(default_factory=FreeAddresses)
 
     def account(self, account_sid: str) -> Account:
         """The account, created empty on first sight (for evolve: it owns the state)."""
@@ -235,4 +238,5 @@ class State(msgspec.Struct, kw_only=True):
             sim_cards=dict(self.sim_cards),
             ip_addresses=dict(self.ip_addresses),
             ip_holders=dict(self.ip_holders),
+            ip_free=self.ip_free.copy(),
         )

@@ -26,6 +26,7 @@ from collections import ChainMap
 import msgspec
 
 from events.envelope import EventEnvelope
+from events.ip_pools import address_number
 from services.domain import State, aggregate_version, evolve
 from services.domain.state import (
     Account,
@@ -233,6 +234,7 @@ class PartitionState:
                 self.state.ip_holders[CardHolder(holder.account_sid, holder.sim_sid)] = (
                     record.address
                 )
+                self.state.ip_free.take(address_number(record.address))
         elif prefix == ACCOUNT:
             account = self.state.account(record.sid)
             account.version, account.friendly_name = record.version, record.friendly_name

@@ -63,7 +63,8 @@ def comparable(store: PartitionState):
     # evolve makes an empty record for the operator pseudo-account, which has no state of its
     # own to restore: empty and absent decide alike.
     accounts = {sid: a for sid, a in s.accounts.items() if a != type(a)(sid=sid)}
-    return (accounts, dict(s.networks), dict(s.sim_cards), s.ip_addresses, s.ip_holders)
+    free = (s.ip_free.starts, s.ip_free.ends)  # the index of free addresses, rebuilt too
+    return (accounts, dict(s.networks), dict(s.sim_cards), s.ip_addresses, s.ip_holders, free)
 
 
 @settings(max_examples=150, deadline=None)
