@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import statistics
 import sys
 import time
 import uuid
 from base64 import b64encode
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +36,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import cpu, hops  # noqa: E402
 from events.commands import CreateFleet, ProvisionSimCard  # noqa: E402
 from events.sids import OPERATOR_ACCOUNT_SID  # noqa: E402
 from services.api.pages import encode_token  # noqa: E402
@@ -43,6 +47,7 @@ from services.postgres import drop_database
 from services.projection.waiter import ProjectionWaiter  # noqa: E402
 from services.topics import ensure_topics  # noqa: E402
 from tests.services import ServiceProcess  # noqa: E402
+from tests.tracing.receiver import OtlpReceiver  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIMS_IN_TABLE = 1_000_000
@@ -142,7 +147,11 @@ async def load_sims(dsn: str, account_sid: str, count: int) -> list[tuple[dateti
     return [(r[9], r[0]) for r in rows[::1000]]
 
 
-async def one_run(base: Settings, seconds: float, tmp: Path) -> dict[str, tuple[float, float]]:
+@contextlib.asynccontextmanager
+async def bench_stack(base: Settings, tmp: Path, env: dict[str, str] | None = None):
+    """Fresh topics and a fresh bench database, with `fleetstate processor`, `projector` and
+    `api` as child processes (with `env` added); yields the settings, the API's base URL once
+    it answers and the services' pids, and removes the database afterwards."""
     tag = uuid.uuid4().hex[:8]
     admin = await asyncpg.connect(base.database_url)
     await admin.execute(f'create database "bench_{tag}"')
@@ -161,26 +170,38 @@ async def one_run(base: Settings, seconds: float, tmp: Path) -> dict[str, tuple[
     await migrate(settings.database_url)
     await ensure_topics(settings)
     services = [
-        ServiceProcess(name, settings, log_path=tmp / f"{tag}-{name}.log")
+        ServiceProcess(name, settings, log_path=tmp / f"{tag}-{name}.log", env=env)
         for name in ("processor", "projector", "api")
     ]
     for service in services:
         service.start()
     base_url = f"http://127.0.0.1:{settings.api_port}"
-    results: dict[str, tuple[float, float]] = {}
     try:
         await wait_healthy(base_url)
+        yield settings, base_url, {s.name: s.process.pid for s in services}
+    finally:
+        for service in reversed(services):
+            service.stop()
+        admin = await asyncpg.connect(base.database_url)
+        await drop_database(admin, f"bench_{tag}")
+        await admin.close()
+
+
+def http_session(base_url: str, account) -> aiohttp.ClientSession:
+    # aiohttp, not httpx: at 1,000 requests/s httpx's own pool costs more than the API.
+    auth = f"{account.account_sid}:{account.auth_token}".encode()
+    return aiohttp.ClientSession(
+        base_url=base_url,
+        headers={"Authorization": "Basic " + b64encode(auth).decode()},
+        connector=aiohttp.TCPConnector(limit=200),
+    )
+
+
+async def one_run(base: Settings, seconds: float, tmp: Path) -> dict[str, tuple[float, float]]:
+    results: dict[str, tuple[float, float]] = {}
+    async with bench_stack(base, tmp) as (settings, base_url, _):
         account = await create_account(settings, "bench")
-        auth = (account.account_sid, account.auth_token)
-        # aiohttp, not httpx: at 1,000 requests/s httpx's own pool costs more than the API.
-        async with (
-            aiohttp.ClientSession(
-                base_url=base_url,
-                headers={"Authorization": "Basic " + b64encode(":".join(auth).encode()).decode()},
-                connector=aiohttp.TCPConnector(limit=200),
-            ) as http,
-            command_client(settings) as client,
-        ):
+        async with http_session(base_url, account) as http, command_client(settings) as client:
             async with http.post("/v1/NetworkAccessProfiles", data={"UniqueName": "nap"}) as r:
                 assert r.status == 201, await r.text()
 
@@ -278,21 +299,114 @@ async def one_run(base: Settings, seconds: float, tmp: Path) -> dict[str, tuple[
                 await sequential(300, raw_deep_page)
             )
             await pool.close()
-    finally:
-        for service in reversed(services):
-            service.stop()
-        admin = await asyncpg.connect(base.database_url)
-        await drop_database(admin, f"bench_{tag}")
-        await admin.close()
     return results
+
+
+async def hops_run(base: Settings, seconds: float, tmp: Path) -> dict[str, list[float]]:
+    """POST /v1/Fleets at 200/s on a stack exporting its spans to a receiver here: each hop's
+    seconds (bench/hops.py), and the raw ceilings of the Kafka and PostgreSQL hops measured
+    right after on the same broker and database."""
+    receiver = OtlpReceiver().start()
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+    try:
+        async with bench_stack(base, tmp, env) as (settings, base_url, pids):
+            account = await create_account(settings, "bench")
+            async with http_session(base_url, account) as http:
+                async with http.post("/v1/NetworkAccessProfiles", data={"UniqueName": "nap"}) as r:
+                    assert r.status == 201, await r.text()
+
+                async def post_fleet() -> None:
+                    async with http.post("/v1/Fleets", data={"NetworkAccessProfile": "nap"}) as r:
+                        assert r.status == 201, await r.text()
+
+                await at_rate(50, 1, post_fleet)  # warm-up
+                before = len(receiver.spans)
+                cpu_before = cpu.by_part(pids)
+                traced = await at_rate(200, seconds, post_fleet)
+                cpu_spent = cpu.spent(cpu_before, cpu.by_part(pids))
+            # Every request's server span has come (exporters send within their delay).
+            wanted = len(traced)
+            await receiver.wait_until(
+                lambda spans: sum(s.name == "POST /v1/Fleets" for s in spans[before:]) >= wanted,
+                timeout=60,
+            )
+            times = hops.hop_times(
+                receiver.spans[before:], settings.commands_topic, settings.events_topic
+            )
+            if "request" not in times:
+                seen = Counter((s.service, s.name) for s in receiver.spans[before:])
+                raise RuntimeError(f"no complete trace of a POST among the spans: {seen}")
+            times["traced POST"] = traced
+            # CPU milliseconds per request, by process, as one-sample lists like the times.
+            for part, used in cpu_spent.items():
+                times[f"cpu {part}"] = [used / len(traced)]
+            times["kafka"] = await hops.kafka_hop(settings, 200, seconds)
+            times["txn"] = await hops.kafka_transaction(settings, int(200 * seconds / 4))
+            times["pg"] = await hops.postgres_commit(settings.database_url, int(200 * seconds / 4))
+            return times
+    finally:
+        receiver.stop()
+
+
+CEILINGS = {
+    "kafka": "raw produce -> read_committed consume",
+    "txn": "raw transaction: 2 records + offsets",
+    "pg": "raw insert + NOTIFY, committed",
+}
+
+
+def print_hops(runs: list[dict[str, list[float]]]) -> None:
+    def figures(name: str) -> tuple[float, float, float]:
+        p50 = statistics.median(percentiles(r[name])[0] for r in runs)
+        p99 = statistics.median(percentiles(r[name])[1] for r in runs)
+        mean = statistics.median(statistics.fmean(r[name]) * 1000 for r in runs)
+        return p50, p99, mean
+
+    total = figures("request")[2]
+    print(f"\nPOST /v1/Fleets @200/s, traced (spans exported), its hops: medians over {len(runs)}")
+    print(f"{'hop':<36} {'p50':>7} {'p99':>7} {'mean':>7} {'share':>6}   ceiling (p50/p99)")
+    for hop, _, ceiling in hops.HOPS:
+        p50, p99, mean = figures(hop)
+        beside = ""
+        if ceiling:
+            c50, c99, _ = figures(ceiling)
+            beside = f"{CEILINGS[ceiling]}: {c50:.1f}/{c99:.1f}"
+        print(f"{hop:<36} {p50:7.1f} {p99:7.1f} {mean:7.1f} {mean / total:6.0%}   {beside}")
+    if all(hops.PROJECTOR_PART in r for r in runs):
+        p50, p99, mean = figures(hops.PROJECTOR_PART)
+        print(f"{hops.PROJECTOR_PART:<36} {p50:7.1f} {p99:7.1f} {mean:7.1f}")
+    p50, p99, mean = figures("request")
+    print(f"{'the request (server span)':<36} {p50:7.1f} {p99:7.1f} {mean:7.1f}")
+    p50, p99, _ = figures("traced POST")
+    print(f"{'the request (client, traced)':<36} {p50:7.1f} {p99:7.1f}")
+    parts = sorted(name[4:] for name in runs[0] if name.startswith("cpu "))
+    used = {part: figures(f"cpu {part}")[2] for part in parts}
+    print(
+        f"CPU per request, ms: {sum(used.values()):.1f} in all (the machine has "
+        f"{os.cpu_count()} cores: {sum(used.values()) * 200 / 1000 / os.cpu_count():.0%} busy "
+        "at 200/s): " + ", ".join(f"{part} {ms:.2f}" for part, ms in used.items())
+    )
+    for hop, what, _ in hops.HOPS:
+        print(f"  {hop}: {what}")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each rate phase")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--phases", default="api,hops", help="api (the figures above), hops (where a POST goes)"
+    )
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
     RESULTS.mkdir(exist_ok=True)
+    if "hops" in phases:
+        hop_runs = [
+            await hops_run(load_settings(), args.seconds, RESULTS) for _ in range(args.runs)
+        ]
+        print_hops(hop_runs)
+    if "api" not in phases:
+        return
     runs = []
     for run in range(args.runs):
         figures = await one_run(load_settings(), args.seconds, RESULTS)

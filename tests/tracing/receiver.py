@@ -39,6 +39,8 @@ class ReceivedSpan(msgspec.Struct, frozen=True):
     parent_id: str  # "" for a root span
     attributes: dict
     links: list[tuple[str, str]]  # (trace_id, span_id)
+    start_ns: int = 0  # Unix time, as the span's process clock read it
+    end_ns: int = 0
 
 
 def _value(any_value):
@@ -64,6 +66,8 @@ def decode(body: bytes) -> list[ReceivedSpan]:
                         parent_id=span.parent_span_id.hex(),
                         attributes={a.key: _value(a.value) for a in span.attributes},
                         links=[(link.trace_id.hex(), link.span_id.hex()) for link in span.links],
+                        start_ns=span.start_time_unix_nano,
+                        end_ns=span.end_time_unix_nano,
                     )
                 )
     return spans
