@@ -32,7 +32,7 @@ HOPS = (
     ("command fetched", "ack until the processor starts deciding it", "kafka"),
     ("decided", "the processor's decision", None),
     ("transaction", "decided until its transaction committed (batching included)", "txn"),
-    ("outcome fetched", "committed until the API has the outcome", "kafka"),
+    ("outcome fetched", "committed until the API has the outcome", "committed"),
     ("projected", "outcome until the API sees the read model include the events", "pg"),
     ("api out", "the read model seen until the response is sent", None),
 )
@@ -138,9 +138,11 @@ async def kafka_hop(settings: Settings, rate: int, seconds: float) -> list[float
     return delays
 
 
-async def kafka_transaction(settings: Settings, count: int) -> list[float]:
-    """One transaction as a command's: an event and an outcome record and the input offset,
-    committed, one after another."""
+async def kafka_transaction(settings: Settings, count: int) -> tuple[list[float], list[float]]:
+    """One transaction as a command's (an event and an outcome record and the input offset,
+    committed), one at a time: each transaction's seconds, and the seconds from its commit
+    until a read_committed consumer of the outcomes has the outcome (nothing else is written
+    meanwhile, so nothing but the commit can wake that consumer's fetch)."""
     events = f"{settings.events_topic}.ceiling-{uuid.uuid4().hex[:6]}"
     outcomes = f"{settings.outcomes_topic}.ceiling-{uuid.uuid4().hex[:6]}"
     await ensure_topics(
@@ -153,22 +155,39 @@ async def kafka_transaction(settings: Settings, count: int) -> list[float]:
         acks="all",
         linger_ms=0,
     )
+    consumer = AIOKafkaConsumer(
+        **kafka_options(settings.kafka_bootstrap),
+        isolation_level="read_committed",
+        fetch_max_wait_ms=100,
+        enable_auto_commit=False,
+    )
     await producer.start()
+    await consumer.start()
+    tp = TopicPartition(outcomes, 0)
+    consumer.assign([tp])
+    await consumer.seek_to_end(tp)
+    await consumer.position(tp)
     group = f"bench-ceiling-{uuid.uuid4().hex[:6]}"
-    seconds = []
+    seconds, visible = [], []
     try:
         for i in range(count):
             began = time.perf_counter()
             async with producer.transaction():
                 await producer.send(events, b"e" * 400)
-                await producer.send(outcomes, b"o" * 200)
+                await producer.send(outcomes, i.to_bytes(8, "big") + b"o" * 200)
                 await producer.send_offsets_to_transaction(
                     {TopicPartition(settings.commands_topic, 0): i + 1}, group
                 )
-            seconds.append(time.perf_counter() - began)
+            committed = time.perf_counter()
+            seconds.append(committed - began)
+            async with asyncio.timeout(10):
+                while not await consumer.getmany(tp, timeout_ms=1000):
+                    pass
+            visible.append(time.perf_counter() - committed)
     finally:
         await producer.stop()
-    return seconds
+        await consumer.stop()
+    return seconds, visible
 
 
 async def postgres_commit(dsn: str, count: int) -> list[float]:

@@ -20,3 +20,8 @@ DECIDE_SECONDS = Histogram(
 RECOVERED_EVENTS = Counter(
     "fleetstate_processor_recovered_events_total", "Events folded while recovering partitions"
 )
+CATALOGUE_BEHIND = Counter(
+    "fleetstate_processor_catalogue_behind_total",
+    "Batches asked again because a command named a Network and the catalogue could not be "
+    "read up to now (refusing it then could refuse a Network provisioned a moment ago)",
+)

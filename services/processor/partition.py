@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from opentelemetry.trace import Link, Span, use_span
 
@@ -99,6 +100,10 @@ MAX_BATCH = 2000  # commands answered in one transaction
 # Network provisioned a moment ago): refused only once the table has caught up.
 CATALOGUE_COMMANDS = (AddNetworkToProfile, CreateNetworkAccessProfile)
 CATALOGUE_WAIT_SECONDS = 2.0
+
+
+class CatalogueBehind(RuntimeError):
+    """A command's answer depends on Networks this process cannot read up to now."""
 
 
 SENDER_NAMES: dict[Sender, str] = {
@@ -374,20 +379,16 @@ class CommandPartition(PartitionWorker):
         )
         started = time.perf_counter()
         if rejection is not None:
-            result: list[EventEnvelope] | Rejection = rejection
+            result: list[EventEnvelope] | Rejection | Exception = rejection
         else:
-            try:
-                result = decide(self.store.state, envelope, self.limits)
-                if isinstance(result, Rejection) and isinstance(
-                    envelope.command, CATALOGUE_COMMANDS
-                ):
-                    # Perhaps provisioned a moment ago: read the catalogue up to now first.
-                    if await self.table.caught_up(CATALOGUE_WAIT_SECONDS):
-                        result = decide(self.store.state, envelope, self.limits)
-            except Exception as exc:  # a bug must not stop the line: park the command, go on
-                log.exception("decide failed for command %s", envelope.command_id)
+            result = self._decided(envelope)
+            if isinstance(result, Rejection) and isinstance(envelope.command, CATALOGUE_COMMANDS):
+                # Perhaps provisioned a moment ago: read the catalogue up to now first.
+                await self._read_catalogue_up_to_now()
+                result = self._decided(envelope)
+            if isinstance(result, Exception):
                 return self._dead_letter(
-                    record, f"could not be decided ({type(exc).__name__})", now_ms
+                    record, f"could not be decided ({type(result).__name__})", now_ms
                 )
         events = [] if isinstance(result, Rejection) else result
         for event in events:
@@ -413,6 +414,27 @@ class CommandPartition(PartitionWorker):
             )
             answer.settles = (_Answer(first), command_key(account_sid, request_id), elsewhere)
         return answer
+
+    def _decided(self, envelope: CommandEnvelope) -> list[EventEnvelope] | Rejection | Exception:
+        try:
+            return decide(self.store.state, envelope, self.limits)
+        except Exception as exc:  # a bug must not stop the line: park the command, go on
+            log.exception("decide failed for command %s", envelope.command_id)
+            return exc
+
+    async def _read_catalogue_up_to_now(self) -> None:
+        """Returns once this process's catalogue holds every Network committed so far; while
+        it cannot (its follower behind, the broker away), raises, so that the batch is not
+        committed but asked again after a restore: a refusal is for good, and refusing a
+        Network the catalogue has not shown yet would refuse a valid command."""
+        try:
+            if await self.table.caught_up(CATALOGUE_WAIT_SECONDS):
+                return
+            reason = f"not read up to now within {CATALOGUE_WAIT_SECONDS:g} s"
+        except KafkaError as exc:
+            reason = f"unreadable ({type(exc).__name__})"
+        metrics.CATALOGUE_BEHIND.inc()
+        raise CatalogueBehind(f"the Networks catalogue is {reason}: the batch is asked again")
 
     def _from_elsewhere(self, envelope: CommandEnvelope, sender: Sender) -> Rejection | None:
         """A command on the topic of another kind of sender: whoever wrote it may not ask it."""
