@@ -45,7 +45,7 @@ from services.migrate import migrate  # noqa: E402
 from services.operator import command_client, create_account  # noqa: E402
 from services.postgres import drop_database
 from services.projection.waiter import ProjectionWaiter  # noqa: E402
-from services.topics import ensure_topics  # noqa: E402
+from services.topics import delete_topics_of, ensure_topics  # noqa: E402
 from tests.services import ServiceProcess  # noqa: E402
 from tests.tracing.receiver import OtlpReceiver  # noqa: E402
 
@@ -185,6 +185,7 @@ async def bench_stack(base: Settings, tmp: Path, env: dict[str, str] | None = No
         admin = await asyncpg.connect(base.database_url)
         await drop_database(admin, f"bench_{tag}")
         await admin.close()
+        await delete_topics_of(base.kafka_bootstrap, f"bench-{tag}.")
 
 
 def http_session(base_url: str, account) -> aiohttp.ClientSession:

@@ -44,7 +44,7 @@ from services.delivery.sealing import TokenSeal, generate_key  # noqa: E402
 from services.delivery.signature import signature  # noqa: E402
 from services.migrate import migrate  # noqa: E402
 from services.postgres import drop_database  # noqa: E402
-from services.topics import ensure_topics  # noqa: E402
+from services.topics import delete_topics_of, ensure_topics  # noqa: E402
 from tests.services import ServiceProcess  # noqa: E402
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -244,6 +244,7 @@ async def one_run(base: Settings, args, tmp: Path) -> dict[str, float]:
         admin = await asyncpg.connect(base.database_url)
         await drop_database(admin, f"bench_{tag}")
         await admin.close()
+        await delete_topics_of(base.kafka_bootstrap, f"bench-{tag}.")
 
 
 async def main(tmp: Path) -> None:

@@ -41,7 +41,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import command_client, fresh_settings, percentile  # noqa: E402
+from bench.common import command_client, deleting_fresh_topics, fresh_settings, percentile  # noqa: E402
 from bench.pg_event_store import sims_on  # noqa: E402
 from bench.workload import Workload  # noqa: E402
 from events import tracing  # noqa: E402
@@ -447,4 +447,4 @@ def print_levels(runs: list[dict]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(deleting_fresh_topics(main()))

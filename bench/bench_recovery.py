@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiokafka import TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
-from bench.common import fresh_settings  # noqa: E402
+from bench.common import deleting_fresh_topics, fresh_settings  # noqa: E402
 from bench.event_log import event_chunks, partition_of, produce  # noqa: E402
 from events.codec import decode_event  # noqa: E402
 from events.kafka_security import kafka_options
@@ -353,4 +353,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(deleting_fresh_topics(main()))

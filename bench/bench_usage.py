@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import command_client, fresh_settings, percentile  # noqa: E402
+from bench.common import command_client, deleting_fresh_topics, fresh_settings, percentile  # noqa: E402
 from events.client import CommandClient  # noqa: E402
 from events.codec import decode_event  # noqa: E402
 from events.commands import (  # noqa: E402
@@ -370,4 +370,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(deleting_fresh_topics(main()))

@@ -10,15 +10,12 @@ import uuid
 import asyncpg
 import msgspec
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 
 from events.client import CommandClient
-from events.kafka_security import kafka_options
 from services.config import Settings, load_settings, with_topic_prefix
 from services.migrate import migrate
 from services.postgres import drop_database
-from services.topics import ensure_topics
+from services.topics import delete_topics_of, ensure_topics
 from tests.services import ServiceProcess
 
 
@@ -42,21 +39,8 @@ def settings(base_settings: Settings, unique: str):
     # In a thread of its own: this teardown may run where an event loop is still set.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pool.submit(
-            asyncio.run, _delete_topics(base_settings.kafka_bootstrap, prefix + ".")
+            asyncio.run, delete_topics_of(base_settings.kafka_bootstrap, prefix + ".")
         ).result()
-
-
-async def _delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(**kafka_options(bootstrap))
-    try:
-        await admin.start()
-        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if mine:
-            await admin.delete_topics(mine)
-    except KafkaError:
-        pass  # the broker is away (a test stopped it): its data goes with the next clean-data
-    finally:
-        await admin.close()
 
 
 def _dsn_for(dsn: str, database: str) -> str:

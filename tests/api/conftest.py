@@ -27,9 +27,8 @@ from services.delivery.sealing import generate_key
 from services.migrate import migrate
 from services.operator import add_network, command_client, create_account
 from services.postgres import drop_database
-from services.topics import ensure_topics
+from services.topics import delete_topics_of, ensure_topics
 from tests.api.support import Account, Stack
-from tests.conftest import _delete_topics
 from tests.projection.support import wait_until_projected
 from tests.services import ServiceProcess
 
@@ -99,7 +98,7 @@ async def stack_world() -> AsyncIterator[Settings]:
         admin = await asyncpg.connect(base.database_url)
         await drop_database(admin, f"test_{tag}")
         await admin.close()
-        await _delete_topics(base.kafka_bootstrap, f"test-{tag}.")
+        await delete_topics_of(base.kafka_bootstrap, f"test-{tag}.")
 
 
 @pytest.fixture(scope="session")
