@@ -11,7 +11,13 @@ Each run, on fresh topics and a fresh bench database, with `fleetstate processor
 3. GET /v1/Sims?PageSize=50 with 1,000,000 Sims in the table (COPYed straight into the bench
    database: fine for a read benchmark): page 1 against a page 10,000 pages in (a keyset token
    forged at row 500,000); ceiling: the raw keyset query of that page.
-Figures are medians over the runs of each run's p50/p99, in milliseconds.
+Figures are medians over the runs of each run's p50/p99, in milliseconds, and the CPU each
+process spent per POST (bench/cpu.py).
+
+First (phase `hops`, alone: `--phases hops [--hops-rate N]`), where a POST's time goes: the same
+POST at 200/s on a stack exporting its spans to an OTLP receiver in this process, each request's
+trace cut into its hops (bench/hops.py), each beside the raw Kafka or PostgreSQL ceiling of that
+hop measured right after on the same broker and database.
 """
 
 from __future__ import annotations
