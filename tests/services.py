@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from services.config import Settings, environment_of
+
+# Run before the service's own code, in its process: Linux sends it SIGTERM when the thread
+# that started it ends, so a test run killed outright (SIGKILL, a CI timeout) leaves no service
+# running on. The setting survives the exec into the service.
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys; "
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM); "  # PR_SET_PDEATHSIG
+    "os.getppid() == int(sys.argv[1]) or os.kill(os.getpid(), signal.SIGTERM); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])"
+)
 
 
 class ServiceProcess:
@@ -40,6 +52,9 @@ class ServiceProcess:
         command = ["-m", "services.cli", "-v", self.name, *self.extra]
         if self.module is not None:
             command = ["-m", self.module, *self.extra]
+        if threading.current_thread() is threading.main_thread():
+            # Only from the main thread: a worker thread may end long before the test does.
+            command = ["-c", _DIE_WITH_PARENT, str(os.getpid()), *command]
         self.process = subprocess.Popen(
             [sys.executable, *command],
             env=self.env,
