@@ -26,15 +26,15 @@ async def delete_fresh_topics() -> None:
         await delete_topics_of(*_ISSUED.pop())
 
 
-def command_client(settings: Settings) -> CommandClient:
-    """A client of every commands topic of `settings`, as the benchmark's sender."""
+def command_client(settings: Settings, actor: str = "bench") -> CommandClient:
+    """A client of every commands topic of `settings`, sending as `actor`."""
     return CommandClient(
         settings.kafka_bootstrap,
         commands_topic=settings.commands_topic,
         operator_topic=settings.operator_topic,
         internal_topic=settings.internal_topic,
         outcomes_topic=settings.outcomes_topic,
-        actor="bench",
+        actor=actor,
     )
 
 

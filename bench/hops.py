@@ -23,6 +23,7 @@ from aiokafka.admin import NewTopic
 
 from events.kafka_security import kafka_options
 from services.config import Settings
+from services.log_reader import FETCH_MAX_WAIT_MS
 from services.topics import ensure_topics
 
 # (hop, what it is, the ceiling it is printed beside)
@@ -42,11 +43,9 @@ PROJECTOR_PART = "  of which the projector's commit"
 def hop_times(spans, commands_topic: str, events_topic: str) -> dict[str, list[float]]:
     """Each hop's seconds, over the traces of complete POST /v1/Fleets requests."""
     by_trace = defaultdict(list)
-    by_id = {}
     commits_by_link = {}
     for span in spans:
         by_trace[span.trace_id].append(span)
-        by_id[span.span_id] = span
         if span.name == "commit transaction":
             for _, linked in span.links:
                 commits_by_link[linked] = span
@@ -57,15 +56,7 @@ def hop_times(spans, commands_topic: str, events_topic: str) -> dict[str, list[f
         send = named.get(("fleetstate-api", f"send {commands_topic}"))
         outcome = named.get(("fleetstate-api", "await outcome"))
         projection = named.get(("fleetstate-api", "await projection"))
-        decision = next(
-            (
-                s
-                for s in trace
-                if s.name == f"process {commands_topic}"
-                and s.parent_id == (send.span_id if send else None)
-            ),
-            None,
-        )
+        decision = named.get(("fleetstate-processor", f"process {commands_topic}"))
         projector = named.get(("fleetstate-projector", f"process {events_topic}"))
         commit = commits_by_link.get(decision.span_id) if decision else None
         if None in (server, send, outcome, projection, decision, commit):
@@ -92,6 +83,22 @@ def hop_times(spans, commands_topic: str, events_topic: str) -> dict[str, list[f
 # --- ceilings, on the same broker and database ------------------------------------------------
 
 
+async def _reader_at_end(settings: Settings, tp: TopicPartition) -> AIOKafkaConsumer:
+    """A read_committed consumer of `tp` from its end, as the services read (their fetch
+    wait), started: what it reads next was written after this returns."""
+    consumer = AIOKafkaConsumer(
+        **kafka_options(settings.kafka_bootstrap),
+        isolation_level="read_committed",
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    consumer.assign([tp])
+    await consumer.seek_to_end(tp)
+    await consumer.position(tp)
+    return consumer
+
+
 async def kafka_hop(settings: Settings, rate: int, seconds: float) -> list[float]:
     """A record's produce (acks=all, idempotent, no linger, as the services send) until a
     read_committed consumer has it, at `rate` records/s."""
@@ -100,18 +107,9 @@ async def kafka_hop(settings: Settings, rate: int, seconds: float) -> list[float
     producer = AIOKafkaProducer(
         **kafka_options(settings.kafka_bootstrap), acks="all", enable_idempotence=True, linger_ms=0
     )
-    consumer = AIOKafkaConsumer(
-        **kafka_options(settings.kafka_bootstrap),
-        isolation_level="read_committed",
-        fetch_max_wait_ms=100,
-        enable_auto_commit=False,
-    )
     await producer.start()
-    await consumer.start()
     tp = TopicPartition(topic, 0)
-    consumer.assign([tp])
-    await consumer.seek_to_end(tp)
-    await consumer.position(tp)
+    consumer = await _reader_at_end(settings, tp)
     sent: dict[bytes, float] = {}
     delays: list[float] = []
     total = int(rate * seconds)
@@ -155,18 +153,9 @@ async def kafka_transaction(settings: Settings, count: int) -> tuple[list[float]
         acks="all",
         linger_ms=0,
     )
-    consumer = AIOKafkaConsumer(
-        **kafka_options(settings.kafka_bootstrap),
-        isolation_level="read_committed",
-        fetch_max_wait_ms=100,
-        enable_auto_commit=False,
-    )
     await producer.start()
-    await consumer.start()
     tp = TopicPartition(outcomes, 0)
-    consumer.assign([tp])
-    await consumer.seek_to_end(tp)
-    await consumer.position(tp)
+    consumer = await _reader_at_end(settings, tp)
     group = f"bench-ceiling-{uuid.uuid4().hex[:6]}"
     seconds, visible = [], []
     try:

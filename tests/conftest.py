@@ -11,6 +11,7 @@ import asyncpg
 import msgspec
 import pytest
 
+from bench.common import command_client as bench_command_client
 from events.client import CommandClient
 from services.config import Settings, load_settings, with_topic_prefix
 from services.migrate import migrate
@@ -69,14 +70,7 @@ async def topics(settings):
 
 def command_client(settings: Settings) -> CommandClient:
     """A client of every commands topic of `settings`, as the tests' own sender."""
-    return CommandClient(
-        settings.kafka_bootstrap,
-        commands_topic=settings.commands_topic,
-        operator_topic=settings.operator_topic,
-        internal_topic=settings.internal_topic,
-        outcomes_topic=settings.outcomes_topic,
-        actor="test",
-    )
+    return bench_command_client(settings, actor="test")
 
 
 @pytest.fixture
