@@ -64,7 +64,7 @@ class _Stateless(PartitionWorker):
                     continue
                 if topic is not None:
                     await txn.send(topic, value, key=key)
-            self.commit_input(txn, self.positions_after(records))
+            await self.commit_input(txn, self.positions_after(records))
         self.positions = self.positions_after(records)
 
     @abstractmethod

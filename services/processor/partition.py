@@ -597,7 +597,7 @@ class CommandPartition(PartitionWorker):
             if offsets:
                 self.events_end = offsets[-1] + 1
             await self._write_state(txn)
-            self.commit_input(txn, answered_until)
+            await self.commit_input(txn, answered_until)
             landed = [(await future).offset for future in pending]
             if landed != offsets:  # never committed: the outcomes would name other records
                 self.processor.event_offsets_predictable = False

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
+import msgspec
 from aiokafka import TopicPartition
 
 from services.log_reader import log_consumer, read_to_end
@@ -29,6 +31,19 @@ CHANGELOG_CONFIG = {
 }
 
 META = b"meta"  # the key of the record that says where the state stands in its source logs
+# The key of the record that says which input the state has answered: the next offset of each
+# input partition, written in the transaction that answered up to there (encode_positions).
+INPUT = b"input"
+
+
+def encode_positions(positions: Mapping[TopicPartition, int]) -> bytes:
+    return msgspec.json.encode(
+        [[tp.topic, tp.partition, offset] for tp, offset in positions.items()]
+    )
+
+
+def decode_positions(value: bytes) -> dict[TopicPartition, int]:
+    return {TopicPartition(t, p): offset for t, p, offset in msgspec.json.decode(value)}
 
 
 async def read_changelog(bootstrap: str, changelog: TopicPartition) -> dict[bytes, bytes]:

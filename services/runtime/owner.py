@@ -12,8 +12,13 @@ subscribe to. The guarantees rest on what happens around ownership:
   the rebalance callback: the callback returns at once, heartbeats go on, and a group whose
   members restore big states still settles in one rebalance.
 - A restored worker (its producer has fenced every earlier owner, its state is what they
-  committed) is positioned at the partition's committed offset, which was written in the
-  same transaction as that state, and the partition resumes.
+  committed) is positioned at the input its state answered: a worker with a changelog keeps
+  that position there, written in the same transaction as the state (the later of it and the
+  group's committed offset, which never runs ahead of it); a worker without one commits the
+  group's offset in its transaction. The partition then resumes.
+- The group's offsets of workers with a changelog are committed after their transactions,
+  every GROUP_COMMIT_SECONDS, so the group's lag shows what is left to answer. Such a commit
+  may fail (a rebalance under way) or trail: it only ever names input already answered.
 - Before a rebalance, batches in flight commit and queued input is dropped; a partition that
   comes back keeps its worker and is positioned again at its next unanswered offset (had
   another member owned it meanwhile, that member's producer fenced ours: our next commit
@@ -31,6 +36,7 @@ from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError
 
 from events.kafka_security import kafka_options
 from services.log_reader import FETCH_MAX_WAIT_MS
@@ -39,11 +45,12 @@ from services.runtime.worker import Worker
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0  # before restoring again a partition whose restore failed
+GROUP_COMMIT_SECONDS = 1.0  # how often the group's offsets follow the answered input
 
 
 def group_consumer(bootstrap: str, group_id: str, session_timeout_ms: int, **options):
-    """The consumer of a group member: read_committed, offsets committed only inside the
-    output transactions, never automatically; partition p of every input topic to one member."""
+    """The consumer of a group member: read_committed, offsets never committed automatically
+    (see the module's docstring); partition p of every input topic to one member."""
     return AIOKafkaConsumer(
         **kafka_options(bootstrap),
         group_id=group_id,
@@ -81,6 +88,9 @@ class PartitionOwner:
         self.ready = asyncio.Event()  # set whenever every assigned partition answers
         self._failures: dict[int, int] = {}  # partition -> restores failed in a row
         self._abandoned: set[asyncio.Task] = set()  # cancelled restores winding down
+        self._group_offsets: dict[TopicPartition, int] = {}  # as last committed from here
+        self._group_committed_at = 0.0
+        self._group_commit: asyncio.Task | None = None
 
     # --- what a processor may add (the defaults do nothing) ------------------------------------
 
@@ -121,15 +131,60 @@ class PartitionOwner:
                         if records and worker is not None:
                             worker.feed(records)
                     self._apply_backpressure()
+                    self._commit_group_offsets()
         finally:
             async with self.lock:
                 for partition in list(self.restoring):
                     self._abandon_restore(partition)
                 await asyncio.gather(*self._abandoned, return_exceptions=True)
+                workers = list(self.partitions.values())
                 for partition in list(self.partitions):
                     await self._release(partition)
+            if self._group_commit is not None:
+                self._group_commit.cancel()
+                await asyncio.gather(self._group_commit, return_exceptions=True)
+            # Still a member: the group's offsets leave with everything answered.
+            await self._commit_group(self._answered_since_committed(workers))
             await self.consumer.stop()
             await self.stop_dependencies()
+
+    def _commit_group_offsets(self) -> None:
+        """The group's offsets, brought up to the input the workers have answered (those
+        whose transactions do not commit them), at most every GROUP_COMMIT_SECONDS. In a task
+        of its own, never awaited under the lock: a commit may wait for a rebalance to end,
+        and the rebalance's callbacks take the lock."""
+        now = asyncio.get_running_loop().time()
+        if now - self._group_committed_at < GROUP_COMMIT_SECONDS:
+            return
+        if self._group_commit is not None and not self._group_commit.done():
+            return
+        self._group_committed_at = now
+        offsets = self._answered_since_committed(self.partitions.values())
+        if offsets:
+            self._group_commit = asyncio.create_task(self._commit_group(offsets))
+
+    def _answered_since_committed(self, workers) -> dict[TopicPartition, int]:
+        return {
+            tp: offset
+            for worker in workers
+            if getattr(worker, "changelog_tp", None) is not None
+            for tp, offset in worker.positions.items()
+            if self._group_offsets.get(tp) != offset
+        }
+
+    async def _commit_group(self, offsets: dict[TopicPartition, int]) -> None:
+        """Best effort: the offsets are a copy of what the changelogs hold, for lag, and the
+        start of a restore whose changelog was lost (then what they trail is answered again
+        from memory: never decided twice, but a second outcome)."""
+        if not offsets:
+            return
+        try:
+            async with asyncio.timeout(GROUP_COMMIT_SECONDS * 5):
+                await self.consumer.commit(offsets)
+        except (KafkaError, TimeoutError) as exc:  # a rebalance, the broker away: next time
+            log.debug("%s: group offsets not committed (%s)", self.name, exc)
+            return
+        self._group_offsets.update(offsets)
 
     def _tps(self, partition: int) -> list[TopicPartition]:
         """Partition `partition` of every input topic: what one worker answers."""
@@ -174,9 +229,11 @@ class PartitionOwner:
             if not set(tps) <= self.consumer.assignment():  # given up while it was restoring
                 await worker.stop()
                 continue
-            # The committed offsets were written in the same transaction as the state restored.
+            # Where the restored state stands in its input (see the module's docstring).
+            restored = getattr(worker, "restored_positions", {})
             for tp in tps:
-                worker.positions[tp] = await self.consumer.committed(tp) or 0
+                committed = await self.consumer.committed(tp) or 0
+                worker.positions[tp] = max(committed, restored.get(tp, 0))
                 self.consumer.seek(tp, worker.positions[tp])
             self.consumer.resume(*tps)
             self.backlogged.discard(partition)
@@ -242,6 +299,10 @@ class _Rebalance(ConsumerRebalanceListener):
         async with self.owner.lock:
             for worker in list(self.owner.partitions.values()):
                 await worker.quiesce()
+            # Answered up to here, before another member may take them (still this
+            # generation's: the commit is accepted).
+            owner = self.owner
+            await owner._commit_group(owner._answered_since_committed(owner.partitions.values()))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         owner = self.owner

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
+from services.runtime.changelog import INPUT, encode_positions
+
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
@@ -31,6 +33,7 @@ class Transaction:
         self._before_commit = before_commit  # a worker's hook: fault injection in tests
         self._committed = committed  # told the seconds from begin to commit
         self._offsets: asyncio.Future | None = None  # the input's offsets, on their way
+        self.answers_input = False  # commit_input was called: the commit moves the input on
         self._began = 0.0
 
     async def __aenter__(self) -> Transaction:
@@ -84,10 +87,24 @@ class Transaction:
                 self.changelog.topic, value, key=key, partition=self.changelog.partition
             )
 
-    def commit_input(self, offsets: dict[TopicPartition, int], group_id: str) -> None:
-        """The input answered by this transaction: committed with it, or not at all. Sent
-        at once, while the records are still on their way (the broker takes the offsets and
-        the records in any order before the commit): the commit waits a round trip less."""
+    async def commit_input(self, offsets: dict[TopicPartition, int], group_id: str) -> None:
+        """The input answered by this transaction: committed with it, or not at all.
+
+        A worker with a changelog keeps it there, one record beside its state: the transaction
+        then spans only the partitions it writes, where the group's offsets would add two
+        requests to the coordinator (AddOffsetsToTxn, TxnOffsetCommit) and a marker in
+        __consumer_offsets to every commit. The group's offsets follow after the commit, for
+        those who watch its lag (services/runtime/owner.py). A worker without a changelog
+        commits them in the transaction, sent at once while its records are on their way."""
+        self.answers_input = True
+        if self.changelog is not None:
+            await self.producer.send(
+                self.changelog.topic,
+                encode_positions(offsets),
+                key=INPUT,
+                partition=self.changelog.partition,
+            )
+            return
         self._offsets = asyncio.ensure_future(
             self.producer.send_offsets_to_transaction(offsets, group_id)
         )

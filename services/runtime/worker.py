@@ -20,7 +20,7 @@ from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from services.config import Settings
-from services.runtime.changelog import read_changelog
+from services.runtime.changelog import INPUT, decode_positions, read_changelog
 from services.runtime.limits import ValueLimits
 from services.runtime.metrics import RuntimeMetrics
 from services.runtime.producer import transactional_producer
@@ -182,6 +182,8 @@ class PartitionWorker(QueuedWorker):
         transactional_id = f"fleetstate-{self.service}.{input_topic}.{partition}"
         self.producer = transactional_producer(self.bootstrap, transactional_id)
         self.restore_seconds = 0.0
+        # The input answered, as the changelog holds it: where the owner starts the worker.
+        self.restored_positions: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         """Fences every earlier owner (their open transaction is aborted, a committing one
@@ -189,7 +191,10 @@ class PartitionWorker(QueuedWorker):
         await self.producer.start()
         started = time.monotonic()
         changelog = self.changelog_tp and await read_changelog(self.bootstrap, self.changelog_tp)
-        await self.restore(changelog or {})
+        changelog = changelog or {}
+        if INPUT in changelog:
+            self.restored_positions = decode_positions(changelog.pop(INPUT))
+        await self.restore(changelog)
         self.restore_seconds = time.monotonic() - started
 
     @abstractmethod
@@ -212,10 +217,10 @@ class PartitionWorker(QueuedWorker):
             self.metrics.transaction_seconds.observe,
         )
 
-    def commit_input(self, txn: Transaction, positions: dict[TopicPartition, int]) -> None:
+    async def commit_input(self, txn: Transaction, positions: dict[TopicPartition, int]) -> None:
         """The input this transaction answers: the positions of every input partition (all
         of them, so a restore finds each committed with the state it was answered into)."""
-        txn.commit_input(positions, self.group_id)
+        await txn.commit_input(positions, self.group_id)
 
     async def before_commit(self) -> None:
         """Runs inside every transaction just before its commit (tests fail or fence it)."""

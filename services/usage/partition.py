@@ -280,4 +280,4 @@ class UsagePartition(PartitionWorker):
                 self.log_end = (await written[-1]).offset + 1
             await txn.write_changes(self._changes())
             if records:
-                self.commit_input(txn, self.positions_after(records))
+                await self.commit_input(txn, self.positions_after(records))

@@ -59,10 +59,10 @@ class KillingTransaction(Transaction):
                 await self.killer.reached(step, future)
 
     async def __aexit__(self, kind, exc, tb) -> None:
-        if kind is None and self._offsets is not None:
+        if kind is None and self.answers_input:
             await self.killer.reached("commit")
         await super().__aexit__(kind, exc, tb)
-        if kind is None and self._offsets is not None:
+        if kind is None and self.answers_input:
             await self.killer.reached("committed")
 
 
