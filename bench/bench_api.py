@@ -364,7 +364,7 @@ async def hops_run(base: Settings, seconds: float, tmp: Path, rate: int) -> dict
 
 CEILINGS = {
     "kafka": "raw produce -> read_committed consume",
-    "txn": "raw transaction: 2 records + offsets",
+    "txn": "raw transaction: event, outcome, state + input position",
     "committed": "raw commit -> read_committed consume",
     "pg": "raw insert + NOTIFY, committed",
 }

@@ -188,24 +188,30 @@ def sim_chains(workload: Workload) -> tuple[list[CommandEnvelope], list[list[Com
     return [e for e in setup if not isinstance(e.command, RegisterSim)], chains
 
 
+CHAIN_STEPS = ("RegisterSim", "AssignSim", "ActivateSim")  # sim_chains' order
+
+
 async def fleetstate_in_flight(
     client: CommandClient, chains: list[list[CommandEnvelope]], width: int
-) -> tuple[float, list[float]]:
-    """commands/s and each call's time to its outcome, `width` SIMs' chains at once."""
+) -> tuple[float, list[float], dict[str, list[float]]]:
+    """commands/s and each call's time to its outcome, `width` SIMs' chains at once; the
+    times also by step (a RegisterSim takes three transactions on two partitions)."""
     timings: list[float] = []
+    by_step: dict[str, list[float]] = {step: [] for step in CHAIN_STEPS}
     pending = iter(chains)  # shared: each caller takes the next SIM
 
     async def caller() -> None:
         for chain in pending:
-            for envelope in chain:
+            for step, envelope in zip(CHAIN_STEPS, chain, strict=True):
                 started = time.perf_counter()
                 outcome = await client.execute(envelope, timeout=60)
                 timings.append(time.perf_counter() - started)
+                by_step[step].append(timings[-1])
                 assert outcome.status == "accepted", outcome.rejection
 
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(width)))
-    return len(timings) / (time.perf_counter() - started), timings
+    return len(timings) / (time.perf_counter() - started), timings, by_step
 
 
 async def store_in_flight(app, threads, sims: list[tuple[str, str]], width: int):
@@ -250,7 +256,7 @@ async def in_flight_levels(base: Settings, client: CommandClient, run: int) -> d
                 await client.execute_many(setup, timeout=300)
                 warm, measured = chains[:WARM_UP_SIMS], chains[WARM_UP_SIMS:]
                 await fleetstate_in_flight(client, warm, width)
-                rate, timings = await fleetstate_in_flight(client, measured, width)
+                rate, timings, by_step = await fleetstate_in_flight(client, measured, width)
                 sims = [(c[0].account_sid, c[0].command.iccid) for c in chains]
                 await store_in_flight(app, threads, sims[:WARM_UP_SIMS], width)
                 store_rate, store_timings = await store_in_flight(
@@ -263,6 +269,8 @@ async def in_flight_levels(base: Settings, client: CommandClient, run: int) -> d
                     "store_rate": store_rate,
                     "store_p50": percentile(store_timings, 50),
                     "store_p99": percentile(store_timings, 99),
+                    **{f"{step}_p50": percentile(t, 50) for step, t in by_step.items()},
+                    **{f"{step}_p99": percentile(t, 99) for step, t in by_step.items()},
                 }
     finally:
         await admin.execute(f'drop schema "{schema}" cascade')
@@ -444,6 +452,11 @@ def print_levels(runs: list[dict]) -> None:
             f"p50 {level('store_p50') * 1000:5.1f} ms, p99 {level('store_p99') * 1000:5.1f} ms"
             f" | ratio {ratio:.2f}   {goals[width]}"
         )
+        steps = ", ".join(
+            f"{step} {level(step + '_p50') * 1000:.1f}/{level(step + '_p99') * 1000:.1f}"
+            for step in CHAIN_STEPS
+        )
+        print(f"{'':>18}fleetstate by step, p50/p99 ms: {steps}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from aiokafka.admin import NewTopic
 from events.kafka_security import kafka_options
 from services.config import Settings
 from services.log_reader import FETCH_MAX_WAIT_MS
+from services.runtime.producer import transactional_producer
 from services.topics import ensure_topics
 
 # (hop, what it is, the ceiling it is printed beside)
@@ -137,26 +138,23 @@ async def kafka_hop(settings: Settings, rate: int, seconds: float) -> list[float
 
 
 async def kafka_transaction(settings: Settings, count: int) -> tuple[list[float], list[float]]:
-    """One transaction as a command's (an event and an outcome record and the input offset,
-    committed), one at a time: each transaction's seconds, and the seconds from its commit
-    until a read_committed consumer of the outcomes has the outcome (nothing else is written
-    meanwhile, so nothing but the commit can wake that consumer's fetch)."""
-    events = f"{settings.events_topic}.ceiling-{uuid.uuid4().hex[:6]}"
-    outcomes = f"{settings.outcomes_topic}.ceiling-{uuid.uuid4().hex[:6]}"
+    """One transaction shaped as a command's (an event, an outcome, and two changelog records:
+    a state record and the input position), one at a time, by a producer tuned as the
+    services' (services/runtime/producer.py): each transaction's seconds, and the seconds from
+    its commit until a read_committed consumer of the outcomes has the outcome (nothing else
+    is written meanwhile, so nothing but the commit can wake that consumer's fetch)."""
+    tag = uuid.uuid4().hex[:6]
+    events = f"{settings.events_topic}.ceiling-{tag}"
+    outcomes = f"{settings.outcomes_topic}.ceiling-{tag}"
+    changelog = f"{settings.processor_changelog_topic}.ceiling-{tag}"
     await ensure_topics(
-        settings, [NewTopic(t, 1, settings.replication_factor) for t in (events, outcomes)]
+        settings,
+        [NewTopic(t, 1, settings.replication_factor) for t in (events, outcomes, changelog)],
     )
-    producer = AIOKafkaProducer(
-        **kafka_options(settings.kafka_bootstrap),
-        transactional_id=f"bench-ceiling-{uuid.uuid4().hex[:6]}",
-        enable_idempotence=True,
-        acks="all",
-        linger_ms=0,
-    )
+    producer = transactional_producer(settings.kafka_bootstrap, f"bench-ceiling-{tag}")
     await producer.start()
     tp = TopicPartition(outcomes, 0)
     consumer = await _reader_at_end(settings, tp)
-    group = f"bench-ceiling-{uuid.uuid4().hex[:6]}"
     seconds, visible = [], []
     try:
         for i in range(count):
@@ -164,9 +162,8 @@ async def kafka_transaction(settings: Settings, count: int) -> tuple[list[float]
             async with producer.transaction():
                 await producer.send(events, b"e" * 400)
                 await producer.send(outcomes, i.to_bytes(8, "big") + b"o" * 200)
-                await producer.send_offsets_to_transaction(
-                    {TopicPartition(settings.commands_topic, 0): i + 1}, group
-                )
+                await producer.send(changelog, b"s" * 300, key=b"state")
+                await producer.send(changelog, b"[[0,%d]]" % (i + 1), key=b"input")
             committed = time.perf_counter()
             seconds.append(committed - began)
             async with asyncio.timeout(10):
