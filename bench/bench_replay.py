@@ -130,6 +130,9 @@ async def one_run(settings: Settings, run: int, workers: int | None) -> dict:
         "cpu_busiest_worker": t.busiest_worker_cpu,
         "cpu_parent": t.parent_cpu,
         "cpu_postgres": t.postgres_cpu if t.postgres_cpu is not None else float("nan"),
+        "cpu_parallel": (
+            t.postgres_parallel_cpu if t.postgres_parallel_cpu is not None else float("nan")
+        ),
     }
     print(
         f"run {run + 1}: {result['rate']:,.0f} events/s ({t.total:.1f}s: log read, folded and "
@@ -139,7 +142,8 @@ async def one_run(settings: Settings, run: int, workers: int | None) -> dict:
         f"{result['ceiling']:,.0f} events/s ({ceiling_seconds:.1f}s), with indexes built "
         f"after {result['deferred']:,.0f} events/s ({deferred_seconds:.1f}s); CPU seconds: "
         f"workers {t.workers_cpu:.1f}, parent {t.parent_cpu:.1f}, postgres "
-        f"{result['cpu_postgres']:.1f}",
+        f"{result['cpu_postgres']:.1f}, its index builds' parallel workers "
+        f"{result['cpu_parallel']:.1f}",
         flush=True,
     )
     return result
@@ -202,7 +206,7 @@ async def main() -> None:
             f"{name} {median('w_' + name):.2f}" for name in ("read", "decode", "fold", "encode")
         )
     )
-    cpu = {name: median(f"cpu_{name}") for name in ("workers", "parent", "postgres")}
+    cpu = {name: median(f"cpu_{name}") for name in ("workers", "parent", "postgres", "parallel")}
     per_event = sum(cpu.values()) / runs[0]["events"] * 1e6
     cores = os.cpu_count() or 1
     print(
@@ -213,16 +217,20 @@ async def main() -> None:
     )
     # With a core for each process, the busiest one bounds the run: the split measured here
     # (its CPU seconds hold whatever else the machine did) projected onto that many cores.
+    # PostgreSQL's parallel workers are counted as if all ran on one core: their split is
+    # not measured (they are gone when it could be), and no one of them did more than all.
     busiest = {
         "a worker": median("cpu_busiest_worker"),
         "the parent": cpu["parent"],
         "PostgreSQL": cpu["postgres"],
+        "PostgreSQL's parallel workers": cpu["parallel"],
     }
     name, seconds = max(busiest.items(), key=lambda item: item[1])
-    processes = runs[0]["workers"] + 2
+    processes = runs[0]["workers"] + 3
     print(
         f"with a core for each of its {processes} processes ({runs[0]['workers']} workers, the "
-        f"parent, PostgreSQL's backend; the broker aside) the busiest, {name} at {seconds:.1f} "
+        f"parent, PostgreSQL's backend and its index builds' parallel workers as one; the "
+        f"broker aside) the busiest, {name} at {seconds:.1f} "
         f"CPU s, bounds replay at {runs[0]['events'] / seconds:,.0f} events/s "
         "(" + ", ".join(f"{k} {v:.1f}" for k, v in busiest.items()) + ")"
     )

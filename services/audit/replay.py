@@ -7,7 +7,8 @@ worker processes, one per group of partitions (services.audit.replay_worker says
 need not share anything); they send rows already encoded for binary COPY, and this process
 forwards them into ONE transaction: the event history (one row per event) streamed while the
 log is still being read, the other tables' final rows at the end, then the indexes, built
-once over all rows rather than updated a million times. A failed replay leaves empty tables.
+once over all rows rather than updated a million times (their sorts by PostgreSQL's parallel
+workers, as many as replay has workers). A failed replay leaves empty tables.
 
 Without --until, the replay also writes its tracking rows (the offsets it read up to), so a
 projector started on the schema carries on from there: a replayed schema can take over.
@@ -75,7 +76,8 @@ class Timings(msgspec.Struct, kw_only=True):
     other tables; `indexes` builds every index. `workers` sums the workers' own seconds
     reading (waiting for the broker), decoding, folding and encoding. The CPU seconds say what
     the work cost, whatever else the machine was doing: the workers', this process's, and the
-    PostgreSQL backend's (None when the server is not on this host)."""
+    PostgreSQL backend's and, summed, of the parallel workers its index builds started (None
+    when the server is not on this host; any other session ending meanwhile is counted too)."""
 
     stream: float = 0.0
     copy_final: float = 0.0
@@ -87,6 +89,7 @@ class Timings(msgspec.Struct, kw_only=True):
     busiest_worker_cpu: float = 0.0  # what bounds the workers when each has a core
     parent_cpu: float = 0.0
     postgres_cpu: float | None = None
+    postgres_parallel_cpu: float | None = None
 
 
 class ReplayReport(msgspec.Struct, kw_only=True):
@@ -201,7 +204,8 @@ async def _rebuild(
             else:
                 ranges = bounds
             columns = await _column_types(conn, schema)
-            rebuild_indexes = await defer_indexes(conn, schema)
+            # The index builds come after the log's workers have ended: their cores sort.
+            rebuild_indexes = await defer_indexes(conn, schema, parallel=plan.workers)
             groups = _partition_groups(ranges, plan.workers)
             jobs = [
                 WorkerJob(
@@ -232,8 +236,12 @@ async def _rebuild(
             rows[EVENT_HISTORY.name] = pool.history_rows
             timings.copy_final = time.perf_counter() - copied
             indexed = time.perf_counter()
+            reaped_before = _ended_siblings_cpu(conn.get_server_pid())
             await rebuild_indexes()
             timings.indexes = time.perf_counter() - indexed
+            reaped_after = _ended_siblings_cpu(conn.get_server_pid())
+            if reaped_before is not None and reaped_after is not None:
+                timings.postgres_parallel_cpu = reaped_after - reaped_before
             skipped = sorted(s for result in results for s in result.skipped)
             read_up_to = {p: stop for p, (_, stop) in ranges.items()}
             if until is None:  # a past state is not a position a projector may resume from
@@ -362,13 +370,31 @@ class _Workers:
             await asyncio.to_thread(process.join)
 
 
-def _process_cpu(pid: int) -> float | None:
-    """CPU seconds (user + system) a process of this host has used; None if it is elsewhere."""
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the process name (state first); None if not here."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def _process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a process of this host has used; None if it is elsewhere."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _ended_siblings_cpu(pid: int) -> float | None:
+    """CPU seconds of the ended children of `pid`'s parent: for a PostgreSQL backend, every
+    process the postmaster has reaped, among them the parallel workers an index build
+    started (they exit with it, so their own /proc entries are gone)."""
+    fields = _stat(pid)
+    parent = None if fields is None else _stat(int(fields[1]))
+    if parent is None:
+        return None
+    return (int(parent[13]) + int(parent[14])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _column_types(conn, schema: str) -> dict[str, list[tuple[str, str, bool]]]:
@@ -414,10 +440,14 @@ async def _chunks(chunks: list[bytes]) -> AsyncIterator[bytes]:
             yield chunk
 
 
-async def defer_indexes(conn, schema: str) -> Callable[[], Awaitable[None]]:
+async def defer_indexes(
+    conn, schema: str, parallel: int | None = None
+) -> Callable[[], Awaitable[None]]:
     """Drops the indexes and primary keys of the read-model tables of `schema` (empty, in
     this transaction) and returns what builds them again, exactly as the migrations made
-    them: the same names and definitions, read back from the catalogue."""
+    them: the same names and definitions, read back from the catalogue. Each build's sort is
+    shared with up to `parallel` PostgreSQL workers (its max_parallel_maintenance_workers;
+    None keeps the server's, 2 by default), which it sizes by the table's pages."""
     names = [table.name for table in TABLES]
     constraints = await conn.fetch(
         "select c.relname as table_name, k.conname, pg_get_constraintdef(k.oid) as definition "
@@ -445,6 +475,11 @@ async def defer_indexes(conn, schema: str) -> Callable[[], Awaitable[None]]:
 
     async def rebuild() -> None:
         await conn.execute(f"set local maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+        if parallel is not None:
+            await conn.execute(f"set local max_parallel_maintenance_workers = {int(parallel)}")
+            # The backend has the COPYs behind it and each build's merge and write ahead of
+            # it: the sorting is the workers'.
+            await conn.execute("set local parallel_leader_participation = off")
         for constraint in constraints:
             await conn.execute(
                 f'alter table "{schema}".{constraint["table_name"]} add constraint '
