@@ -17,8 +17,10 @@ subscribe to. The guarantees rest on what happens around ownership:
   group's committed offset, which never runs ahead of it); a worker without one commits the
   group's offset in its transaction. The partition then resumes.
 - The group's offsets of workers with a changelog are committed after their transactions,
-  every GROUP_COMMIT_SECONDS, so the group's lag shows what is left to answer. Such a commit
-  may fail (a rebalance under way) or trail: it only ever names input already answered.
+  every GROUP_COMMIT_SECONDS, so the group's lag shows what is left to answer, and again
+  when partitions are revoked and when the member stops, so after a clean stop they equal
+  the changelogs' (all a restore has when a changelog is lost). Such a commit may fail (a
+  rebalance under way) or trail: it only ever names input already answered.
 - Before a rebalance, batches in flight commit and queued input is dropped; a partition that
   comes back keeps its worker and is positioned again at its next unanswered offset (had
   another member owned it meanwhile, that member's producer fenced ours: our next commit
