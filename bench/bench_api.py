@@ -37,7 +37,6 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
-import httpx
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -52,7 +51,7 @@ from services.operator import command_client, create_account  # noqa: E402
 from services.postgres import drop_database
 from services.projection.waiter import ProjectionWaiter  # noqa: E402
 from services.topics import delete_topics_of, ensure_topics  # noqa: E402
-from tests.services import ServiceProcess  # noqa: E402
+from tests.services import serving  # noqa: E402
 from tests.tracing.receiver import OtlpReceiver  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -113,18 +112,6 @@ async def sequential(count: int, call) -> list[float]:
     return latencies
 
 
-async def wait_healthy(base_url: str) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(300):
-            try:
-                if (await http.get(f"{base_url}/healthz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("the API did not become healthy")
-
-
 async def load_sims(dsn: str, account_sid: str, count: int) -> list[tuple[datetime, str]]:
     """COPYs `count` Sims of one account; returns the (date_created, sid) of every 1000th."""
     base = datetime(2026, 1, 1, tzinfo=UTC)
@@ -175,19 +162,13 @@ async def bench_stack(base: Settings, tmp: Path, env: dict[str, str] | None = No
     )
     await migrate(settings.database_url)
     await ensure_topics(settings)
-    services = [
-        ServiceProcess(name, settings, log_path=tmp / f"{tag}-{name}.log", env=env)
-        for name in ("processor", "projector", "api")
-    ]
-    for service in services:
-        service.start()
     base_url = f"http://127.0.0.1:{settings.api_port}"
+    logs = tmp / tag  # each service's <name>.log
+    logs.mkdir(parents=True, exist_ok=True)
     try:
-        await wait_healthy(base_url)
-        yield settings, base_url, {s.name: s.process.pid for s in services}
+        async with serving(settings, logs, env=env) as services:
+            yield settings, base_url, {s.name: s.process.pid for s in services}
     finally:
-        for service in reversed(services):
-            service.stop()
         admin = await asyncpg.connect(base.database_url)
         await drop_database(admin, f"bench_{tag}")
         await admin.close()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+
+import httpx
 
 from services.config import Settings, environment_of
 
@@ -76,3 +81,48 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+# What serves the REST API: a command is decided, projected and read back.
+API_SERVICES = ("processor", "projector", "api")
+
+
+async def wait_healthy(base_url: str, timeout: float = 60) -> None:
+    """Until the API at `base_url` says it is ready (its dependencies answer)."""
+    async with httpx.AsyncClient() as http:
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    if (await http.get(f"{base_url}/readyz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    settings: Settings,
+    logs: Path,
+    names: Iterable[str] = API_SERVICES,
+    *,
+    env: dict[str, str] | None = None,
+    unset: Iterable[str] = (),
+) -> AsyncIterator[list[ServiceProcess]]:
+    """`names` started as child processes, each logging to `logs`/<name>.log, with `env`
+    added to and `unset` taken from their environment; the API (if one of them) awaited until
+    ready. On leaving, each is stopped (SIGTERM, then waited for), the last started first."""
+    names, services = tuple(names), []
+    try:
+        for name in names:
+            service = ServiceProcess(name, settings, log_path=Path(logs) / f"{name}.log", env=env)
+            for variable in unset:
+                service.env.pop(variable, None)
+            services.append(service)
+            service.start()
+        if "api" in names:
+            await wait_healthy(f"http://127.0.0.1:{settings.api_port}")
+        yield services
+    finally:
+        for service in reversed(services):
+            service.stop()

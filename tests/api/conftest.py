@@ -7,7 +7,6 @@ in accounts of their own, which is also what tenant isolation promises them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 import socket
@@ -30,7 +29,7 @@ from services.postgres import drop_database
 from services.topics import delete_topics_of, ensure_topics
 from tests.api.support import Account, Stack
 from tests.projection.support import wait_until_projected
-from tests.services import ServiceProcess
+from tests.services import ServiceProcess, serving
 
 # Real carriers (MCC/MNC as assigned); the catalogue is one per stack.
 NETWORKS = [
@@ -68,18 +67,6 @@ def stack_settings(base: Settings, tag: str, port: int) -> Settings:
     )
 
 
-async def wait_healthy(base_url: str, timeout: float = 60) -> None:
-    async with httpx.AsyncClient() as http:
-        async with asyncio.timeout(timeout):
-            while True:
-                try:
-                    if (await http.get(f"{base_url}/readyz")).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
-
-
 @contextlib.asynccontextmanager
 async def stack_world() -> AsyncIterator[Settings]:
     """A stack's own world: `stack_settings` with a fresh database (migrated) and fresh
@@ -103,52 +90,40 @@ async def stack_world() -> AsyncIterator[Settings]:
 
 @pytest.fixture(scope="session")
 async def stack(tmp_path_factory) -> AsyncIterator[Stack]:
-    async with stack_world() as settings:
-        logs = tmp_path_factory.mktemp("api-stack")
-        services = [
-            ServiceProcess(name, settings, log_path=logs / f"{name}.log")
-            for name in ("processor", "projector", "api")
+    logs = tmp_path_factory.mktemp("api-stack")
+    async with stack_world() as settings, serving(settings, logs) as services:
+        network_sids = []
+        for name, country, mcc, mnc in NETWORKS:
+            outcome = await add_network(settings, name, country, mcc, [mnc])
+            network_sids.append(outcome.events[0].aggregate_id)
+        cards = [
+            (f"89{secrets.randbelow(10**17):017d}", secrets.token_hex(5).upper())
+            for _ in range(SIM_CARDS)
         ]
-        for service in services:
-            service.start()
-        base_url = f"http://127.0.0.1:{settings.api_port}"
-        try:
-            await wait_healthy(base_url)
-            network_sids = []
-            for name, country, mcc, mnc in NETWORKS:
-                outcome = await add_network(settings, name, country, mcc, [mnc])
-                network_sids.append(outcome.events[0].aggregate_id)
-            cards = [
-                (f"89{secrets.randbelow(10**17):017d}", secrets.token_hex(5).upper())
-                for _ in range(SIM_CARDS)
-            ]
-            async with command_client(settings) as client:
-                await client.execute_many(
-                    [
-                        client.envelope(
-                            ProvisionSimCard(iccid=iccid, registration_code=code),
-                            account_sid=OPERATOR_ACCOUNT_SID,
-                        )
-                        for iccid, code in cards
-                    ],
-                    timeout=60,
-                )
-            # Each card is its ICCID's partition's own, decided before its outcome came back: a
-            # registration asks that partition, so nothing more needs to be waited for.
-            await wait_until_projected(settings, settings.database_url)
-            yield Stack(
-                settings=settings,
-                base_url=base_url,
-                network_sids=network_sids,
-                cards=cards,
-                logs=logs,
-                make_account=lambda: _account(settings),
-                metrics_url=f"http://127.0.0.1:{settings.api_metrics_port}/metrics",
-                api_pid=services[2].process.pid,
+        async with command_client(settings) as client:
+            await client.execute_many(
+                [
+                    client.envelope(
+                        ProvisionSimCard(iccid=iccid, registration_code=code),
+                        account_sid=OPERATOR_ACCOUNT_SID,
+                    )
+                    for iccid, code in cards
+                ],
+                timeout=60,
             )
-        finally:
-            for service in reversed(services):
-                service.stop()
+        # Each card is its ICCID's partition's own, decided before its outcome came back: a
+        # registration asks that partition, so nothing more needs to be waited for.
+        await wait_until_projected(settings, settings.database_url)
+        yield Stack(
+            settings=settings,
+            base_url=f"http://127.0.0.1:{settings.api_port}",
+            network_sids=network_sids,
+            cards=cards,
+            logs=logs,
+            make_account=lambda: _account(settings),
+            metrics_url=f"http://127.0.0.1:{settings.api_metrics_port}/metrics",
+            api_pid=services[2].process.pid,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ from services.domain.periods import BillingPeriod
 from services.migrate import migrate
 from services.operator import create_account
 from services.topics import ensure_topics
-from tests.api.conftest import free_port, wait_healthy
+from tests.api.conftest import free_port
 from tests.chaos.checks import (
     card_owner_errors,
     check_log,
@@ -42,7 +42,7 @@ from tests.chaos.ledger import Ledger
 from tests.chaos.load import ApiLoad, ClientLoad, UsageLoad
 from tests.chaos.stack import ChaosStack
 from tests.projection.support import wait_until_projected
-from tests.services import ServiceProcess
+from tests.services import ServiceProcess, wait_healthy
 
 log = logging.getLogger(__name__)
 NETWORK_SID = NETWORK + "c" * 32  # reports name a Network; usage is counted whatever it is

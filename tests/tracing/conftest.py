@@ -13,9 +13,9 @@ import pytest
 
 from services.config import Settings
 from services.operator import create_account
-from tests.api.conftest import stack_world, wait_healthy
+from tests.api.conftest import stack_world
 from tests.api.support import Account
-from tests.services import ServiceProcess
+from tests.services import ServiceProcess, serving
 from tests.tracing.receiver import OtlpReceiver
 
 SERVICES = ("processor", "projector", "api", "usage-processor")
@@ -42,22 +42,15 @@ class TracedStack(msgspec.Struct):
 
 
 async def _stack(tmp_path_factory, receiver: OtlpReceiver, env: dict[str, str], unset=()):
-    async with stack_world() as settings:
-        logs = tmp_path_factory.mktemp("tracing-stack")
-        services = []
-        for name in SERVICES:
-            service = ServiceProcess(name, settings, log_path=logs / f"{name}.log", env=env)
-            for var in unset:
-                service.env.pop(var, None)
-            services.append(service)
-            service.start()
-        stack = TracedStack(settings, f"http://127.0.0.1:{settings.api_port}", receiver, services)
-        try:
-            await wait_healthy(stack.base_url)
-            yield stack
-        finally:
-            stack.stop_services()
-            receiver.stop()
+    logs = tmp_path_factory.mktemp("tracing-stack")
+    try:
+        async with (
+            stack_world() as settings,
+            serving(settings, logs, SERVICES, env=env, unset=unset) as services,
+        ):
+            yield TracedStack(settings, f"http://127.0.0.1:{settings.api_port}", receiver, services)
+    finally:
+        receiver.stop()
 
 
 @pytest.fixture(scope="module")
