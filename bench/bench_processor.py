@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import cpu as bench_cpu  # noqa: E402
 from bench.common import command_client, deleting_fresh_topics, fresh_settings, percentile  # noqa: E402
 from bench.pg_event_store import sims_on  # noqa: E402
 from bench.workload import Workload  # noqa: E402
@@ -122,8 +122,7 @@ class Processor:
     def cpu_seconds(self) -> float:
         """User + system CPU the processor has used so far (Linux /proc): less moved than its
         throughput by whatever else the machine is running."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return bench_cpu.cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -6,16 +6,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-TICK = os.sysconf("SC_CLK_TCK")
+from services import process_cpu
 
 
 def cpu_seconds(pid: int, children: bool = False) -> float:
     """User + system CPU of the process (and of its children it has waited for)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
-    if children:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / TICK
+    own = process_cpu.cpu_seconds(pid)
+    if own is None:
+        raise ProcessLookupError(pid)
+    return own + ((process_cpu.reaped_cpu_seconds(pid) or 0.0) if children else 0.0)
 
 
 def by_part(named: dict[str, int]) -> dict[str, float]:

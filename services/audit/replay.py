@@ -29,7 +29,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import NamedTuple
 
 import asyncpg
@@ -43,6 +42,7 @@ from services.audit.replay_worker import WorkerJob, WorkerResult, WorkerTimings
 from services.audit.replay_worker import main as worker_main
 from services.config import Settings
 from services.migrate import migrate
+from services.process_cpu import cpu_seconds, parent_of, reaped_cpu_seconds
 from services.projection.projector import READ_MODELS
 from services.projection.tables import EVENT_HISTORY, TABLES
 from services.projection.tracking import advance, positions, record_skipped, tracked_offsets
@@ -190,7 +190,7 @@ async def _rebuild(
     finally:
         await consumer.stop()
     conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": schema})
-    postgres_cpu_before = _process_cpu(conn.get_server_pid())
+    postgres_cpu_before = cpu_seconds(conn.get_server_pid())
     try:
         isolation = "repeatable_read" if verify_against else "read_committed"
         async with conn.transaction(isolation=isolation):
@@ -257,7 +257,7 @@ async def _rebuild(
                 await binary_jsonb(conn)
                 found = await differences(conn, verify_against, schema)
                 timings.verify = time.perf_counter() - compared
-        postgres_cpu_after = _process_cpu(conn.get_server_pid())
+        postgres_cpu_after = cpu_seconds(conn.get_server_pid())
     finally:
         await conn.close()
     timings.total = time.perf_counter() - started
@@ -370,31 +370,12 @@ class _Workers:
             await asyncio.to_thread(process.join)
 
 
-def _stat(pid: int) -> list[str] | None:
-    """/proc/PID/stat's fields after the process name (state first); None if not here."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _process_cpu(pid: int) -> float | None:
-    """CPU seconds (user + system) a process of this host has used; None if it is elsewhere."""
-    fields = _stat(pid)
-    if fields is None:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _ended_siblings_cpu(pid: int) -> float | None:
     """CPU seconds of the ended children of `pid`'s parent: for a PostgreSQL backend, every
     process the postmaster has reaped, among them the parallel workers an index build
     started (they exit with it, so their own /proc entries are gone)."""
-    fields = _stat(pid)
-    parent = None if fields is None else _stat(int(fields[1]))
-    if parent is None:
-        return None
-    return (int(parent[13]) + int(parent[14])) / os.sysconf("SC_CLK_TCK")
+    parent = parent_of(pid)
+    return None if parent is None else reaped_cpu_seconds(parent)
 
 
 async def _column_types(conn, schema: str) -> dict[str, list[tuple[str, str, bool]]]:

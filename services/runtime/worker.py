@@ -190,8 +190,9 @@ class PartitionWorker(QueuedWorker):
         completes), then restores the state from what they committed."""
         await self.producer.start()
         started = time.monotonic()
-        changelog = self.changelog_tp and await read_changelog(self.bootstrap, self.changelog_tp)
-        changelog = changelog or {}
+        changelog = {}
+        if self.changelog_tp is not None:
+            changelog = await read_changelog(self.bootstrap, self.changelog_tp)
         if INPUT in changelog:
             self.restored_positions = decode_positions(changelog.pop(INPUT))
         await self.restore(changelog)
