@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The development stack: Apache Kafka (KRaft, one node) and PostgreSQL on 127.0.0.1.
+# The development stack: Apache Kafka (KRaft: one node, or a cluster) and PostgreSQL on 127.0.0.1.
 # Usage: devstack/stack.sh start|stop|status|clean-data|kill|restart [kafka|postgres]
+#        devstack/stack.sh kill kafka N       (SIGKILL of one node of a cluster)
+#        devstack/stack.sh bootstrap          (prints the brokers' addresses, comma-separated)
 #
 # Everything lives under .devstack/ (git-ignored): downloaded jars in .devstack/cache (kept by
 # clean-data), broker and database data in .devstack/kafka and .devstack/postgres. Run as root
@@ -11,6 +13,13 @@
 # touching the dev stack) takes other ports and another directory:
 #   FLEETSTATE_STACK_DIR=... FLEETSTATE_KAFKA_PORT=... FLEETSTATE_KAFKA_CONTROLLER_PORT=...
 #   FLEETSTATE_PG_PORT=... devstack/stack.sh start
+#
+# FLEETSTATE_BROKERS=3 (or more) starts a KRaft cluster instead of one node: every node is
+# both broker and controller, node i listens on FLEETSTATE_KAFKA_PORT + 2(i-1) for clients and
+# on FLEETSTATE_KAFKA_CONTROLLER_PORT + 2(i-1) for the quorum (9092, 9094, 9096 by default),
+# and every topic, the offsets and transaction logs included, has 3 replicas of which 2 must
+# have a write (min.insync.replicas=2). Its data lives in .devstack/kafka-cluster, beside the
+# one-node broker's, so switching back and forth loses neither (only one runs at a time).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,15 +30,27 @@ PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/devstack/pom.xml")"
 KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
 KAFKA_DIR="$STATE/kafka"
+CLUSTER_DIR="$STATE/kafka-cluster"
 KAFKA_PORT="${FLEETSTATE_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${FLEETSTATE_KAFKA_CONTROLLER_PORT:-9093}"
-KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+BROKERS="${FLEETSTATE_BROKERS:-1}"
 PG_PORT="${FLEETSTATE_PG_PORT:-5433}"
 PG_DIR="$STATE/postgres"
 START_TIMEOUT="${FLEETSTATE_START_TIMEOUT:-120}"
 
 log() { printf '\033[1m[devstack]\033[0m %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+
+case "$BROKERS" in
+  1|[3-9]) ;;
+  *) die "FLEETSTATE_BROKERS must be 1, or 3 to 9 (a quorum of 2 survives no failure), not '$BROKERS'" ;;
+esac
+
+# Node i of the stack: its directory (the one-node broker keeps the layout it always had) and ports.
+node_dir() { if [ "$BROKERS" = 1 ]; then echo "$KAFKA_DIR"; else echo "$CLUSTER_DIR/node-$1"; fi; }
+client_port() { echo $((KAFKA_PORT + 2 * ($1 - 1))); }
+controller_port() { echo $((CONTROLLER_PORT + 2 * ($1 - 1))); }
+KAFKA_BOOTSTRAP="$(for i in $(seq 1 "$BROKERS"); do printf '127.0.0.1:%s\n' "$(client_port "$i")"; done | paste -sd, -)"
 
 apt_install() {
   # Installs Debian packages when we may (root); otherwise says exactly what to install.
@@ -66,38 +87,105 @@ kafka_resolve() {
   log "resolved $(ls "$KAFKA_LIBS"/*.jar | wc -l) jars"
 }
 
-# The JVM command line that runs a Kafka main class on the resolved classpath.
-KAFKA_JAVA=(java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
-  -Dkafka.logs.dir="$KAFKA_DIR/logs" -Dlog4j.configuration="file:$ROOT/devstack/log4j.properties"
-  -cp "$KAFKA_LIBS/*")
+# The JVM command line that runs a Kafka main class on the resolved classpath; node_java I: for
+# node I, its logs in its own directory (a cluster's nodes take less heap: three share a machine).
+node_java() {
+  local heap=1g; [ "$BROKERS" = 1 ] || heap=512m
+  echo java -Xms256m "-Xmx$heap" -XX:+UseG1GC -Djava.awt.headless=true \
+    "-Dkafka.logs.dir=$(node_dir "$1")/logs" "-Dlog4j.configuration=file:$ROOT/devstack/log4j.properties" \
+    -cp "$KAFKA_LIBS/*"
+}
+read -r -a KAFKA_JAVA <<<"$(node_java 1)"
+
+node_properties() { # node_properties I: node I's server.properties, from devstack/kafka.properties
+  local i="$1" voters="" n
+  for n in $(seq 1 "$BROKERS"); do voters="$voters${voters:+,}$n@127.0.0.1:$(controller_port "$n")"; done
+  sed -e "s/127.0.0.1:9092/127.0.0.1:$(client_port "$i")/g" \
+    -e "s/127.0.0.1:9093/127.0.0.1:$(controller_port "$i")/g" \
+    -e "s/^node.id=.*/node.id=$i/" -e "s/^controller.quorum.voters=.*/controller.quorum.voters=$voters/" \
+    "$ROOT/devstack/kafka.properties"
+  if [ "$BROKERS" != 1 ]; then # later keys win: the cluster's replication replaces the one node's
+    cat <<EOF
+# A cluster: every topic, the offsets and transaction state logs too, has 3 replicas, and a
+# write is acknowledged once 2 have it, so one node may be down without losing a write.
+offsets.topic.replication.factor=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+default.replication.factor=3
+min.insync.replicas=2
+EOF
+  fi
+  echo "log.dirs=$(node_dir "$i")/data"
+}
+
+cluster_id() { # the id every node of the cluster is formatted with: drawn once, kept
+  if [ "$BROKERS" = 1 ]; then
+    "${KAFKA_JAVA[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1
+    return
+  fi
+  if [ ! -s "$CLUSTER_DIR/cluster.id" ]; then
+    "${KAFKA_JAVA[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1 >"$CLUSTER_DIR/cluster.id"
+    echo "$BROKERS" >"$CLUSTER_DIR/brokers"
+  fi
+  cat "$CLUSTER_DIR/cluster.id"
+}
+
+other_size_alive() { # a Kafka of the other size runs in this stack (it holds the same ports)
+  local file
+  if [ "$BROKERS" = 1 ]; then
+    for file in "$CLUSTER_DIR"/node-*/kafka.pid; do pid_alive "$file" kafka.Kafka && return 0; done
+    return 1
+  fi
+  pid_alive "$KAFKA_DIR/kafka.pid" kafka.Kafka
+}
+
+node_start() { # node_start I: starts node I unless it runs; formats its storage the first time
+  local i="$1" dir java
+  dir="$(node_dir "$i")"
+  if pid_alive "$dir/kafka.pid" kafka.Kafka; then
+    log "Kafka node $i already running (pid $(cat "$dir/kafka.pid"))"
+    return
+  fi
+  read -r -a java <<<"$(node_java "$i")"
+  mkdir -p "$dir/logs"
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    log "formatting Kafka storage (KRaft) of node $i"
+    node_properties "$i" >"$dir/server.properties"
+    "${java[@]}" kafka.tools.StorageTool format -t "$(cluster_id)" -c "$dir/server.properties" \
+      >"$dir/logs/format.log" 2>&1 || { cat "$dir/logs/format.log" >&2; die "Kafka storage format failed"; }
+  fi
+  log "starting Kafka $KAFKA_VERSION node $i on 127.0.0.1:$(client_port "$i")"
+  nohup "${java[@]}" kafka.Kafka "$dir/server.properties" >"$dir/logs/stdout.log" 2>&1 </dev/null &
+  echo $! >"$dir/kafka.pid"
+}
 
 kafka_start() {
   kafka_resolve
-  if pid_alive "$KAFKA_DIR/kafka.pid" kafka.Kafka; then
-    log "Kafka already running (pid $(cat "$KAFKA_DIR/kafka.pid"))"
-  else
-    mkdir -p "$KAFKA_DIR/logs"
-    if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
-      log "formatting Kafka storage (KRaft)"
-      sed -e "s/127.0.0.1:9092/127.0.0.1:$KAFKA_PORT/g" -e "s/127.0.0.1:9093/127.0.0.1:$CONTROLLER_PORT/g" \
-        "$ROOT/devstack/kafka.properties" >"$KAFKA_DIR/server.properties"
-      echo "log.dirs=$KAFKA_DIR/data" >>"$KAFKA_DIR/server.properties"
-      local cluster_id
-      cluster_id="$("${KAFKA_JAVA[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
-      "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_DIR/server.properties" \
-        >"$KAFKA_DIR/logs/format.log" 2>&1 || { cat "$KAFKA_DIR/logs/format.log" >&2; die "Kafka storage format failed"; }
-    fi
-    log "starting Kafka $KAFKA_VERSION on $KAFKA_BOOTSTRAP"
-    nohup "${KAFKA_JAVA[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" \
-      >"$KAFKA_DIR/logs/stdout.log" 2>&1 </dev/null &
-    echo $! >"$KAFKA_DIR/kafka.pid"
+  if other_size_alive; then die "a Kafka of another size runs in $STATE: stop it first (make stop)"; fi
+  if [ "$BROKERS" != 1 ]; then
+    mkdir -p "$CLUSTER_DIR"
+    local formatted; formatted="$(cat "$CLUSTER_DIR/brokers" 2>/dev/null || echo "$BROKERS")"
+    [ "$formatted" = "$BROKERS" ] \
+      || die "the cluster in $CLUSTER_DIR has $formatted nodes, not $BROKERS: make clean-data, or another FLEETSTATE_STACK_DIR"
   fi
-  # Ready means a metadata request answers, not that the JVM started.
-  if ! "$PYTHON" -m services.health wait kafka --bootstrap "$KAFKA_BOOTSTRAP" --timeout "$START_TIMEOUT"; then
-    tail -n 40 "$KAFKA_DIR/logs/server.log" "$KAFKA_DIR/logs/stdout.log" >&2 2>/dev/null || true
+  local i
+  for i in $(seq 1 "$BROKERS"); do node_start "$i"; done
+  # Ready means every node answers as a broker of the cluster, not that the JVMs started.
+  if ! "$PYTHON" -m services.health wait kafka --bootstrap "$KAFKA_BOOTSTRAP" --brokers "$BROKERS" --timeout "$START_TIMEOUT"; then
+    for i in $(seq 1 "$BROKERS"); do
+      tail -n 40 "$(node_dir "$i")/logs/server.log" "$(node_dir "$i")/logs/stdout.log" >&2 2>/dev/null || true
+    done
     die "Kafka did not become ready within ${START_TIMEOUT}s"
   fi
 }
+
+kafka_pidfiles() { # the pid file of every node of this stack, of either size
+  local file
+  for file in "$KAFKA_DIR/kafka.pid" "$CLUSTER_DIR"/node-*/kafka.pid; do [ -f "$file" ] && echo "$file"; done
+  return 0
+}
+
+node_name() { basename "$(dirname "$1")"; } # of a pid file: kafka (the one node), node-2, ...
 
 stop_pidfile() { # stop_pidfile FILE PATTERN NAME: TERM, wait, then KILL
   local file="$1" pattern="$2" name="$3" pid
@@ -111,16 +199,25 @@ stop_pidfile() { # stop_pidfile FILE PATTERN NAME: TERM, wait, then KILL
   rm -f "$file"
 }
 
-kafka_stop() { stop_pidfile "$KAFKA_DIR/kafka.pid" kafka.Kafka Kafka; }
+kafka_stop() {
+  # Every node at once: the last node stopped alone would wait for a quorum that is gone.
+  local file
+  for file in $(kafka_pidfiles); do stop_pidfile "$file" kafka.Kafka "Kafka $(node_name "$file")" & done
+  wait
+}
 
-kafka_kill() { # SIGKILL, as a crash would: no controlled shutdown, nothing flushed
-  if pid_alive "$KAFKA_DIR/kafka.pid" kafka.Kafka; then
-    local pid; pid="$(cat "$KAFKA_DIR/kafka.pid")"
-    log "killing Kafka (pid $pid)"
-    kill -9 "$pid"
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-  fi
-  rm -f "$KAFKA_DIR/kafka.pid"
+kafka_kill() { # kafka_kill [I]: SIGKILL of node I (of every node without I), as a crash would
+  local file pid
+  for file in $(kafka_pidfiles); do
+    if [ -n "${1:-}" ] && [ "$file" != "$(node_dir "$1")/kafka.pid" ]; then continue; fi
+    if pid_alive "$file" kafka.Kafka; then
+      pid="$(cat "$file")"
+      log "killing Kafka $(node_name "$file") (pid $pid)"
+      kill -9 "$pid"
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+    rm -f "$file"
+  done
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -261,7 +358,13 @@ pg_restart() { pg_stop; pg_start; }
 
 # ---------------------------------------------------------------- commands
 status() {
-  if pid_alive "$KAFKA_DIR/kafka.pid" kafka.Kafka; then echo "kafka: running (pid $(cat "$KAFKA_DIR/kafka.pid"))"; else echo "kafka: stopped"; fi
+  local file running=0
+  for file in $(kafka_pidfiles); do
+    if pid_alive "$file" kafka.Kafka; then
+      running=1; echo "kafka $(basename "$(dirname "$file")"): running (pid $(cat "$file"))"
+    fi
+  done
+  [ "$running" = 1 ] || echo "kafka: stopped"
   local bin data; data="$(pg_home)/data"; bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
   if [ -n "$bin" ] && [ -f "$data/PG_VERSION" ] && as_pg_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     echo "postgres: running (127.0.0.1:$PG_PORT)"; else echo "postgres: stopped"; fi
@@ -270,7 +373,7 @@ status() {
 clean_data() {
   local home; home="$(pg_home)"  # read before $PG_DIR, which holds the record, goes
   kafka_stop; pg_stop
-  rm -rf "$KAFKA_DIR" "$PG_DIR" "$home"
+  rm -rf "$KAFKA_DIR" "$CLUSTER_DIR" "$PG_DIR" "$home"
   log "data removed (jar cache kept)"
 }
 
@@ -278,6 +381,7 @@ main() {
   mkdir -p "$CACHE" "$STATE"
   local cmd="${1:-}" what="${2:-all}"
   case "$cmd:$what" in
+    bootstrap:*) echo "$KAFKA_BOOTSTRAP" ;;
     start:all) pg_start; kafka_start ;;
     start:kafka) kafka_start ;;
     start:postgres) pg_start ;;
@@ -286,10 +390,10 @@ main() {
     stop:postgres) pg_stop ;;
     restart:postgres) pg_restart ;;
     restart:kafka) kafka_stop; kafka_start ;;
-    kill:kafka) kafka_kill ;;
+    kill:kafka) kafka_kill "${3:-}" ;;
     status:*) status ;;
     clean-data:*) clean_data ;;
-    *) echo "usage: $0 start|stop|status|clean-data|kill|restart [kafka|postgres]" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|status|clean-data|kill|restart [kafka|postgres] | kill kafka N | bootstrap" >&2; exit 2 ;;
   esac
 }
 

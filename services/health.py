@@ -87,14 +87,32 @@ async def check_postgres(dsn: str, timeout: float = 5.0) -> dict:
         await conn.close()
 
 
-async def wait_until_ready(component: str, target: str, timeout: float) -> dict:
-    check = check_kafka if component == "kafka" else check_postgres
+async def wait_until_ready(component: str, target: str, timeout: float, brokers: int = 1) -> dict:
+    """Polls until the component answers. Kafka with `brokers` above 1: until every address
+    of the bootstrap list answers on its own and counts that many brokers, so a node
+    restarted after a crash counts only once it serves again (the others list it until the
+    controller fences it)."""
     deadline = time.monotonic() + timeout
     while True:
-        result = await check(target)
+        if component != "kafka":
+            result = await check_postgres(target)
+        elif brokers == 1:
+            result = await check_kafka(target)
+        else:
+            result = await _check_every_broker(target.split(","), brokers)
         if result["ok"] or time.monotonic() >= deadline:
             return result
         await asyncio.sleep(0.5)
+
+
+async def _check_every_broker(addresses: list[str], brokers: int) -> dict:
+    for address in addresses:
+        result = await check_kafka(address.strip())
+        if not result["ok"]:
+            return {"ok": False, "error": f"{address}: {result['error']}"}
+        if result["brokers"] < brokers:
+            return {"ok": False, "error": f"{result['brokers']} of {brokers} brokers are up"}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,13 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     wait.add_argument("component", choices=["kafka", "postgres"])
     wait.add_argument("--bootstrap", default="127.0.0.1:9092")
     wait.add_argument("--dsn", default="")
+    wait.add_argument("--brokers", type=int, default=1, help="Kafka: how many must be up")
     wait.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args(argv)
     # aiokafka logs every refused connection while the broker boots; the wait reports the outcome.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     target = args.bootstrap if args.component == "kafka" else args.dsn
     started = time.monotonic()
-    result = asyncio.run(wait_until_ready(args.component, target, args.timeout))
+    result = asyncio.run(wait_until_ready(args.component, target, args.timeout, args.brokers))
     elapsed = time.monotonic() - started
     if result["ok"]:
         print(f"[devstack] {args.component} ready after {elapsed:.1f}s", file=sys.stderr)

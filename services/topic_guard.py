@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import for_code
 
 from services.config import Settings
 
@@ -39,6 +40,10 @@ async def _configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, di
     found: dict[str, dict[str, str]] = {}
     for response in await admin.describe_configs(resources):
         for error_code, error_message, _, name, entries in response.resources:
+            if error_code and for_code(error_code).retriable:
+                # A broker of a cluster that has not yet heard of a topic just created:
+                # ensure_topics asks again.
+                raise for_code(error_code)(f"topic {name}: {error_message}")
             if error_code:
                 raise TopicSettingsError(f"topic {name}: cannot read its settings: {error_message}")
             found[name] = {entry[0]: entry[1] for entry in entries}

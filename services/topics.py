@@ -111,9 +111,10 @@ async def ensure_topics(settings: Settings, specs: list[NewTopic] | None = None)
         except KafkaError as exc:
             if not exc.retriable:
                 raise
-            # The broker went away while the topics were being checked (it restarts): a
-            # service starting then waits for it, as it does when Kafka is down at the start.
-            log.warning("Kafka went away while checking the topics (%s); checking again", exc)
+            # The broker went away while the topics were being checked (it restarts), or a
+            # broker of a cluster has not yet heard of a topic just created: a service
+            # starting then waits, as it does when Kafka is down at the start.
+            log.warning("Kafka could not check the topics yet (%s); checking again", exc)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 
