@@ -160,14 +160,21 @@ GRANTS: tuple[Grant, ...] = (
         "one transactional producer per usage partition",
     ),
     Grant("usage", ("Describe", "DescribeConfigs"), TOPIC, (ALL_TOPICS,), START_CHECK),
-    # projector: both projectors (read models, usage read models) follow their log without a
-    # group: the offsets live in PostgreSQL, with the rows.
+    # projector: both projectors (read models, usage read models) share their log's
+    # partitions as a consumer group; the offsets live in PostgreSQL, with the rows.
     Grant(
         "projector",
         ("Read",),
         TOPIC,
         ("events_topic", "usage_log_topic"),
         "projects the events and the usage log",
+    ),
+    Grant(
+        "projector",
+        ("Read",),
+        GROUP,
+        ("fleetstate-projection",),
+        "its consumer group: the instances share the partitions (no offset is committed)",
     ),
     Grant("projector", ("Describe", "DescribeConfigs"), TOPIC, (ALL_TOPICS,), START_CHECK),
     # delivery: the webhooks; it reads the log and writes nothing to the bus (its state is in

@@ -1,4 +1,5 @@
-"""Reads topic partitions from a position to their end, as they are at the moment of asking.
+"""Reads topic partitions from a position to their end, as they are at the moment of asking,
+and makes the consumers that read the log: outside any group, or as a member of one.
 
 The processor recovers from it, and audits and tests read the log with it. It reads with
 read_committed: an aborted transaction's records and an unfinished one's are never seen.
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.structs import ConsumerRecord
 
 from events.kafka_security import KafkaSecurity, kafka_options
@@ -56,6 +58,26 @@ def log_consumer(bootstrap: str, **options) -> AIOKafkaConsumer:
         "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
     }
     return AIOKafkaConsumer(**kafka_options(bootstrap), **{**settings, **options})
+
+
+def group_consumer(bootstrap: str, group_id: str, session_timeout_ms: int, **options):
+    """The consumer of a group member: read_committed, offsets never committed automatically
+    (each service keeps its own positions where its writes go: a changelog, PostgreSQL);
+    partition p of every input topic to one member."""
+    return AIOKafkaConsumer(
+        **kafka_options(bootstrap),
+        group_id=group_id,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=1_000,
+        # Also the rebalance timeout: how long a rebalance waits for members to rejoin.
+        max_poll_interval_ms=60_000,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        partition_assignment_strategy=(RangePartitionAssignor,),
+        **options,
+    )
 
 
 async def read_to_end(

@@ -22,11 +22,12 @@ from events.codec import InvalidMessage, decode_event, encode_command
 from events.commands import partition_key
 from services.config import Settings
 from services.lifecycle import serve_metrics, stop_on_signals
+from services.log_reader import group_consumer
 from services.network.translate import command_of, to_network
 from services.runtime.dead_letters import dead_letter
 from services.runtime.limits import ValueLimits, value_limits
 from services.runtime.metrics import RuntimeMetrics
-from services.runtime.owner import PartitionOwner, group_consumer
+from services.runtime.owner import PartitionOwner
 from services.runtime.worker import PartitionWorker
 from services.topics import ensure_topics
 

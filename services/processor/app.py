@@ -18,11 +18,12 @@ import logging
 from services.config import Settings
 from services.domain import Limits
 from services.lifecycle import serve_metrics, stop_on_signals
+from services.log_reader import group_consumer
 from services.processor.partition import CommandPartition, input_topics
 from services.processor.store import Catalogue
 from services.runtime.global_table import GlobalTable
 from services.runtime.limits import ValueLimits, value_limits
-from services.runtime.owner import PartitionOwner, group_consumer
+from services.runtime.owner import PartitionOwner
 from services.topics import ensure_topics
 
 log = logging.getLogger(__name__)

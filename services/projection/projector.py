@@ -67,12 +67,21 @@ class Projector(ProjectionRunner):
         name: str = READ_MODELS,
         project: Callable[[EventEnvelope, LogPosition], list[Change]] = changes,
         schema: str = "public",
+        shared: bool = False,
     ) -> None:
         projection = EventProjection(settings.events_topic, name, project)
-        super().__init__(settings.kafka_bootstrap, settings.database_url, projection, schema)
+        super().__init__(
+            settings.kafka_bootstrap,
+            settings.database_url,
+            projection,
+            schema,
+            shared=shared,
+            session_timeout_ms=settings.processor_session_timeout_ms,
+        )
 
 
 async def run_projector(settings: Settings) -> None:
+    """The projector service: one of as many instances as run, sharing the partitions."""
     stop = stop_on_signals()
     await ensure_topics(settings)
-    await Projector(settings).run(stop)
+    await Projector(settings, shared=True).run(stop)

@@ -11,7 +11,11 @@ exactly-once projection):
 - at start and after any failure (PostgreSQL away, tracking moved by another) it resumes from
   the tracked offsets, backing off while the database does not answer;
 - a record that does not decode, and one PostgreSQL refuses (a batch refused is retried item
-  by item), is set aside in `projection_skipped` with the reason; the records after it go on.
+  by item), is set aside in `projection_skipped` with the reason; the records after it go on;
+- `shared=True` (the live services): the runners of one projection into one database schema
+  share the log's partitions as a Kafka consumer group, each resuming a partition it is given
+  from its tracking row. The group only spreads the work: its offsets are never committed,
+  and the conditional tracking keeps a partition applied once while it moves.
 
 When spans are exported (events.tracing), the records that carry a trace context get a span
 each (one per context: a command's events share theirs), from the batch's arrival to its
@@ -21,24 +25,28 @@ commit; otherwise no header is even looked at, so a replay costs what it did.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import asyncpg
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from events import tracing
 from events.codec import InvalidMessage
-from services.log_reader import log_consumer, partition_ids
+from services.log_reader import group_consumer, log_consumer, partition_ids
 from services.postgres import DATABASE_AWAY, init_connection
 from services.projection.tracking import StaleTracking, advance, record_skipped, tracked_offsets
 
 log = logging.getLogger(__name__)
+
+GROUP_ID = "fleetstate-projection"  # the prefix of shared runners' groups (services/acls.py)
 
 # PostgreSQL refusing a value (a data exception or a violated constraint), as opposed to a
 # connection that failed: retrying the same batch would fail the same way forever.
@@ -78,13 +86,24 @@ class LogProjection(ABC):
 
 class ProjectionRunner:
     def __init__(
-        self, bootstrap: str, database_url: str, projection: LogProjection, schema: str = "public"
+        self,
+        bootstrap: str,
+        database_url: str,
+        projection: LogProjection,
+        schema: str = "public",
+        *,
+        shared: bool = False,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         self.bootstrap = bootstrap
         self.database_url = database_url
         self.projection = projection
         self.schema = schema
+        # One of several runners sharing the partitions (a group member), or alone on all.
+        self.shared = shared
+        self.session_timeout_ms = session_timeout_ms
         self.positions: dict[int, int] = {}  # partition -> next offset, as committed
+        self._unsought: set[int] = set()  # given partitions not yet sought to their tracking
         self.applied = 0  # records applied since start (for tests and logs)
 
     @property
@@ -95,16 +114,33 @@ class ProjectionRunner:
     def topic(self) -> str:
         return self.projection.topic
 
+    @property
+    def group_id(self) -> str:
+        """The group of the runners projecting this log into this schema of this database
+        (another database, or another schema, is another group: it needs every partition)."""
+        url = urlsplit(self.database_url)
+        where = f"{url.hostname}:{url.port}{url.path}/{self.schema}"
+        digest = hashlib.sha256(where.encode()).hexdigest()[:12]
+        return f"{GROUP_ID}.{self.name}.{self.topic}.{digest}"
+
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = log_consumer(self.bootstrap)
+        if self.shared:
+            consumer = group_consumer(
+                self.bootstrap, self.group_id, self.session_timeout_ms, **FETCH_SIZES
+            )
+        else:
+            consumer = log_consumer(self.bootstrap)
         await consumer.start()
         try:
-            partitions = await partition_ids(self.bootstrap, self.topic)
-            consumer.assign([TopicPartition(self.topic, p) for p in partitions])
+            if self.shared:
+                consumer.subscribe([self.topic], listener=_Given(self))
+            else:
+                partitions = await partition_ids(self.bootstrap, self.topic)
+                consumer.assign([TopicPartition(self.topic, p) for p in partitions])
             backoff = 0.2
             while not stop.is_set():
                 try:
-                    await self._follow(consumer, partitions, stop)
+                    await self._follow(consumer, stop)
                 except DATABASE_AWAY as exc:
                     # Postgres went away or a zombie moved our rows: start over from what
                     # is committed, once the database answers again.
@@ -121,26 +157,42 @@ class ProjectionRunner:
     def _resuming(self, exc: Exception) -> None:
         log.warning("%s: %s; resuming from the tracked offsets", self.projection.name, exc)
 
-    async def _follow(self, consumer, partitions: list[int], stop: asyncio.Event) -> None:
+    async def _follow(self, consumer, stop: asyncio.Event) -> None:
         conn = await asyncpg.connect(
             self.database_url, timeout=10, server_settings={"search_path": self.schema}
         )
         try:
             await init_connection(conn)
-            self.positions = await tracked_offsets(
-                conn, self.projection.name, self.topic, partitions
-            )
-            for partition, offset in self.positions.items():
-                consumer.seek(TopicPartition(self.topic, partition), offset)
+            self.positions = {}
+            self._unsought = {tp.partition for tp in consumer.assignment()}
             while not stop.is_set():
+                if self._unsought:
+                    await self._seek_tracked(conn, consumer)
                 batches = await consumer.getmany(
                     timeout_ms=200, max_records=self.projection.max_batch
                 )
-                batches = {tp: records for tp, records in batches.items() if records}
+                # Only partitions sought to their tracking: another's are fetched again
+                # once they are.
+                batches = {
+                    tp: records
+                    for tp, records in batches.items()
+                    if records and tp.partition in self.positions
+                }
                 if batches:
                     await self._apply(conn, consumer, batches)
         finally:
             await conn.close(timeout=2)
+
+    async def _seek_tracked(self, conn: asyncpg.Connection, consumer) -> None:
+        """Moves the partitions just given to where their tracking rows say."""
+        wanted = sorted(self._unsought)
+        tracked = await tracked_offsets(conn, self.projection.name, self.topic, wanted)
+        given = {tp.partition for tp in consumer.assignment()}
+        for partition, offset in tracked.items():
+            self._unsought.discard(partition)
+            if partition in given:  # not taken back while the rows were read
+                consumer.seek(TopicPartition(self.topic, partition), offset)
+                self.positions[partition] = offset
 
     async def _apply(self, conn: asyncpg.Connection, consumer, batches) -> None:
         arrived = time.time_ns()
@@ -191,6 +243,8 @@ class ProjectionRunner:
         by_partition: dict[int, list[Item]] = {}
         for item in items:
             by_partition.setdefault(item.record.partition, []).append(item)
+        # Read now: a partition taken back during the transaction leaves self.positions.
+        expected = {partition: self.positions[partition] for partition in by_partition}
         now = time.time()
         moved: dict[int, int] = {}
         async with conn.transaction():
@@ -210,7 +264,7 @@ class ProjectionRunner:
                     self.name,
                     self.topic,
                     partition,
-                    self.positions[partition],
+                    expected[partition],
                     moved[partition],
                     last_event_at=datetime.fromtimestamp(last.timestamp / 1000, UTC),
                     events_behind=max(0, (end or moved[partition]) - moved[partition]),
@@ -225,6 +279,30 @@ class ProjectionRunner:
         self.positions.update(moved)
         self.applied += len(items)
         self.projection.applied(len(items))
+
+
+# A shared runner's fetches as large as a lone one's (log_consumer): a projection catching up
+# applies batches of thousands.
+FETCH_SIZES = {"max_partition_fetch_bytes": 8 * 1024 * 1024, "fetch_max_bytes": 32 * 1024 * 1024}
+
+
+class _Given(ConsumerRebalanceListener):
+    """Which partitions a shared runner has: given ones are sought to their tracking by the
+    runner's loop (which holds its connection); taken ones are forgotten at once."""
+
+    def __init__(self, runner: ProjectionRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        for tp in revoked:
+            self.runner.positions.pop(tp.partition, None)
+            self.runner._unsought.discard(tp.partition)
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        self.runner._unsought |= {tp.partition for tp in assigned}
+        log.info(
+            "%s: given partitions %s", self.runner.name, sorted(tp.partition for tp in assigned)
+        )
 
 
 def _where(record: ConsumerRecord) -> tuple[str, int, int]:

@@ -37,36 +37,14 @@ import logging
 from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
-from events.kafka_security import kafka_options
-from services.log_reader import FETCH_MAX_WAIT_MS
 from services.runtime.worker import Worker
 
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0  # before restoring again a partition whose restore failed
 GROUP_COMMIT_SECONDS = 1.0  # how often the group's offsets follow the answered input
-
-
-def group_consumer(bootstrap: str, group_id: str, session_timeout_ms: int, **options):
-    """The consumer of a group member: read_committed, offsets never committed automatically
-    (see the module's docstring); partition p of every input topic to one member."""
-    return AIOKafkaConsumer(
-        **kafka_options(bootstrap),
-        group_id=group_id,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        auto_offset_reset="earliest",
-        session_timeout_ms=session_timeout_ms,
-        heartbeat_interval_ms=1_000,
-        # Also the rebalance timeout: how long a rebalance waits for members to rejoin.
-        max_poll_interval_ms=60_000,
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        partition_assignment_strategy=(RangePartitionAssignor,),
-        **options,
-    )
 
 
 class PartitionOwner:

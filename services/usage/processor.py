@@ -12,9 +12,10 @@ import logging
 
 from services.config import Settings
 from services.lifecycle import serve_metrics, stop_on_signals
+from services.log_reader import group_consumer
 from services.runtime.follower import PartitionFollower
 from services.runtime.limits import ValueLimits, value_limits
-from services.runtime.owner import PartitionOwner, group_consumer
+from services.runtime.owner import PartitionOwner
 from services.topics import ensure_topics
 from services.usage.partition import UsagePartition
 

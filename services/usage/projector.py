@@ -96,12 +96,20 @@ class UsageProjection(LogProjection):
 class UsageProjector(ProjectionRunner):
     """The usage log projected into the usage read models of `schema`."""
 
-    def __init__(self, settings: Settings, schema: str = "public") -> None:
+    def __init__(self, settings: Settings, schema: str = "public", shared: bool = False) -> None:
         projection = UsageProjection(settings.usage_log_topic)
-        super().__init__(settings.kafka_bootstrap, settings.database_url, projection, schema)
+        super().__init__(
+            settings.kafka_bootstrap,
+            settings.database_url,
+            projection,
+            schema,
+            shared=shared,
+            session_timeout_ms=settings.processor_session_timeout_ms,
+        )
 
 
 async def run_usage_projector(settings: Settings) -> None:
+    """The usage projector service: one of as many instances as run, sharing the partitions."""
     stop = stop_on_signals()
     await ensure_topics(settings)
-    await UsageProjector(settings).run(stop)
+    await UsageProjector(settings, shared=True).run(stop)

@@ -50,10 +50,12 @@ async def wait_until_projected(
 async def _nothing_left(settings: Settings, tracked: dict[int, int]) -> bool:
     if not tracked:
         return False  # the projector has not even started
+    # A partition no runner has been given yet has no tracking row: all of it is left.
+    partitions = await partition_ids(settings.kafka_bootstrap, settings.events_topic)
     consumer = log_consumer(settings.kafka_bootstrap)
     await consumer.start()
     try:
-        starts = {TopicPartition(settings.events_topic, p): o for p, o in tracked.items()}
+        starts = {TopicPartition(settings.events_topic, p): tracked.get(p, 0) for p in partitions}
         left = 0
         async for _, records in read_to_end(consumer, starts):
             left += len(records)
