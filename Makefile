@@ -6,7 +6,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := devstack/stack.sh
 
-.PHONY: install run test test-repeat stack stop status clean-data lint bench bench-domain bench-processor bench-api bench-delivery bench-replay chaos
+# FLEETSTATE_BROKERS=3 (`make cluster`): the stack is a three-node KRaft cluster, and the
+# services are told its brokers and the replication it promises (3 replicas, 2 in sync).
+ifneq ($(filter-out 1,$(FLEETSTATE_BROKERS)),)
+export FLEETSTATE_KAFKA_BOOTSTRAP ?= $(shell FLEETSTATE_BROKERS=$(FLEETSTATE_BROKERS) $(STACK) bootstrap)
+export FLEETSTATE_REPLICATION_FACTOR ?= 3
+export FLEETSTATE_MIN_INSYNC_REPLICAS ?= 2
+endif
+
+.PHONY: install run cluster test test-repeat stack stop status clean-data lint bench bench-domain bench-processor bench-api bench-delivery bench-replay chaos chaos-cluster
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetstate needs Python 3.11, found " + sys.version.split()[0]'
@@ -35,6 +43,10 @@ run: stack
 	@echo "make run: FLEETSTATE_WEBHOOK_ALLOW=127.0.0.1 (webhooks may call this machine)"
 	FLEETSTATE_NETWORK_SIM=on FLEETSTATE_WEBHOOK_ALLOW=127.0.0.1 \
 	FLEETSTATE_TOKEN_KEYS_FILE=$(DEV_TOKEN_KEYS) $(BIN)/fleetstate run
+
+# `make run` on a three-node Kafka cluster, every service twice (README, "Running on a cluster").
+cluster:
+	$(MAKE) run FLEETSTATE_BROKERS=3 FLEETSTATE_INSTANCES=2
 
 # Two xdist workers: most tests wait on the broker, the database or a child process, so two
 # share the 2 cores well; the CPU-heavy ones are grouped ("heavy") to run one after another.
@@ -70,6 +82,11 @@ test-repeat:
 # The long fault-injection run on a stack of its own (tests/chaos); a short one is in `make test`.
 chaos: install
 	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
+
+# The same on a three-node Kafka cluster of its own, every service running twice: partition
+# leaders and the active controller killed, a broker paused (README, "Running on a cluster").
+chaos-cluster: install
+	$(BIN)/python -m tests.chaos --cluster $(CHAOS_ARGS)
 
 stop:
 	$(STACK) stop

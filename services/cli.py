@@ -47,14 +47,33 @@ def _api(args: argparse.Namespace) -> int:
     from services.api.app import create_app
 
     settings = _traced("api")
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
         access_log=False,
     )
-    return 0
+    # Several instances (FLEETSTATE_INSTANCES) share the port: each binds it with
+    # SO_REUSEPORT and the kernel spreads the connections. uvicorn has no such option, so the
+    # socket is made here; one instance binds as uvicorn would, and a taken port stops it.
+    sockets = None
+    if settings.instances > 1:
+        sockets = [_shared_socket(settings.api_host, settings.api_port)]
+    server = uvicorn.Server(config)
+    server.run(sockets=sockets)
+    return 0 if server.started else 3  # uvicorn's exit status when the start failed
+
+
+def _shared_socket(host: str, port: int):
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
 
 
 def _processor(args: argparse.Namespace) -> int:

@@ -44,6 +44,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # refuses to start on a topic with fewer replicas or a lower min.insync.replicas.
     replication_factor: int = 1
     min_insync_replicas: int = 1
+    # How many of each service `fleetstate run` starts (the network simulator: always one).
+    # Above 1 the API's instances share its port (SO_REUSEPORT) and the others' metrics
+    # ports step by 100 per instance.
+    instances: int = 1
     # Data usage: reports in, the usage log (facts, kept forever), reports that could not count.
     usage_topic: str = "fleetstate.usage"
     usage_log_topic: str = "fleetstate.usage.log"
@@ -139,6 +143,7 @@ ENVIRONMENT = {
     "FLEETSTATE_PARTITIONS": "partitions",
     "FLEETSTATE_REPLICATION_FACTOR": "replication_factor",
     "FLEETSTATE_MIN_INSYNC_REPLICAS": "min_insync_replicas",
+    "FLEETSTATE_INSTANCES": "instances",
     "FLEETSTATE_USAGE_TOPIC": "usage_topic",
     "FLEETSTATE_USAGE_LOG_TOPIC": "usage_log_topic",
     "FLEETSTATE_USAGE_DLQ_TOPIC": "usage_dlq_topic",
@@ -228,6 +233,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(
             "FLEETSTATE_REPLICATION_FACTOR and FLEETSTATE_MIN_INSYNC_REPLICAS must be at least 1"
         )
+    if settings.instances < 1:
+        raise ConfigError("FLEETSTATE_INSTANCES must be at least 1")
     if settings.command_dedup_hours < 1:
         raise ConfigError("FLEETSTATE_COMMAND_DEDUP_HOURS must be at least 1")
     if settings.card_reservation_seconds <= 0:

@@ -2,15 +2,19 @@
 
 Each service is its own process (a crash or a kill of one does not take the others down, and two
 cores are used); this supervisor restarts none of them: it stops all when one exits or on Ctrl-C.
+With FLEETSTATE_INSTANCES=n it starts n of each (the network simulator: one), which share the
+work as their consumer groups share partitions, the API's as the kernel shares its port.
 Once the API answers /readyz, the demo is seeded (idempotently) and its credentials printed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import time
+from typing import NamedTuple
 
 import httpx
 
@@ -36,18 +40,35 @@ def services(settings: Settings) -> list[str]:
     return SERVICES + ([NETWORK_SIM] if settings.network_sim == "on" else [])
 
 
-def service_arguments(settings: Settings) -> dict[str, list[str]]:
-    """Each service and its arguments: the processors serve their Prometheus metrics where
-    the settings say (the API serves its own, on FLEETSTATE_API_METRICS_PORT). The network
-    simulator takes its unreachable ICCIDs from the setting, in the environment it inherits."""
+class Child(NamedTuple):
+    service: str  # the `fleetstate` command that runs it
+    args: list[str]
+    env: dict[str, str]  # set on top of this process's environment
+
+
+# Each further instance of a service serves its metrics this many ports above the one before.
+METRICS_PORT_STEP = 100
+
+
+def children(settings: Settings) -> dict[str, Child]:
+    """Each child process by name (`processor`, or `processor-2` when there are several) with
+    its arguments: the processors serve their Prometheus metrics where the settings say (the
+    API serves its own, on FLEETSTATE_API_METRICS_PORT). The network simulator takes its
+    unreachable ICCIDs from the setting, in the environment it inherits."""
     metrics = {
         "processor": settings.processor_metrics_port,
         "usage-processor": settings.usage_metrics_port,
+        "api": settings.api_metrics_port,
     }
-    return {
-        name: ["--metrics-port", str(metrics[name])] if metrics.get(name) else []
-        for name in services(settings)
-    }
+    found: dict[str, Child] = {}
+    for service in services(settings):
+        count = 1 if service == NETWORK_SIM else settings.instances
+        for n in range(1, count + 1):
+            port = metrics.get(service, 0) and metrics[service] + METRICS_PORT_STEP * (n - 1)
+            args = ["--metrics-port", str(port)] if port and service != "api" else []
+            env = {"FLEETSTATE_API_METRICS_PORT": str(port)} if service == "api" else {}
+            found[service if count == 1 else f"{service}-{n}"] = Child(service, args, env)
+    return found
 
 
 READY_TIMEOUT = 60.0
@@ -81,9 +102,16 @@ async def seed_demo(settings: Settings, local_url: str) -> None:
 async def run_all(settings: Settings) -> int:
     await migrate(settings.database_url)
     await ensure_topics(settings)
-    children = [
-        await asyncio.create_subprocess_exec(sys.executable, "-m", "services.cli", name, *args)
-        for name, args in service_arguments(settings).items()
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.cli",
+            child.service,
+            *child.args,
+            env={**os.environ, **child.env},
+        )
+        for child in children(settings).values()
     ]
     base_url = f"http://{settings.api_host}:{settings.api_port}"
     print(f"fleetstate: serving {base_url} (Ctrl-C stops)", flush=True)
@@ -98,12 +126,12 @@ async def run_all(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    waits = [asyncio.create_task(child.wait()) for child in children]
+    waits = [asyncio.create_task(process.wait()) for process in processes]
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait([*waits, stopper], return_when=asyncio.FIRST_COMPLETED)
     seeding.cancel()
-    for child in children:
-        if child.returncode is None:
-            child.terminate()
-    codes = await asyncio.gather(*(child.wait() for child in children))
+    for process in processes:
+        if process.returncode is None:
+            process.terminate()
+    codes = await asyncio.gather(*(process.wait() for process in processes))
     return 0 if stop.is_set() else max(codes)
