@@ -16,6 +16,7 @@ from events.usage import DataSessionReport
 from services.config import Settings
 from services.domain.periods import BillingPeriod
 from services.log_reader import read_all
+from tests.chaos.faults import Window
 from tests.chaos.ledger import Ledger
 from tests.usage.pipeline import totals_from_log, usage_log
 
@@ -200,3 +201,31 @@ async def usage_diagnosis(settings: Settings, wrong: list[tuple]) -> list[str]:
         for sim, start, expected, projected in wrong[:5]
     ]
     return lines + [f"dead-lettered: {dict(reasons)}"]
+
+
+# How long after a fault ends a 503 is still put down to it (the services reconnecting).
+RECOVERY_SECONDS = 30.0
+
+
+def unavailable_seconds(
+    windows: list[Window], answered_503: list[float], retry_seconds: float = 1.0
+) -> dict[str, list[float]]:
+    """For each fault kind, how long the API answered 503 during each fault of that kind (its
+    first 503 to its last, plus the caller's retry interval), 0.0 for a fault it answered
+    through; 503s during no fault nor its recovery are summed under "no fault"."""
+    ordered = sorted(windows, key=lambda w: w.began)
+    times: dict[int, list[float]] = {i: [] for i in range(len(ordered))}
+    outside: list[float] = []
+    for at in sorted(answered_503):
+        began = [i for i, w in enumerate(ordered) if w.began <= at]
+        if began and at <= ordered[began[-1]].ended + RECOVERY_SECONDS:
+            times[began[-1]].append(at)
+        else:
+            outside.append(at)
+    seconds: dict[str, list[float]] = {}
+    for i, window in enumerate(ordered):
+        span = times[i][-1] - times[i][0] + retry_seconds if times[i] else 0.0
+        seconds.setdefault(window.kind, []).append(round(span, 1))
+    if outside:
+        seconds["no fault"] = [round(len(outside) * retry_seconds, 1)]
+    return seconds

@@ -13,6 +13,7 @@ class Ledger(msgspec.Struct):
     rejected: set[str] = msgspec.field(default_factory=set)
     resent: int = 0  # sends of an id already answered, on purpose (retries must be harmless)
     api_statuses: Counter = msgspec.field(default_factory=Counter)
+    unavailable_at: list[float] = []  # time.monotonic() of every 503 the API answered
     # command id -> Idempotency-Key of every Fleet the API answered 200/201 for
     api_created: dict[str, str] = {}
 

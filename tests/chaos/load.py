@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -147,10 +148,13 @@ class ApiLoad:
     key after a 503, a 202 or a lost connection until the API answers 200/201; every status
     is counted (a 500 fails the run)."""
 
-    def __init__(self, http: httpx.AsyncClient, ledger: Ledger, account_sid: str) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, ledger: Ledger, account_sid: str, prefix: str = ""
+    ) -> None:
         self.http = http
         self.ledger = ledger
         self.account_sid = account_sid
+        self.prefix = prefix or "chaos-fleet-"  # of its Fleets' keys, one per API it loads
 
     async def setup(self) -> None:
         await self._until_done("/v1/NetworkAccessProfiles", {"UniqueName": "chaos-nap"}, "nap")
@@ -159,7 +163,7 @@ class ApiLoad:
         loop = asyncio.get_running_loop()
         for n in range(count):
             began = loop.time()
-            key = f"chaos-fleet-{n}"
+            key = f"{self.prefix}{n}"
             form = {"NetworkAccessProfile": "chaos-nap", "UniqueName": key, "DataLimit": "50"}
             status = await self._until_done("/v1/Fleets", form, key)
             if status in (200, 201):
@@ -181,6 +185,8 @@ class ApiLoad:
                 await asyncio.sleep(1.0)
                 continue
             self.ledger.api_statuses[response.status_code] += 1
+            if response.status_code == 503:
+                self.ledger.unavailable_at.append(time.monotonic())
             if response.status_code in (202, 503):  # still on its way, or a part is down
                 await asyncio.sleep(1.0)
                 continue

@@ -3,11 +3,16 @@
 `make chaos` runs the default (20,000 commands, 10+ process kills, pauses past the session
 timeout, 3 broker kills, a database restart); tests/chaos/test_chaos.py runs a short version
 inside `make test`. Both fail on any lost or duplicated command.
+
+`make chaos-cluster` (`CLUSTER`) runs it on a three-node Kafka cluster (replication factor 3,
+min.insync.replicas 2) with every service as two instances, killing partition leaders and the
+active controller and pausing a broker, and says how long the API answered 503 per fault.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -17,6 +22,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import msgspec
+from aiokafka import TopicPartition
 
 from bench.workload import Workload
 from events.client import CommandClient
@@ -26,6 +32,7 @@ from services.audit.replay import replay
 from services.audit.verify_log import verify_log
 from services.config import load_settings, with_topic_prefix
 from services.domain.periods import BillingPeriod
+from services.log_reader import log_consumer, partition_ids
 from services.migrate import migrate
 from services.operator import create_account
 from services.topics import ensure_topics
@@ -34,13 +41,14 @@ from tests.chaos.checks import (
     card_owner_errors,
     check_log,
     ip_address_errors,
+    unavailable_seconds,
     usage_diagnosis,
     usage_mismatches,
 )
 from tests.chaos.faults import FaultInjector
 from tests.chaos.ledger import Ledger
 from tests.chaos.load import ApiLoad, ClientLoad, UsageLoad
-from tests.chaos.stack import ChaosStack
+from tests.chaos.stack import ROOT, ChaosStack
 from tests.projection.support import wait_until_projected
 from tests.services import ServiceProcess, wait_healthy
 
@@ -54,8 +62,18 @@ class ChaosConfig(msgspec.Struct, kw_only=True):
     accounts: int = 50
     kills: int = 10
     pauses: int = 2
-    broker_kills: int = 3
+    broker_kills: int = 3  # every broker at once (a one-node stack's only broker)
     database_restarts: int = 1
+    # A cluster of this many nodes (1: one broker), and its faults: SIGKILL of the leader of
+    # the busiest commands partition, of the active controller, and a broker paused past its
+    # session with the controller.
+    brokers: int = 1
+    leader_kills: int = 0
+    controller_kills: int = 0
+    broker_pauses: int = 0
+    minority_kills: int = 0  # all nodes but one killed at once: below min.insync.replicas
+    # Copies of each service the faults pick from (two command processors whatever this says)
+    instances: int = 1
     reports_per_command: float = 2.0  # data session reports sent beside the commands
     api_share: float = 0.05  # Fleets created over the REST API, per command of the client
     # Spare SIM cards registered by two accounts at once (and moved to a subaccount by the
@@ -66,7 +84,23 @@ class ChaosConfig(msgspec.Struct, kw_only=True):
     logs: Path = Path("bench/results/chaos")
 
 
+# The cluster run of `make chaos-cluster`: one node down at a time, never two.
+CLUSTER = dict(
+    brokers=3,
+    instances=2,
+    broker_kills=0,
+    leader_kills=3,
+    controller_kills=1,
+    broker_pauses=1,
+    minority_kills=1,
+    logs=Path("bench/results/chaos-cluster"),
+)
+# Its stack: ports apart from the one-broker chaos stack's, so both may exist.
+CLUSTER_PORTS = (19292, 19293, 15633)
+
+
 class Report(msgspec.Struct, kw_only=True):
+    brokers: int
     commands_sent: int
     acknowledged: int
     rejected: int
@@ -86,6 +120,8 @@ class Report(msgspec.Struct, kw_only=True):
     reports_sent: int
     usage_mismatches: int
     api_statuses: dict[str, int]  # every answer of the REST API during the run, by status
+    # Fault kind -> seconds the API answered 503 during each fault of it (checks.py)
+    unavailable_seconds: dict[str, list[float]]
     api_fleets_created: int
     seconds: float
     examples: dict[str, list[str]]
@@ -111,9 +147,12 @@ async def _fresh_database(stack: ChaosStack, name: str) -> str:
 async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Report:
     started = time.monotonic()
     rng = random.Random(config.seed)
+    if stack is None and config.brokers > 1:
+        stack = ChaosStack(ROOT / ".devstack" / "chaos-cluster", CLUSTER_PORTS, config.brokers)
     stack = stack or ChaosStack()
     await asyncio.to_thread(stack.start)
     tag = uuid.uuid4().hex[:8]
+    replicas = min(3, config.brokers)
     settings = msgspec.structs.replace(
         with_topic_prefix(load_settings(), f"chaos-{tag}"),
         api_port=free_port(),
@@ -121,26 +160,33 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         kafka_bootstrap=stack.bootstrap,
         database_url=await _fresh_database(stack, f"chaos_{tag}"),
         partitions=4,
+        replication_factor=replicas,
+        min_insync_replicas=max(1, replicas - 1),
     )
     await migrate(settings.database_url)
     await ensure_topics(settings)
     config.logs.mkdir(parents=True, exist_ok=True)
+    kinds = ["projector", "usage-processor", "usage-projector", "network-gateway"]
+    # Two command processors always; of the others, `instances` each. The network simulator
+    # stands in for the mobile network: one, as there is one network.
+    named = [(f"processor-{n}", "processor") for n in (1, 2)]
+    named += [(_instance(kind, n, config.instances), kind) for kind in kinds for n in _n(config)]
+    named += [("network-sim", "network-sim")]
     services = {
         name: ServiceProcess(kind, settings, log_path=config.logs / f"{name}.log")
-        for name, kind in (
-            ("processor-1", "processor"),
-            ("processor-2", "processor"),
-            ("projector", "projector"),
-            ("usage-processor", "usage-processor"),
-            ("usage-projector", "usage-projector"),
-            # The network side: eSIM orders and Settings Updates move through them.
-            ("network-gateway", "network-gateway"),
-            ("network-sim", "network-sim"),
-        )
+        for name, kind in named
     }
-    # The API is not killed: it must answer 503 while a part is down, and recover by itself.
-    api = ServiceProcess("api", settings, log_path=config.logs / "api.log")
-    for service in [*services.values(), api]:
+    # The APIs are not killed: they must answer 503 while a part is down, and recover by
+    # themselves. Each serves on a port of its own, and the REST load is shared between them.
+    apis = [
+        ServiceProcess(
+            "api",
+            msgspec.structs.replace(settings, api_port=free_port(), api_metrics_port=0),
+            log_path=config.logs / f"{_instance('api', n, config.instances)}.log",
+        )
+        for n in _n(config)
+    ]
+    for service in [*services.values(), *apis]:
         service.start()
     ledger = Ledger()
     injector = FaultInjector(
@@ -151,6 +197,11 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         pauses=config.pauses,
         broker_kills=config.broker_kills,
         database_restarts=config.database_restarts,
+        leader_kills=config.leader_kills,
+        controller_kills=config.controller_kills,
+        broker_pauses=config.broker_pauses,
+        minority_kills=config.minority_kills,
+        busiest_partition=lambda: _busiest(settings, settings.commands_topic),
     )
     try:
         async with (
@@ -174,16 +225,27 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
             load = ClientLoad(client, workload, ledger, rng)
             await load.setup()
             usage = UsageLoad(reporter, workload, NETWORK_SID, random.Random(config.seed + 1))
-            await wait_healthy(f"http://127.0.0.1:{settings.api_port}")
+            for api in apis:
+                await wait_healthy(f"http://127.0.0.1:{api.settings.api_port}")
             account = await create_account(settings, "chaos")
-            async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{settings.api_port}",
-                auth=(account.account_sid, account.auth_token),
-                timeout=30,
-            ) as http:
-                rest = ApiLoad(http, ledger, account.account_sid)
-                await rest.setup()
-                api_fleets = max(1, int(config.commands * config.api_share))
+            async with contextlib.AsyncExitStack() as https:
+                rests = [
+                    ApiLoad(
+                        await https.enter_async_context(
+                            httpx.AsyncClient(
+                                base_url=f"http://127.0.0.1:{api.settings.api_port}",
+                                auth=(account.account_sid, account.auth_token),
+                                timeout=30,
+                            )
+                        ),
+                        ledger,
+                        account.account_sid,
+                        prefix=f"chaos-fleet-{n}-",
+                    )
+                    for n, api in enumerate(apis)
+                ]
+                await rests[0].setup()
+                api_fleets = max(1, int(config.commands * config.api_share / len(rests)))
                 await asyncio.gather(
                     load.steady(config.commands, config.rate),
                     load.contend(config.rate * config.contest_share),
@@ -191,7 +253,10 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
                         int(config.commands * config.reports_per_command),
                         config.rate * config.reports_per_command,
                     ),
-                    rest.run(api_fleets, config.rate * config.api_share),
+                    *(
+                        rest.run(api_fleets, config.rate * config.api_share / len(rests))
+                        for rest in rests
+                    ),
                     injector.run(spread_seconds=config.commands / config.rate),
                 )
         await wait_until_projected(settings, settings.database_url, timeout=config.settle_seconds)
@@ -206,10 +271,11 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         replayed = await replay(settings, "replay", verify_against="public")
         chain = await verify_log(settings.kafka_bootstrap, settings.events_topic)
     finally:
-        for service in [*services.values(), api]:
+        for service in [*services.values(), *apis]:
             service.stop()
         await asyncio.to_thread(stack.stop)
     return Report(
+        brokers=config.brokers,
         commands_sent=len(ledger.sent),
         acknowledged=len(ledger.accepted),
         rejected=len(ledger.rejected),
@@ -229,6 +295,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         reports_sent=len(usage.sent),
         usage_mismatches=len(usage_wrong),
         api_statuses={str(k): v for k, v in ledger.api_statuses.items()},
+        unavailable_seconds=unavailable_seconds(injector.windows, ledger.unavailable_at),
         api_fleets_created=len(ledger.api_created),
         seconds=round(time.monotonic() - started, 1),
         examples={
@@ -241,6 +308,28 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
             "usage": usage_notes,
         },
     )
+
+
+def _n(config: ChaosConfig) -> range:
+    return range(1, config.instances + 1)
+
+
+def _instance(kind: str, n: int, instances: int) -> str:
+    """A service's name in the run: its kind, numbered when it runs as several."""
+    return kind if instances == 1 else f"{kind}-{n}"
+
+
+async def _busiest(settings, topic: str) -> tuple[str, int]:
+    """The partition of `topic` holding the most records: under the load, the busiest."""
+    partitions = await partition_ids(settings.kafka_bootstrap, topic)
+    consumer = log_consumer(settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        busiest = max(ends, key=lambda tp: ends[tp])
+        return topic, busiest.partition
+    finally:
+        await consumer.stop()
 
 
 def _by_table(differences) -> dict[str, int]:
