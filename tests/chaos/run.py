@@ -273,6 +273,8 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
     finally:
         for service in [*services.values(), *apis]:
             service.stop()
+        # The run's log is thrown away with the next start: no controlled shutdown to wait for.
+        await asyncio.to_thread(stack.kill_kafka)
         await asyncio.to_thread(stack.stop)
     return Report(
         brokers=config.brokers,
