@@ -186,6 +186,7 @@ kafka_pidfiles() { # the pid file of every node of this stack, of either size
 }
 
 node_name() { basename "$(dirname "$1")"; } # of a pid file: kafka (the one node), node-2, ...
+node_label() { [ "$(node_name "$1")" = kafka ] || echo " $(node_name "$1")"; } # "" or " node-2"
 
 stop_pidfile() { # stop_pidfile FILE PATTERN NAME: TERM, wait, then KILL
   local file="$1" pattern="$2" name="$3" pid
@@ -361,7 +362,7 @@ status() {
   local file running=0
   for file in $(kafka_pidfiles); do
     if pid_alive "$file" kafka.Kafka; then
-      running=1; echo "kafka $(basename "$(dirname "$file")"): running (pid $(cat "$file"))"
+      running=1; echo "kafka$(node_label "$file"): running (pid $(cat "$file"))"
     fi
   done
   [ "$running" = 1 ] || echo "kafka: stopped"
