@@ -89,11 +89,16 @@ API_SERVICES = ("processor", "projector", "api")
 
 async def wait_healthy(base_url: str, timeout: float = 60) -> None:
     """Until the API at `base_url` says it is ready (its dependencies answer)."""
+    await until_ok(f"{base_url}/readyz", timeout)
+
+
+async def until_ok(url: str, timeout: float = 60) -> None:
+    """Until a GET of `url` answers 200 (refused connections and other statuses: again)."""
     async with httpx.AsyncClient() as http:
         async with asyncio.timeout(timeout):
             while True:
                 try:
-                    if (await http.get(f"{base_url}/readyz")).status_code == 200:
+                    if (await http.get(url)).status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass

@@ -126,13 +126,34 @@ class Report(msgspec.Struct, kw_only=True):
     seconds: float
     examples: dict[str, list[str]]
 
+    def problems(self) -> list[str]:
+        """Every promise the run found broken, with examples; none when it passed."""
+        found = [
+            f"{count} {what}: {self.examples.get(key, [])[:5]}"
+            for count, what, key in (
+                (self.lost, "acknowledged commands lost", "lost"),
+                (self.duplicated, "events appended twice", "duplicated"),
+                (self.version_gaps, "aggregates with version gaps", "version_gaps"),
+                (self.card_owner_errors, "cards without exactly one owner", "card_owners"),
+                (self.ip_address_errors, "addresses held twice", "ip_addresses"),
+                (self.usage_mismatches, "usage totals unlike the reports", "usage"),
+                (len(self.mismatched_rows), "tables unlike a replay", "rows"),
+            )
+            if count
+        ]
+        if self.replayed_events != self.events_in_log:
+            found.append(f"replay read {self.replayed_events} of {self.events_in_log} events")
+        if self.chain_broken:
+            found.append(f"the hash chain breaks at {self.chain_broken}")
+        if self.acknowledged + self.rejected != self.commands_sent:
+            found.append(f"{self.commands_sent - self.acknowledged - self.rejected} unanswered")
+        if "500" in self.api_statuses:
+            found.append(f"the API answered 500 {self.api_statuses['500']} times")
+        return found
+
     @property
     def passed(self) -> bool:
-        broken = self.lost or self.duplicated or self.version_gaps or self.usage_mismatches
-        broken = broken or self.card_owner_errors or self.ip_address_errors
-        if broken or self.mismatched_rows or self.chain_broken:
-            return False
-        return "500" not in self.api_statuses
+        return not self.problems()
 
 
 async def _fresh_database(stack: ChaosStack, name: str) -> str:

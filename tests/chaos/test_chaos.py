@@ -27,17 +27,6 @@ async def test_a_short_chaos_run_loses_and_duplicates_nothing(tmp_path):
     )
     report = await run_chaos(config)
     assert report.faults == {"kill": 4, "pause": 1, "broker": 1, "database": 1}
-    assert report.acknowledged + report.rejected == report.commands_sent
-    assert report.lost == 0, report.examples["lost"]
-    assert report.duplicated == 0, report.examples["duplicated"]
-    assert report.version_gaps == 0, report.examples["version_gaps"]
-    assert report.mismatched_rows == {}, report.examples["rows"]
-    assert report.replayed_events == report.events_in_log
-    assert report.contested_cards > 0 and report.card_owner_errors == 0, report.examples[
-        "card_owners"
-    ]
-    assert report.ip_address_errors == 0, report.examples["ip_addresses"]
-    assert report.chain_broken is None
-    assert report.api_fleets_created > 0 and "500" not in report.api_statuses
-    assert report.reports_sent >= 4000 and report.usage_mismatches == 0, report.examples["usage"]
-    assert report.passed
+    assert report.problems() == []
+    assert report.contested_cards > 0 and report.api_fleets_created > 0
+    assert report.reports_sent >= 4000

@@ -40,19 +40,10 @@ async def test_a_short_chaos_run_on_a_cluster_loses_nothing_and_is_unavailable_o
     report = await run_chaos(config)
     assert report.brokers == 3
     assert report.faults == {"kill": 2, "leader": 1, "broker_pause": 1, "minority": 1}
-    assert report.acknowledged + report.rejected == report.commands_sent
-    assert report.lost == 0, report.examples["lost"]
-    assert report.duplicated == 0, report.examples["duplicated"]
-    assert report.version_gaps == 0, report.examples["version_gaps"]
-    assert report.mismatched_rows == {}, report.examples["rows"]
-    assert report.replayed_events == report.events_in_log
-    assert report.card_owner_errors == 0 and report.ip_address_errors == 0
-    assert report.chain_broken is None
-    assert report.usage_mismatches == 0, report.examples["usage"]
-    assert report.api_fleets_created > 0 and "500" not in report.api_statuses
+    assert report.problems() == []
+    assert report.api_fleets_created > 0 and report.reports_sent > 0
     unavailable = report.unavailable_seconds
     assert all(seconds == 0.0 for kind in ONE_NODE_DOWN for seconds in unavailable[kind]), (
         unavailable
     )
     assert "no fault" not in unavailable, unavailable
-    assert report.passed

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -36,7 +35,7 @@ from services.credentials import hash_auth_token, new_account_sid, new_auth_toke
 from services.health import kafka_refusal
 from services.operator import execute
 from tests.network import support as network_topics
-from tests.services import ServiceProcess
+from tests.services import ServiceProcess, until_ok
 
 pytestmark = pytest.mark.xdist_group("heavy")
 
@@ -323,14 +322,7 @@ async def wait_for_line(service: ServiceProcess, text: str) -> None:
 
 
 async def wait_ready(url: str) -> None:
-    async with httpx.AsyncClient() as http, asyncio.timeout(START_TIMEOUT):
-        while True:
-            try:
-                if (await http.get(url)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
+    await until_ok(url, START_TIMEOUT)
 
 
 async def test_every_service_runs_as_its_own_principal(bus, migrated, tmp_path):

@@ -5,14 +5,13 @@ import asyncio
 import subprocess
 import sys
 
-import httpx
 import msgspec
 import pytest
 
 from services.config import ConfigError, load_settings
 from services.run import METRICS_PORT_STEP, NETWORK_SIM, SERVICES, children
 from tests.api.conftest import free_port
-from tests.services import ServiceProcess, wait_healthy
+from tests.services import ServiceProcess, until_ok, wait_healthy
 
 
 def test_the_simulator_is_off_unless_asked_for():
@@ -66,11 +65,9 @@ async def test_api_instances_share_one_port_and_a_lone_api_on_a_taken_port_fails
         api.start()
     try:
         await wait_healthy(f"http://127.0.0.1:{port}")
-        async with httpx.AsyncClient() as http:
-            for api in apis:  # each bound the port, and serves (its metrics say it runs)
-                metrics = f"http://127.0.0.1:{api.settings.api_metrics_port}/metrics"
-                await _until_ok(http, metrics)
-                assert api.process.poll() is None
+        for api in apis:  # each bound the port, and serves (its metrics say it runs)
+            await until_ok(f"http://127.0.0.1:{api.settings.api_metrics_port}/metrics")
+            assert api.process.poll() is None
         # One more, not sharing: the port is taken, and it says so by failing.
         alone = msgspec.structs.replace(settings, api_port=port, api_metrics_port=0)
         lone = ServiceProcess("api", alone, log_path=tmp_path / "lone.log")
@@ -81,17 +78,6 @@ async def test_api_instances_share_one_port_and_a_lone_api_on_a_taken_port_fails
     finally:
         for api in apis:
             api.stop()
-
-
-async def _until_ok(http: httpx.AsyncClient, url: str, timeout: float = 60) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            try:
-                if (await http.get(url)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
 
 
 def test_fleetstate_instances_is_read_by_the_cli():

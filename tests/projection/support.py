@@ -1,4 +1,5 @@
-"""Helpers for projection tests: waiting until a projector has applied the whole log."""
+"""Helpers for projection tests: waiting until a projector has applied the whole log, and what
+one projector from offset 0 makes of it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from aiokafka import TopicPartition
 
 from services.config import Settings
 from services.log_reader import log_consumer, partition_ids, read_to_end
+from services.migrate import migrate
+from services.projection.projector import Projector
+from services.projection.snapshot import snapshot
 
 
 async def log_end(settings: Settings) -> dict[int, int]:
@@ -62,3 +66,21 @@ async def _nothing_left(settings: Settings, tracked: dict[int, int]) -> bool:
         return left == 0
     finally:
         await consumer.stop()
+
+
+async def live_and_rebuilt(settings: Settings) -> tuple[dict, dict]:
+    """Snapshots of the live read models (schema public) and of one projector's work from
+    offset 0 into a fresh schema: equal when the live ones applied every event once."""
+    await migrate(settings.database_url, schema="fresh")
+    stop = asyncio.Event()
+    fresh = asyncio.create_task(Projector(settings, schema="fresh").run(stop))
+    try:
+        await wait_until_projected(settings, settings.database_url, schema="fresh")
+    finally:
+        stop.set()
+        await fresh
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await snapshot(conn, "public"), await snapshot(conn, "fresh")
+    finally:
+        await conn.close()

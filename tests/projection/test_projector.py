@@ -15,12 +15,10 @@ from events.codec import encode_event
 from events.commands import CreateAccount, CreateFleet, CreateNetworkAccessProfile, UpdateFleet
 from events.kafka_security import kafka_options
 from events.sids import derive_sid
-from services.migrate import migrate
 from services.projection.projector import Projector
-from services.projection.snapshot import snapshot
 from services.projection.waiter import ProjectionWaiter
 from tests.domain.support import World
-from tests.projection.support import wait_until_projected
+from tests.projection.support import live_and_rebuilt, wait_until_projected
 from tests.services import ServiceProcess
 
 ACCOUNT = derive_sid("AC", "projector-tests")
@@ -106,19 +104,7 @@ async def test_a_projector_killed_mid_stream_ends_equal_to_a_fresh_one_from_offs
         victim.stop()
     assert victim.kills >= 3
 
-    await migrate(projected.database_url, schema="fresh")
-    stop = asyncio.Event()
-    fresh = asyncio.create_task(Projector(projected, schema="fresh").run(stop))
-    try:
-        await wait_until_projected(projected, projected.database_url, schema="fresh")
-    finally:
-        stop.set()
-        await fresh
-    conn = await asyncpg.connect(projected.database_url)
-    try:
-        live, rebuilt = await snapshot(conn, "public"), await snapshot(conn, "fresh")
-    finally:
-        await conn.close()
+    live, rebuilt = await live_and_rebuilt(projected)
     assert len(live["sims"]) == 30 * 3 and len(live["fleets"]) > 60
     assert live == rebuilt
 

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 import msgspec
 import pytest
 
 from bench.workload import Workload
-from services.migrate import migrate
 from services.projection.projector import Projector
-from services.projection.snapshot import snapshot
-from tests.projection.support import wait_until_projected
+from tests.projection.support import live_and_rebuilt, wait_until_projected
 from tests.services import ServiceProcess
 
 
@@ -62,19 +59,7 @@ async def test_two_projectors_split_the_partitions_and_the_survivor_takes_a_kill
         await running
 
     # What the two wrote together equals one projector's work from offset 0.
-    await migrate(projected.database_url, schema="fresh")
-    stop = asyncio.Event()
-    fresh = asyncio.create_task(Projector(projected, schema="fresh").run(stop))
-    try:
-        await wait_until_projected(projected, projected.database_url, schema="fresh")
-    finally:
-        stop.set()
-        await fresh
-    conn = await asyncpg.connect(projected.database_url)
-    try:
-        live, rebuilt = await snapshot(conn, "public"), await snapshot(conn, "fresh")
-    finally:
-        await conn.close()
+    live, rebuilt = await live_and_rebuilt(projected)
     assert len(live["sims"]) == 16 * 2
     assert live == rebuilt
 
