@@ -117,6 +117,9 @@ class Report(msgspec.Struct, kw_only=True):
     mismatched_rows: dict[str, int]  # rows of the live read models unlike a replay
     replayed_events: int
     chain_broken: str | None  # verify-log's first broken link
+    # The fewest replicas of any partition: the run's topics, and Kafka's offsets and
+    # transaction state logs (3 on a cluster, whatever failed on the way)
+    replicas: dict[str, int]
     reports_sent: int
     usage_mismatches: int
     api_statuses: dict[str, int]  # every answer of the REST API during the run, by status
@@ -291,6 +294,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         usage_notes = await usage_diagnosis(settings, usage_wrong) if usage_wrong else []
         replayed = await replay(settings, "replay", verify_against="public")
         chain = await verify_log(settings.kafka_bootstrap, settings.events_topic)
+        replicas = await stack.replicas()
     finally:
         for service in [*services.values(), *apis]:
             service.stop()
@@ -315,6 +319,11 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         mismatched_rows=_by_table(replayed.differences or []),
         replayed_events=replayed.events,
         chain_broken=str(chain.first_broken) if chain.first_broken else None,
+        replicas={
+            topic: count
+            for topic, count in replicas.items()
+            if topic.startswith(("__", settings.events_topic.rsplit(".", 1)[0]))
+        },
         reports_sent=len(usage.sent),
         usage_mismatches=len(usage_wrong),
         api_statuses={str(k): v for k, v in ledger.api_statuses.items()},

@@ -116,6 +116,19 @@ class ChaosStack:
         finally:
             await admin.close()
 
+    async def replicas(self) -> dict[str, int]:
+        """Topic -> the fewest replicas any of its partitions has."""
+        admin = AIOKafkaAdminClient(**kafka_options(self.bootstrap))
+        await admin.start()
+        try:
+            return {
+                topic["topic"]: min(len(p["replicas"]) for p in topic["partitions"])
+                for topic in await admin.describe_topics()
+                if topic["partitions"]
+            }
+        finally:
+            await admin.close()
+
     async def fully_replicated(self, timeout: float = 120.0) -> None:
         """Until every partition of every topic has all its replicas in sync again: a node
         restarted after a fault serves at once but catches up for a while, and a second fault

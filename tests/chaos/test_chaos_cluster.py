@@ -41,6 +41,8 @@ async def test_a_short_chaos_run_on_a_cluster_loses_nothing_and_is_unavailable_o
     assert report.brokers == 3
     assert report.faults == {"kill": 2, "leader": 1, "broker_pause": 1, "minority": 1}
     assert report.problems() == []
+    assert report.replicas["__transaction_state"] == report.replicas["__consumer_offsets"] == 3
+    assert len(report.replicas) > 10 and set(report.replicas.values()) == {3}, report.replicas
     assert report.api_fleets_created > 0 and report.reports_sent > 0
     unavailable = report.unavailable_seconds
     assert all(seconds == 0.0 for kind in ONE_NODE_DOWN for seconds in unavailable[kind]), (
