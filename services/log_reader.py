@@ -47,14 +47,18 @@ def event_type(record: ConsumerRecord) -> bytes | None:
     return None
 
 
+# Fetches of megabytes: a reader catching up (a restore, a replay, a projection behind)
+# takes thousands of records at a time.
+LARGE_FETCHES = {"max_partition_fetch_bytes": 8 * 1024 * 1024, "fetch_max_bytes": 32 * 1024 * 1024}
+
+
 def log_consumer(bootstrap: str, **options) -> AIOKafkaConsumer:
     """A consumer outside any group, for reading partitions by hand."""
     settings = {
         "isolation_level": "read_committed",
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
-        "max_partition_fetch_bytes": 8 * 1024 * 1024,
-        "fetch_max_bytes": 32 * 1024 * 1024,
+        **LARGE_FETCHES,
         "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
     }
     return AIOKafkaConsumer(**kafka_options(bootstrap), **{**settings, **options})

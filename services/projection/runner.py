@@ -40,7 +40,7 @@ from aiokafka.structs import ConsumerRecord
 
 from events import tracing
 from events.codec import InvalidMessage
-from services.log_reader import group_consumer, log_consumer, partition_ids
+from services.log_reader import LARGE_FETCHES, group_consumer, log_consumer, partition_ids
 from services.postgres import DATABASE_AWAY, init_connection
 from services.projection.tracking import StaleTracking, advance, record_skipped, tracked_offsets
 
@@ -126,7 +126,7 @@ class ProjectionRunner:
     async def run(self, stop: asyncio.Event) -> None:
         if self.shared:
             consumer = group_consumer(
-                self.bootstrap, self.group_id, self.session_timeout_ms, **FETCH_SIZES
+                self.bootstrap, self.group_id, self.session_timeout_ms, **LARGE_FETCHES
             )
         else:
             consumer = log_consumer(self.bootstrap)
@@ -243,6 +243,9 @@ class ProjectionRunner:
         by_partition: dict[int, list[Item]] = {}
         for item in items:
             by_partition.setdefault(item.record.partition, []).append(item)
+        taken = sorted(set(by_partition) - set(self.positions))
+        if taken:  # given to another runner since these records came (a batch retried by item)
+            raise StaleTracking(f"partitions {taken} were taken back")
         # Read now: a partition taken back during the transaction leaves self.positions.
         expected = {partition: self.positions[partition] for partition in by_partition}
         now = time.time()
@@ -276,14 +279,10 @@ class ProjectionRunner:
                 [(*_where(i.record), i.skipped) for i in items if i.skipped is not None],
             )
             await self.projection.committed(conn, moved)
-        self.positions.update(moved)
+        # Not for a partition taken back meanwhile: it is sought again if it comes back.
+        self.positions.update({p: offset for p, offset in moved.items() if p in self.positions})
         self.applied += len(items)
         self.projection.applied(len(items))
-
-
-# A shared runner's fetches as large as a lone one's (log_consumer): a projection catching up
-# applies batches of thousands.
-FETCH_SIZES = {"max_partition_fetch_bytes": 8 * 1024 * 1024, "fetch_max_bytes": 32 * 1024 * 1024}
 
 
 class _Given(ConsumerRebalanceListener):

@@ -8,9 +8,12 @@ import asyncio
 
 import msgspec
 import pytest
+from aiokafka.structs import ConsumerRecord
 
 from bench.workload import Workload
 from services.projection.projector import Projector
+from services.projection.runner import Item
+from services.projection.tracking import StaleTracking
 from tests.projection.support import live_and_rebuilt, wait_until_projected
 from tests.services import ServiceProcess
 
@@ -74,3 +77,14 @@ def test_runners_into_another_schema_or_database_are_another_group(settings):
     assert group(here, "public") != group(here, "replayed")
     assert group(here, "public") != group(here.replace("5433/", "5434/"), "public")
     assert "secret" not in group(here, "public")
+
+
+async def test_records_of_a_partition_taken_back_meanwhile_are_not_applied(settings):
+    # A refused batch is retried record by record, and a rebalance may take a partition away
+    # between two of them: the runner resumes from the tracking rows instead of failing on
+    # (or writing) a partition it no longer has.
+    runner = Projector(settings, shared=True)
+    runner.positions = {1: 0}  # partition 0 was given to another runner
+    record = ConsumerRecord(settings.events_topic, 0, 0, 0, 0, b"k", b"v", None, 1, 1, ())
+    with pytest.raises(StaleTracking, match=r"\[0\] were taken back"):
+        await runner._commit(None, None, [Item(record, None, None)])
