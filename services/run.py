@@ -64,7 +64,8 @@ def children(settings: Settings) -> dict[str, Child]:
     for service in services(settings):
         count = 1 if service == NETWORK_SIM else settings.instances
         for n in range(1, count + 1):
-            port = metrics.get(service, 0) and metrics[service] + METRICS_PORT_STEP * (n - 1)
+            base = metrics.get(service, 0)  # 0: no metrics served
+            port = base + METRICS_PORT_STEP * (n - 1) if base else 0
             args = ["--metrics-port", str(port)] if port and service != "api" else []
             env = {"FLEETSTATE_API_METRICS_PORT": str(port)} if service == "api" else {}
             found[service if count == 1 else f"{service}-{n}"] = Child(service, args, env)
