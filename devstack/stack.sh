@@ -87,15 +87,17 @@ kafka_resolve() {
   log "resolved $(ls "$KAFKA_LIBS"/*.jar | wc -l) jars"
 }
 
-# The JVM command line that runs a Kafka main class on the resolved classpath; node_java I: for
-# node I, its logs in its own directory (a cluster's nodes take less heap: three share a machine).
+# The JVM command line that runs a Kafka main class on the resolved classpath, as an array (paths
+# may hold spaces). node_java I sets NODE_JAVA for node I: its logs in its own directory, and a
+# cluster's nodes take less heap (three share a machine).
 node_java() {
   local heap=1g; [ "$BROKERS" = 1 ] || heap=512m
-  echo java -Xms256m "-Xmx$heap" -XX:+UseG1GC -Djava.awt.headless=true \
-    "-Dkafka.logs.dir=$(node_dir "$1")/logs" "-Dlog4j.configuration=file:$ROOT/devstack/log4j.properties" \
-    -cp "$KAFKA_LIBS/*"
+  NODE_JAVA=(java -Xms256m "-Xmx$heap" -XX:+UseG1GC -Djava.awt.headless=true
+    "-Dkafka.logs.dir=$(node_dir "$1")/logs" "-Dlog4j.configuration=file:$ROOT/devstack/log4j.properties"
+    -cp "$KAFKA_LIBS/*")
 }
-read -r -a KAFKA_JAVA <<<"$(node_java 1)"
+node_java 1
+KAFKA_JAVA=("${NODE_JAVA[@]}")
 
 node_properties() { # node_properties I: node I's server.properties, from devstack/kafka.properties
   local i="$1" voters="" n
@@ -140,13 +142,14 @@ other_size_alive() { # a Kafka of the other size runs in this stack (it holds th
 }
 
 node_start() { # node_start I: starts node I unless it runs; formats its storage the first time
-  local i="$1" dir java
+  local i="$1" dir
   dir="$(node_dir "$i")"
   if pid_alive "$dir/kafka.pid" kafka.Kafka; then
     log "Kafka node $i already running (pid $(cat "$dir/kafka.pid"))"
     return
   fi
-  read -r -a java <<<"$(node_java "$i")"
+  node_java "$i"
+  local java=("${NODE_JAVA[@]}")
   mkdir -p "$dir/logs"
   if [ ! -f "$dir/data/meta.properties" ]; then
     log "formatting Kafka storage (KRaft) of node $i"
@@ -203,13 +206,15 @@ stop_pidfile() { # stop_pidfile FILE PATTERN NAME: TERM, wait, then KILL
 kafka_stop() {
   # Every node at once: the last node stopped alone would wait for a quorum that is gone.
   local file
-  for file in $(kafka_pidfiles); do stop_pidfile "$file" kafka.Kafka "Kafka $(node_name "$file")" & done
+  while IFS= read -r file; do
+    stop_pidfile "$file" kafka.Kafka "Kafka $(node_name "$file")" &
+  done < <(kafka_pidfiles)
   wait
 }
 
 kafka_kill() { # kafka_kill [I]: SIGKILL of node I (of every node without I), as a crash would
   local file pid
-  for file in $(kafka_pidfiles); do
+  while IFS= read -r file; do
     if [ -n "${1:-}" ] && [ "$file" != "$(node_dir "$1")/kafka.pid" ]; then continue; fi
     if pid_alive "$file" kafka.Kafka; then
       pid="$(cat "$file")"
@@ -218,7 +223,7 @@ kafka_kill() { # kafka_kill [I]: SIGKILL of node I (of every node without I), as
       while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
     fi
     rm -f "$file"
-  done
+  done < <(kafka_pidfiles)
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -360,11 +365,11 @@ pg_restart() { pg_stop; pg_start; }
 # ---------------------------------------------------------------- commands
 status() {
   local file running=0
-  for file in $(kafka_pidfiles); do
+  while IFS= read -r file; do
     if pid_alive "$file" kafka.Kafka; then
       running=1; echo "kafka$(node_label "$file"): running (pid $(cat "$file"))"
     fi
-  done
+  done < <(kafka_pidfiles)
   [ "$running" = 1 ] || echo "kafka: stopped"
   local bin data; data="$(pg_home)/data"; bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
   if [ -n "$bin" ] && [ -f "$data/PG_VERSION" ] && as_pg_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
