@@ -41,6 +41,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import cpu as bench_cpu  # noqa: E402
+from bench import hops  # noqa: E402
 from bench.common import command_client, deleting_fresh_topics, fresh_settings, percentile  # noqa: E402
 from bench.pg_event_store import sims_on  # noqa: E402
 from bench.workload import Workload  # noqa: E402
@@ -236,9 +237,19 @@ async def store_in_flight(app, threads, sims: list[tuple[str, str]], width: int)
     return len(timings) / (time.perf_counter() - started), timings
 
 
+async def kafka_floor(settings: Settings) -> float:
+    """The raw Kafka part of one command in flight, p50 seconds, no fleetstate code: a record's
+    produce until a read_committed consumer has it (the command), a transaction shaped as a
+    command's (bench/hops.py), and its commit until the outcome is read."""
+    hop = await hops.kafka_hop(settings, 20, 5)
+    transaction, visible = await hops.kafka_transaction(settings, 200)
+    return sum(percentile(times, 50) for times in (hop, transaction, visible))
+
+
 async def in_flight_levels(base: Settings, client: CommandClient, run: int) -> dict:
-    """Per level of calls in flight: both systems' commands/s, p50 and p99."""
-    results = {}
+    """Per level of calls in flight: both systems' commands/s, p50 and p99; and the raw Kafka
+    floor of one command, measured in the same run."""
+    results = {"floor": await kafka_floor(fresh_settings(base))}
     schema = f"bench_store_{run}_{int(time.time())}"
     admin = await asyncpg.connect(base.database_url)
     await admin.execute(f'create schema "{schema}"')
@@ -436,6 +447,11 @@ def print_levels(runs: list[dict]) -> None:
         "waiting for its durable answer; beside pyeventsourcing on the same PostgreSQL"
     )
     goals = {1: "goal p50 <= 5 ms, p99 <= 15 ms", 8: "goal ratio >= 1.0", 128: ""}
+    floor = statistics.median(r["levels"]["floor"] for r in runs)
+    print(
+        f"raw Kafka floor of one command (produce -> consume, a command's transaction, commit "
+        f"-> outcome read; p50s added): {floor * 1000:.1f} ms"
+    )
     for width in IN_FLIGHT:
 
         def level(key: str, width: int = width) -> float:
