@@ -70,14 +70,7 @@ class Projector(ProjectionRunner):
         shared: bool = False,
     ) -> None:
         projection = EventProjection(settings.events_topic, name, project)
-        super().__init__(
-            settings.kafka_bootstrap,
-            settings.database_url,
-            projection,
-            schema,
-            shared=shared,
-            session_timeout_ms=settings.processor_session_timeout_ms,
-        )
+        super().__init__(settings, projection, schema, shared=shared)
 
 
 async def run_projector(settings: Settings) -> None:

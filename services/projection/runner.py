@@ -40,6 +40,7 @@ from aiokafka.structs import ConsumerRecord
 
 from events import tracing
 from events.codec import InvalidMessage
+from services.config import Settings
 from services.log_reader import LARGE_FETCHES, group_consumer, log_consumer, partition_ids
 from services.postgres import DATABASE_AWAY, init_connection
 from services.projection.tracking import StaleTracking, advance, record_skipped, tracked_offsets
@@ -87,21 +88,20 @@ class LogProjection(ABC):
 class ProjectionRunner:
     def __init__(
         self,
-        bootstrap: str,
-        database_url: str,
+        settings: Settings,
         projection: LogProjection,
         schema: str = "public",
         *,
         shared: bool = False,
-        session_timeout_ms: int = 10_000,
     ) -> None:
-        self.bootstrap = bootstrap
-        self.database_url = database_url
+        self.bootstrap = settings.kafka_bootstrap
+        self.database_url = settings.database_url
         self.projection = projection
         self.schema = schema
-        # One of several runners sharing the partitions (a group member), or alone on all.
+        # One of several runners sharing the partitions (a group member), or alone on all;
+        # a member silent this long loses its partitions to the others.
         self.shared = shared
-        self.session_timeout_ms = session_timeout_ms
+        self.session_timeout_ms = settings.processor_session_timeout_ms
         self.positions: dict[int, int] = {}  # partition -> next offset, as committed
         self._unsought: set[int] = set()  # given partitions not yet sought to their tracking
         self.applied = 0  # records applied since start (for tests and logs)

@@ -97,15 +97,7 @@ class UsageProjector(ProjectionRunner):
     """The usage log projected into the usage read models of `schema`."""
 
     def __init__(self, settings: Settings, schema: str = "public", shared: bool = False) -> None:
-        projection = UsageProjection(settings.usage_log_topic)
-        super().__init__(
-            settings.kafka_bootstrap,
-            settings.database_url,
-            projection,
-            schema,
-            shared=shared,
-            session_timeout_ms=settings.processor_session_timeout_ms,
-        )
+        super().__init__(settings, UsageProjection(settings.usage_log_topic), schema, shared=shared)
 
 
 async def run_usage_projector(settings: Settings) -> None:
