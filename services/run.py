@@ -68,8 +68,13 @@ def children(settings: Settings) -> dict[str, Child]:
             port = base + METRICS_PORT_STEP * (n - 1) if base else 0
             args = ["--metrics-port", str(port)] if port and service != "api" else []
             env = {"FLEETSTATE_API_METRICS_PORT": str(port)} if service == "api" else {}
-            found[service if count == 1 else f"{service}-{n}"] = Child(service, args, env)
+            found[instance_name(service, n, count)] = Child(service, args, env)
     return found
+
+
+def instance_name(service: str, n: int, count: int) -> str:
+    """Instance n of `count`: the service's name, numbered when there are several."""
+    return service if count == 1 else f"{service}-{n}"
 
 
 READY_TIMEOUT = 60.0

@@ -22,7 +22,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 import msgspec
-from aiokafka import TopicPartition
 
 from bench.workload import Workload
 from events.client import CommandClient
@@ -32,9 +31,9 @@ from services.audit.replay import replay
 from services.audit.verify_log import verify_log
 from services.config import load_settings, with_topic_prefix
 from services.domain.periods import BillingPeriod
-from services.log_reader import log_consumer, partition_ids
 from services.migrate import migrate
 from services.operator import create_account
+from services.run import instance_name
 from services.topics import ensure_topics
 from tests.api.conftest import free_port
 from tests.chaos.checks import (
@@ -49,7 +48,7 @@ from tests.chaos.faults import FaultInjector
 from tests.chaos.ledger import Ledger
 from tests.chaos.load import ApiLoad, ClientLoad, UsageLoad
 from tests.chaos.stack import ROOT, ChaosStack
-from tests.projection.support import wait_until_projected
+from tests.projection.support import log_end, wait_until_projected
 from tests.services import ServiceProcess, wait_healthy
 
 log = logging.getLogger(__name__)
@@ -176,7 +175,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
     stack = stack or ChaosStack()
     await asyncio.to_thread(stack.start)
     tag = uuid.uuid4().hex[:8]
-    replicas = min(3, config.brokers)
+    replication = min(3, config.brokers)
     settings = msgspec.structs.replace(
         with_topic_prefix(load_settings(), f"chaos-{tag}"),
         api_port=free_port(),
@@ -184,8 +183,8 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         kafka_bootstrap=stack.bootstrap,
         database_url=await _fresh_database(stack, f"chaos_{tag}"),
         partitions=4,
-        replication_factor=replicas,
-        min_insync_replicas=max(1, replicas - 1),
+        replication_factor=replication,
+        min_insync_replicas=max(1, replication - 1),
     )
     await migrate(settings.database_url)
     await ensure_topics(settings)
@@ -194,7 +193,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
     # Two command processors always; of the others, `instances` each. The network simulator
     # stands in for the mobile network: one, as there is one network.
     named = [(f"processor-{n}", "processor") for n in (1, 2)]
-    named += [(_instance(kind, n, config.instances), kind) for kind in kinds for n in _n(config)]
+    named += [(name, kind) for kind in kinds for name in _names(kind, config)]
     named += [("network-sim", "network-sim")]
     services = {
         name: ServiceProcess(kind, settings, log_path=config.logs / f"{name}.log")
@@ -206,9 +205,9 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         ServiceProcess(
             "api",
             msgspec.structs.replace(settings, api_port=free_port(), api_metrics_port=0),
-            log_path=config.logs / f"{_instance('api', n, config.instances)}.log",
+            log_path=config.logs / f"{name}.log",
         )
-        for n in _n(config)
+        for name in _names("api", config)
     ]
     for service in [*services.values(), *apis]:
         service.start()
@@ -319,11 +318,7 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
         mismatched_rows=_by_table(replayed.differences or []),
         replayed_events=replayed.events,
         chain_broken=str(chain.first_broken) if chain.first_broken else None,
-        replicas={
-            topic: count
-            for topic, count in replicas.items()
-            if topic.startswith(("__", settings.events_topic.rsplit(".", 1)[0]))
-        },
+        replicas=replicas,  # the stack started empty: its topics are this run's and Kafka's
         reports_sent=len(usage.sent),
         usage_mismatches=len(usage_wrong),
         api_statuses={str(k): v for k, v in ledger.api_statuses.items()},
@@ -342,26 +337,15 @@ async def run_chaos(config: ChaosConfig, stack: ChaosStack | None = None) -> Rep
     )
 
 
-def _n(config: ChaosConfig) -> range:
-    return range(1, config.instances + 1)
-
-
-def _instance(kind: str, n: int, instances: int) -> str:
-    """A service's name in the run: its kind, numbered when it runs as several."""
-    return kind if instances == 1 else f"{kind}-{n}"
+def _names(kind: str, config: ChaosConfig) -> list[str]:
+    """The run's names of a service's instances, as `fleetstate run` names them."""
+    return [instance_name(kind, n, config.instances) for n in range(1, config.instances + 1)]
 
 
 async def _busiest(settings, topic: str) -> tuple[str, int]:
     """The partition of `topic` holding the most records: under the load, the busiest."""
-    partitions = await partition_ids(settings.kafka_bootstrap, topic)
-    consumer = log_consumer(settings.kafka_bootstrap)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        busiest = max(ends, key=lambda tp: ends[tp])
-        return topic, busiest.partition
-    finally:
-        await consumer.stop()
+    ends = await log_end(settings, topic)
+    return topic, max(ends, key=ends.__getitem__)
 
 
 def _by_table(differences) -> dict[str, int]:

@@ -24,6 +24,23 @@ ROOT = Path(__file__).resolve().parents[2]
 KAFKA_PORT, CONTROLLER_PORT, PG_PORT = 19092, 19093, 15433
 
 
+def run_stack(
+    env: dict[str, str], *args: str, checkout: Path = ROOT, check: bool = True
+) -> subprocess.CompletedProcess:
+    """`devstack/stack.sh *args` of `checkout` with `env`; its output is in the failure."""
+    done = subprocess.run(
+        [str(checkout / "devstack" / "stack.sh"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+    if check:
+        assert done.returncode == 0, f"stack.sh {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
 class ChaosStack:
     def __init__(
         self,
@@ -47,13 +64,7 @@ class ChaosStack:
         self.database_url = f"postgresql://fleetstate:fleetstate@127.0.0.1:{pg_port}/fleetstate"
 
     def _stack(self, *args: str) -> None:
-        subprocess.run(
-            [str(ROOT / "devstack" / "stack.sh"), *args],
-            env=self.env,
-            check=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-        )
+        run_stack(self.env, *args)
 
     def start(self, fresh: bool = True, only: str = "all") -> None:
         """Starts both (or `only` kafka or postgres), from empty data when `fresh` (a short log
@@ -106,49 +117,39 @@ class ChaosStack:
             raise RuntimeError("no node knows the quorum's leader")
         return max(known)[1]
 
-    async def leaders(self, topic: str) -> dict[int, int]:
-        """Partition -> the node leading it now."""
+    async def _topics(self, names: list[str] | None = None) -> list[dict]:
+        """The brokers' description of `names` (every topic without), partitions and all."""
         admin = AIOKafkaAdminClient(**kafka_options(self.bootstrap))
         await admin.start()
         try:
-            [described] = await admin.describe_topics([topic])
-            return {p["partition"]: p["leader"] for p in described["partitions"]}
+            return await admin.describe_topics(names)
         finally:
             await admin.close()
 
+    async def leaders(self, topic: str) -> dict[int, int]:
+        """Partition -> the node leading it now."""
+        [described] = await self._topics([topic])
+        return {p["partition"]: p["leader"] for p in described["partitions"]}
+
     async def replicas(self) -> dict[str, int]:
         """Topic -> the fewest replicas any of its partitions has."""
-        admin = AIOKafkaAdminClient(**kafka_options(self.bootstrap))
-        await admin.start()
-        try:
-            return {
-                topic["topic"]: min(len(p["replicas"]) for p in topic["partitions"])
-                for topic in await admin.describe_topics()
-                if topic["partitions"]
-            }
-        finally:
-            await admin.close()
+        return {
+            topic["topic"]: min(len(p["replicas"]) for p in topic["partitions"])
+            for topic in await self._topics()
+            if topic["partitions"]
+        }
 
     async def fully_replicated(self, timeout: float = 120.0) -> None:
         """Until every partition of every topic has all its replicas in sync again: a node
         restarted after a fault serves at once but catches up for a while, and a second fault
         before it has would take two of three replicas away."""
-        admin = AIOKafkaAdminClient(**kafka_options(self.bootstrap))
-        await admin.start()
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    behind = [
-                        f"{topic['topic']}-{p['partition']}"
-                        for topic in await admin.describe_topics()
-                        for p in topic["partitions"]
-                        if len(p["isr"]) < len(p["replicas"])
-                    ]
-                    if not behind:
-                        return
-                    await asyncio.sleep(0.2)
-        finally:
-            await admin.close()
+        async with asyncio.timeout(timeout):
+            while any(  # noqa: ASYNC110 (the brokers' state, polled)
+                len(p["isr"]) < len(p["replicas"])
+                for topic in await self._topics()
+                for p in topic["partitions"]
+            ):
+                await asyncio.sleep(0.2)
 
     def restart_postgres(self) -> None:
         self._stack("restart", "postgres")

@@ -8,10 +8,11 @@ import os
 import random
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.chaos.stack import run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,17 +51,7 @@ def checkout_with_spaces(tmp_path: Path) -> Path:
 
 
 def run(clone: Path, env: dict[str, str], *args: str, check: bool = True):
-    done = subprocess.run(
-        [str(clone / "devstack" / "stack.sh"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=300,
-    )
-    if check:
-        assert done.returncode == 0, f"stack.sh {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-    return done
+    return run_stack(env, *args, checkout=clone, check=check)
 
 
 @pytest.mark.timeout(600)

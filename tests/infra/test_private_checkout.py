@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
 from pathlib import Path
 
 import asyncpg
 import pytest
+
+from tests.chaos.stack import run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,16 +28,7 @@ def free_port() -> int:
 
 
 def stack(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [str(ROOT / "devstack" / "stack.sh"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=180,
-    )
-    assert done.returncode == 0, f"stack.sh {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+    return run_stack(env, *args).stdout
 
 
 async def connect_and_close(dsn: str) -> None:

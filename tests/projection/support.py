@@ -15,13 +15,14 @@ from services.projection.projector import Projector
 from services.projection.snapshot import snapshot
 
 
-async def log_end(settings: Settings) -> dict[int, int]:
-    """The committed end offset of every events partition."""
+async def log_end(settings: Settings, topic: str | None = None) -> dict[int, int]:
+    """The committed end offset of every partition of `topic` (default: the events)."""
+    topic = topic or settings.events_topic
     consumer = log_consumer(settings.kafka_bootstrap)
     await consumer.start()
     try:
-        partitions = await partition_ids(settings.kafka_bootstrap, settings.events_topic)
-        tps = [TopicPartition(settings.events_topic, p) for p in partitions]
+        partitions = await partition_ids(settings.kafka_bootstrap, topic)
+        tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         return {tp.partition: offset for tp, offset in ends.items()}
